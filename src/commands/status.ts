@@ -1,0 +1,74 @@
+import { Command } from 'commander';
+import { EXIT } from '../core/exit-codes.js';
+import { checkStatus } from '../core/health/status.js';
+import { COMPONENTS, type StatusReport } from '../core/health/types.js';
+import { sleep } from '../core/timeout.js';
+import { contextFor } from './shared/context.js';
+import type { Output } from './shared/output.js';
+import { positiveInt } from './shared/parsers.js';
+import { action } from './shared/run.js';
+
+interface StatusFlags {
+  watch?: number | true;
+  timeout: number;
+}
+
+/** 3 when a component is down; else 4 when one is up but not ready; else 0. */
+export function statusExitCode(report: StatusReport): number {
+  if (Object.values(report.components).some((c) => c.state === 'down')) return EXIT.CHECK_FAILED;
+  if (report.problems.length > 0) return EXIT.ENV_NOT_READY;
+  return EXIT.OK;
+}
+
+function render(report: StatusReport, out: Output): string {
+  const c = out.color;
+  const lines = [`streamctl status at ${report.checked_at}`, ''];
+  for (const name of COMPONENTS) {
+    const h = report.components[name];
+    const state = h.state === 'up' ? c.green('up  ') : h.state === 'down' ? c.red('down') : c.gray('off ');
+    const rtt = h.rtt_ms === null ? '' : `${h.rtt_ms.toFixed(1)} ms`;
+    const detail = Object.entries(h.detail)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(' ');
+    lines.push(`  ${name.padEnd(9)} ${state} ${rtt.padStart(9)}  ${h.endpoint}${detail ? `  ${c.gray(detail)}` : ''}`);
+    if (h.error) lines.push(`            ${c.red(h.error)}`);
+  }
+  if (report.problems.length > 0) {
+    lines.push('', c.yellow('Not ready:'));
+    for (const p of report.problems) lines.push(`  - ${p.component}: ${p.problem}`, `    fix: ${p.fix}`);
+  }
+  return lines.join('\n');
+}
+
+export function statusCommand(): Command {
+  return new Command('status')
+    .description('health of every component: PostgreSQL, Kafka, Redis, BigQuery, the HTTP endpoint')
+    .option('-w, --watch [seconds]', 'check again every N seconds (default 5) until interrupted', positiveInt(3600))
+    .option('--timeout <ms>', 'how long each component may take to answer', positiveInt(120_000), 5000)
+    .action(
+      action(async (out, command) => {
+        const flags = command.opts<StatusFlags>();
+        const { config } = contextFor(command, out);
+        const logger = out.logger('status');
+        if (!flags.watch) {
+          const report = await checkStatus(config, logger, { timeoutMs: flags.timeout });
+          out.result(render(report, out), { ok: statusExitCode(report) === EXIT.OK, ...report });
+          return statusExitCode(report);
+        }
+        const every = flags.watch === true ? 5 : flags.watch;
+        let stop = false;
+        const onSignal = () => {
+          stop = true;
+        };
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        while (!stop) {
+          const report = await checkStatus(config, logger, { timeoutMs: flags.timeout });
+          if (out.isTTY && !out.json) out.write('\x1b[2J\x1b[H');
+          out.result(render(report, out), { ok: statusExitCode(report) === EXIT.OK, ...report });
+          for (let waited = 0; waited < every * 1000 && !stop; waited += 200) await sleep(200);
+        }
+        return EXIT.INTERRUPTED;
+      }),
+    );
+}

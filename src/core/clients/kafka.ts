@@ -1,0 +1,31 @@
+import { Kafka, logLevel as KafkaLogLevel, type LogEntry } from 'kafkajs';
+import type { KafkaConfig } from '../config/types.js';
+import type { Logger } from '../logger.js';
+
+/**
+ * One place that builds kafkajs clients, so every client logs through our logger (kafkajs
+ * prints to the console by default, which the engine must never do) and shares the
+ * retry policy of the config.
+ */
+export function makeKafka(config: KafkaConfig, logger: Logger, overrides: { retries?: number; connectionTimeoutMs?: number; quiet?: boolean } = {}): Kafka {
+  const log = logger.child('kafkajs');
+  const retries = overrides.retries ?? (config.retry.retries === 'forever' ? Number.MAX_SAFE_INTEGER : config.retry.retries);
+  return new Kafka({
+    clientId: config.clientId,
+    brokers: config.brokers,
+    connectionTimeout: overrides.connectionTimeoutMs ?? 3000,
+    requestTimeout: 30000,
+    retry: { retries, initialRetryTime: config.retry.initialDelayMs, maxRetryTime: config.retry.maxDelayMs },
+    logLevel: KafkaLogLevel.INFO,
+    logCreator:
+      () =>
+      ({ level, log: entry }: LogEntry) => {
+        const { message, ...fields } = entry;
+        // A probe expects connection errors and reports them itself: keep them at debug.
+        if (overrides.quiet) log.debug(message, fields);
+        else if (level <= KafkaLogLevel.ERROR) log.error(message, fields);
+        else if (level === KafkaLogLevel.WARN) log.warn(message, fields);
+        else log.debug(message, fields);
+      },
+  });
+}

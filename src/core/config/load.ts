@@ -1,0 +1,204 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import ajvErrors from 'ajv-errors';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { ConfigError } from '../errors.js';
+import { defaultConfig } from './defaults.js';
+import { readEnvOverrides } from './env.js';
+import { CONFIG_SCHEMA } from './schema.js';
+import type { Config } from './types.js';
+
+export interface LoadConfigOptions {
+  /** YAML file; none means defaults (the local stack) plus the environment. */
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** Last word, from command-line flags: `{ path: ['log','level'], value: 'debug' }`. */
+  flags?: Array<{ path: string[]; value: unknown }>;
+}
+
+const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
+ajvErrors.default(ajv);
+const validate = ajv.compile<Config>(CONFIG_SCHEMA);
+
+type Tree = Record<string, unknown>;
+const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Deep merge of `over` onto `base`; arrays and scalars replace. */
+function merge(base: Tree, over: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    out[key] = isTree(value) && isTree(out[key]) ? merge(out[key] as Tree, value) : value;
+  }
+  return out;
+}
+
+function setPath(tree: Tree, pathParts: readonly string[], value: unknown): void {
+  let node = tree;
+  for (const key of pathParts.slice(0, -1)) {
+    if (!isTree(node[key])) node[key] = {};
+    node = node[key] as Tree;
+  }
+  node[pathParts[pathParts.length - 1]!] = value;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
+
+function schemaAt(pathParts: readonly string[]): Tree | undefined {
+  let node: Tree | undefined = CONFIG_SCHEMA;
+  for (const key of pathParts) node = (node?.['properties'] as Record<string, Tree> | undefined)?.[key];
+  return node;
+}
+
+const dotted = (instancePath: string): string =>
+  instancePath
+    .split('/')
+    .filter(Boolean)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((p) => (/^\d+$/.test(p) ? `[${p}]` : p))
+    .join('.')
+    .replace(/\.\[/g, '[');
+
+function describe(error: ErrorObject, origin: Map<string, string>): string {
+  const at = dotted(error.instancePath);
+  const from = origin.get(at);
+  const where = (p: string) => (from ? `${p} (from ${from})` : p);
+  if (error.keyword === 'additionalProperties') {
+    const name = String((error.params as { additionalProperty: string }).additionalProperty);
+    const full = at ? `${at}.${name}` : name;
+    const parentParts = error.instancePath.split('/').filter(Boolean);
+    const known = Object.keys((schemaAt(parentParts)?.['properties'] as Tree | undefined) ?? {});
+    const close = known.filter((k) => editDistance(k, name) <= 2);
+    const hint = close.length > 0 ? ` (did you mean ${close.join(' or ')}?)` : known.length > 0 ? ` (known: ${known.join(', ')})` : '';
+    return `${full}: unknown setting${hint}`;
+  }
+  if (error.keyword === 'required') {
+    const name = String((error.params as { missingProperty: string }).missingProperty);
+    return `${at ? `${at}.` : ''}${name}: is required`;
+  }
+  if (error.keyword === 'type' && error.instancePath === '') return '(top level): must be a mapping of settings';
+  return `${where(at || '(top level)')}: ${error.message ?? 'is invalid'}`;
+}
+
+/** Rules across fields that a JSON Schema says badly. */
+function crossFieldProblems(config: Config): string[] {
+  const problems: string[] = [];
+  const retries: Array<[string, { initialDelayMs: unknown; maxDelayMs: unknown }]> = [
+    ['kafka.retry', config.kafka.retry],
+    ['sinks.redis.retry', config.sinks.redis.retry],
+    ['sinks.bigquery.retry', config.sinks.bigquery.retry],
+    ['sinks.http.retry', config.sinks.http.retry],
+  ];
+  for (const [at, policy] of retries) {
+    if (typeof policy.initialDelayMs === 'number' && typeof policy.maxDelayMs === 'number' && policy.initialDelayMs > policy.maxDelayMs) {
+      problems.push(`${at}.initialDelayMs: must not be larger than ${at}.maxDelayMs (${policy.maxDelayMs})`);
+    }
+  }
+  const http = config.sinks.http;
+  if (http.enabled && !http.hmacKey && !http.hmacKeyFile) {
+    problems.push('sinks.http.hmacKey: the HTTP sink signs every request: set hmacKey or hmacKeyFile (or disable the sink)');
+  }
+  if (http.hmacKey && http.hmacKeyFile) {
+    problems.push('sinks.http.hmacKeyFile: set either hmacKey or hmacKeyFile, not both');
+  }
+  const bq = config.sinks.bigquery;
+  if (bq.credentialsJson && bq.credentialsFile) {
+    problems.push('sinks.bigquery.credentialsFile: set either credentialsJson or credentialsFile, not both');
+  }
+  if (bq.credentialsJson) {
+    try {
+      JSON.parse(bq.credentialsJson);
+    } catch {
+      // Never echo the value: it is a private key.
+      problems.push('sinks.bigquery.credentialsJson: is not valid JSON (value not shown: it is a secret)');
+    }
+  }
+  if (config.kafka.replicationFactor > config.kafka.brokers.length && config.kafka.brokers.length > 0) {
+    problems.push(
+      `kafka.replicationFactor: ${config.kafka.replicationFactor} is more than the ${config.kafka.brokers.length} broker(s) listed in kafka.brokers`,
+    );
+  }
+  return problems;
+}
+
+/** Relative file paths in a config file are relative to that file, not to the cwd. */
+function resolveFilePaths(tree: Tree, baseDir: string): void {
+  const sinks = isTree(tree['sinks']) ? tree['sinks'] : undefined;
+  const http = sinks && isTree(sinks['http']) ? sinks['http'] : undefined;
+  const bq = sinks && isTree(sinks['bigquery']) ? sinks['bigquery'] : undefined;
+  for (const [node, key] of [
+    [http, 'hmacKeyFile'],
+    [bq, 'credentialsFile'],
+  ] as const) {
+    const value = node?.[key];
+    if (node && typeof value === 'string' && value !== '' && !path.isAbsolute(value)) node[key] = path.resolve(baseDir, value);
+  }
+}
+
+function readConfigFile(file: string, problems: string[]): Tree {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push(`--config ${file}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    return {};
+  }
+  try {
+    const parsed: unknown = parseYaml(text);
+    if (parsed === null || parsed === undefined) return {};
+    if (!isTree(parsed)) {
+      problems.push(`--config ${file}: the file must be a YAML mapping of settings`);
+      return {};
+    }
+    resolveFilePaths(parsed, path.dirname(path.resolve(file)));
+    return parsed;
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
+    problems.push(`--config ${file}: not valid YAML${where}: ${(err as Error).message.split('\n')[0]}`);
+    return {};
+  }
+}
+
+/**
+ * Defaults, then the YAML file, then `STREAMCTL_*` variables, then flags. Throws one
+ * ConfigError that lists every problem found, each with the setting's path.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const problems: string[] = [];
+  const file = options.file ?? env['STREAMCTL_CONFIG'];
+  let tree = defaultConfig() as unknown as Tree;
+  if (file) tree = merge(tree, readConfigFile(file, problems));
+
+  const origin = new Map<string, string>();
+  const { overrides, problems: envProblems } = readEnvOverrides(env);
+  problems.push(...envProblems);
+  for (const { path: p, variable, value } of overrides) {
+    setPath(tree, p, value);
+    origin.set(p.join('.'), variable);
+  }
+  for (const flag of options.flags ?? []) {
+    setPath(tree, flag.path, flag.value);
+    origin.set(flag.path.join('.'), 'command line');
+  }
+
+  if (!validate(tree)) {
+    problems.push(...(validate.errors ?? []).map((e) => describe(e, origin)));
+  } else {
+    problems.push(...crossFieldProblems(tree as unknown as Config));
+  }
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
+  return tree as unknown as Config;
+}

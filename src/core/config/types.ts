@@ -1,0 +1,88 @@
+/** The one typed configuration every subcommand reads. Defaults: ./defaults.ts. */
+
+export interface RetryPolicy {
+  /** Retries after the first attempt; 'forever' only makes sense for Kafka. */
+  retries: number | 'forever';
+  initialDelayMs: number;
+  maxDelayMs: number;
+}
+
+export interface BreakerPolicy {
+  /** Consecutive failed deliveries (after retries) that open the circuit. */
+  consecutiveFailures: number;
+  /** How long the circuit stays open before one half-open probe. */
+  halfOpenAfterMs: number;
+}
+
+export interface PostgresConfig {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  /** Fully qualified tables to capture (`schema.table`); empty means every table. */
+  tables: string[];
+  /** Logical slot and publication names; empty means derived from pipeline.id. */
+  slot: string;
+  publication: string;
+  connectTimeoutMs: number;
+}
+
+export interface KafkaConfig {
+  brokers: string[];
+  clientId: string;
+  partitions: number;
+  replicationFactor: number;
+  transactionTimeoutMs: number;
+  retry: RetryPolicy;
+}
+
+export interface RedisSinkConfig {
+  enabled: boolean;
+  host: string;
+  port: number;
+  password: string;
+  db: number;
+  keyPrefix: string;
+  retry: RetryPolicy;
+}
+
+export interface BigQuerySinkConfig {
+  enabled: boolean;
+  projectId: string;
+  dataset: string;
+  table: string;
+  location: string;
+  /** Set for an emulator; empty means Google's endpoint. */
+  apiEndpoint: string;
+  /** Service-account JSON, inline or as a file; both empty means application default credentials. */
+  credentialsJson: string;
+  credentialsFile: string;
+  retry: RetryPolicy;
+}
+
+export interface HttpSinkConfig {
+  enabled: boolean;
+  url: string;
+  /** Optional GET endpoint for `status`; empty means a HEAD of `url`. */
+  healthUrl: string;
+  hmacKey: string;
+  hmacKeyFile: string;
+  timeoutMs: number;
+  batchSize: number;
+  retry: RetryPolicy;
+  breaker: BreakerPolicy;
+}
+
+export interface Config {
+  pipeline: { id: string; topicPrefix: string };
+  postgres: PostgresConfig;
+  kafka: KafkaConfig;
+  sinks: { redis: RedisSinkConfig; bigquery: BigQuerySinkConfig; http: HttpSinkConfig };
+  metrics: { host: string; port: number };
+  log: { level: 'debug' | 'info' | 'warn' | 'error' };
+}
+
+/** Deep partial: what a YAML file or the environment may set. */
+export type ConfigInput = { [K in keyof Config]?: DeepPartial<Config[K]> };
+export type DeepPartial<T> = T extends (infer U)[] ? U[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;

@@ -1,0 +1,25 @@
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import type { ChangeEvent } from './envelope.js';
+
+const SCHEMA_URL = new URL('../../../../schemas/event.v1.schema.json', import.meta.url);
+
+/** The versioned envelope schema, read from schemas/ so the file in the repo is the contract. */
+export const EVENT_SCHEMA_V1: Record<string, unknown> = JSON.parse(readFileSync(SCHEMA_URL, 'utf8'));
+
+const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
+addFormatsModule.default(ajv);
+const check = ajv.compile<ChangeEvent>(EVENT_SCHEMA_V1);
+
+export type EventValidation = { ok: true; event: ChangeEvent } | { ok: false; errors: string[] };
+
+const describe = (e: ErrorObject): string => `${e.instancePath || '(event)'}: ${e.message ?? 'invalid'}`;
+
+/** Validates anything (parsed JSON from Kafka, a decoded change) against the v1 envelope. */
+export function validateEvent(candidate: unknown): EventValidation {
+  if (check(candidate)) return { ok: true, event: candidate };
+  // 'if' errors only say "must match then schema"; the specific errors beside them say why.
+  const errors = (check.errors ?? []).filter((e) => e.keyword !== 'if').map(describe);
+  return { ok: false, errors: [...new Set(errors)] };
+}

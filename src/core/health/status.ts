@@ -1,0 +1,36 @@
+import type { Config } from '../config/types.js';
+import type { Logger } from '../logger.js';
+import { withTimeout } from '../timeout.js';
+import { probePostgres } from './postgres.js';
+import { endpointOf, probeBigQuery, probeHttp, probeKafka, probeRedis } from './probes.js';
+import { COMPONENTS, type ComponentName, type ProbeResult, type StatusReport } from './types.js';
+
+export interface StatusOptions {
+  /** Per component; a component that has not answered by then is down. */
+  timeoutMs: number;
+}
+
+/** Probes every component at once; never throws: a failure is a `down` component. */
+export async function checkStatus(config: Config, logger: Logger, options: StatusOptions): Promise<StatusReport> {
+  const probes: Record<ComponentName, () => Promise<ProbeResult>> = {
+    postgres: () => probePostgres(config),
+    kafka: () => probeKafka(config, logger),
+    redis: () => probeRedis(config, logger),
+    bigquery: () => probeBigQuery(config),
+    http: () => probeHttp(config, options.timeoutMs),
+  };
+  const results = await Promise.all(
+    COMPONENTS.map(async (name): Promise<[ComponentName, ProbeResult]> => {
+      try {
+        return [name, await withTimeout(probes[name](), options.timeoutMs, `${name} check`)];
+      } catch (err) {
+        return [name, { health: { state: 'down', endpoint: endpointOf(name, config), rtt_ms: null, detail: {}, error: (err as Error).message }, problems: [] }];
+      }
+    }),
+  );
+  return {
+    checked_at: new Date().toISOString(),
+    components: Object.fromEntries(results.map(([name, r]) => [name, r.health])) as StatusReport['components'],
+    problems: results.flatMap(([, r]) => r.problems),
+  };
+}

@@ -1,0 +1,30 @@
+export const COMPONENTS = ['postgres', 'kafka', 'redis', 'bigquery', 'http'] as const;
+export type ComponentName = (typeof COMPONENTS)[number];
+
+export interface ComponentHealth {
+  state: 'up' | 'down' | 'disabled';
+  /** Where it was reached (never with credentials). */
+  endpoint: string;
+  /** Round-trip time of one cheap request after connecting, in milliseconds. */
+  rtt_ms: number | null;
+  detail: Record<string, unknown>;
+  error?: string;
+}
+
+/** Something reachable but not ready for streamctl, with how to fix it. */
+export interface ReadinessProblem {
+  component: ComponentName;
+  problem: string;
+  fix: string;
+}
+
+export interface StatusReport {
+  checked_at: string;
+  components: Record<ComponentName, ComponentHealth>;
+  problems: ReadinessProblem[];
+}
+
+export interface ProbeResult {
+  health: ComponentHealth;
+  problems: ReadinessProblem[];
+}
