@@ -100,8 +100,10 @@ export async function probeHttp(config: Config, timeoutMs: number): Promise<Prob
     const healthy = sink.healthUrl ? res.ok : res.status < 500;
     return healthy ? up(endpoint, ms, { status: res.status }) : down(endpoint, new Error(`answered HTTP ${res.status}`));
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code;
-    return down(endpoint, cause ? new Error(`${(err as Error).message} (${cause})`) : err);
+    // fetch says only 'fetch failed'; the reason (ECONNREFUSED, bad port, DNS) is in its cause.
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message;
+    return down(endpoint, why ? new Error(`${(err as Error).message} (${why})`) : err);
   }
 }
 
