@@ -21,11 +21,19 @@ export function makeKafka(config: KafkaConfig, logger: Logger, overrides: { retr
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...fields } = entry;
-        // A probe expects connection errors and reports them itself: keep them at debug.
-        if (overrides.quiet) log.debug(message, fields);
+        // A probe expects connection errors and reports them itself; and kafkajs logs at
+        // ERROR conditions it then retries as a matter of course: keep both at debug.
+        if (overrides.quiet || isRoutineRetry(message, fields)) log.debug(message, fields);
         else if (level <= KafkaLogLevel.ERROR) log.error(message, fields);
         else if (level === KafkaLogLevel.WARN) log.warn(message, fields);
         else log.debug(message, fields);
       },
   });
+}
+
+/** Broker answers kafkajs logs as errors although they are a normal part of transactions and start-up, and are retried. */
+const ROUTINE = /concurrent operation on the same transaction|coordinator is loading|coordinator is not available|not the correct coordinator|There is no leader for this topic-partition/i;
+
+export function isRoutineRetry(message: string, fields: Record<string, unknown>): boolean {
+  return ROUTINE.test(message) || ROUTINE.test(String(fields['error'] ?? ''));
 }

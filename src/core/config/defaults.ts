@@ -21,6 +21,7 @@ const retry = (retries: RetryPolicy['retries'], initialDelayMs: number, maxDelay
 export function defaultConfig(): Config {
   return {
     pipeline: { id: 'default', topicPrefix: 'streamctl' },
+    capture: { maxBatchEvents: 5000, maxBatchBytes: 8 * 1024 * 1024, lingerMs: 20, slotLagIntervalMs: 5000 },
     postgres: {
       host: LOCAL_STACK.postgres.host,
       port: LOCAL_STACK.postgres.port,

@@ -74,6 +74,12 @@ export const CONFIG_SCHEMA: Schema = object({
       errorMessage: 'must be 1-200 characters of a-z A-Z 0-9 . _ - (a Kafka topic name prefix)',
     },
   }),
+  capture: object({
+    maxBatchEvents: intRange(1, 1_000_000),
+    maxBatchBytes: intRange(1024, 900 * 1024 * 1024),
+    lingerMs: millis(0, 60_000),
+    slotLagIntervalMs: millis(100, 3_600_000),
+  }),
   postgres: object({
     host: hostName,
     port,

@@ -74,8 +74,20 @@ export interface HttpSinkConfig {
   breaker: BreakerPolicy;
 }
 
+export interface CaptureConfig {
+  /** A Kafka transaction is committed when it holds this many changes... */
+  maxBatchEvents: number;
+  /** ...or this many bytes of events... */
+  maxBatchBytes: number;
+  /** ...or when its first change has waited this long (at a transaction boundary). */
+  lingerMs: number;
+  /** How often the slot lag is measured for metrics and status. */
+  slotLagIntervalMs: number;
+}
+
 export interface Config {
   pipeline: { id: string; topicPrefix: string };
+  capture: CaptureConfig;
   postgres: PostgresConfig;
   kafka: KafkaConfig;
   sinks: { redis: RedisSinkConfig; bigquery: BigQuerySinkConfig; http: HttpSinkConfig };

@@ -1,0 +1,312 @@
+import type pg from 'pg';
+import type { Pgoutput } from 'pg-logical-replication';
+import { makeKafka } from '../clients/kafka.js';
+import { makePgClient } from '../clients/postgres.js';
+import { derivedNames } from '../config/names.js';
+import type { Config } from '../config/types.js';
+import type { ChangeEvent } from '../event/envelope.js';
+import { recordKey } from '../event/identity.js';
+import { formatLsn, parseLsn } from '../event/lsn.js';
+import { ensureTopics } from '../kafka/topics.js';
+import { isFenced } from '../kafka/retry.js';
+import type { Logger } from '../logger.js';
+import type { PipelineMetrics } from '../metrics.js';
+import { sleep } from '../timeout.js';
+import { SESSION_OPTIONS, TypeRegistry } from '../source/pg-types.js';
+import { beginTransaction, eventsOf, type OpenTransaction, type SourceInfo } from './assembler.js';
+import { isCovered, isTransactionCovered, type Checkpoint } from './checkpoint.js';
+import { CaptureKafkaWriter, readCheckpoint, type OutgoingRecord } from './kafka-writer.js';
+import { ReplicationStream } from './replication-stream.js';
+import { ensurePublication, ensureSlot, preflight } from './setup.js';
+import { StreamctlError } from '../errors.js';
+import { EXIT } from '../exit-codes.js';
+
+export class CaptureFencedError extends StreamctlError {
+  constructor() {
+    super('another capturer with the same pipeline id took over (this one was fenced); stopping without writing anything more', EXIT.RUNTIME);
+  }
+}
+
+export interface CaptureStats {
+  eventsWritten: number;
+  transactionsCommitted: number;
+  checkpoint: Checkpoint | null;
+}
+
+interface Batch {
+  records: OutgoingRecord[];
+  bytes: number;
+  firstAt: number;
+  counts: Map<string, number>;
+  /** Last PostgreSQL transaction fully in the batch. */
+  lastComplete: { commitLsn: bigint; endLsn: bigint } | null;
+  /** The transaction in progress, when the batch holds only part of it. */
+  partial: { commitLsn: bigint; position: number } | null;
+}
+
+const emptyBatch = (): Batch => ({ records: [], bytes: 0, firstAt: 0, counts: new Map(), lastComplete: null, partial: null });
+
+/**
+ * `stream --role capture`: PostgreSQL logical replication into Kafka, exactly once.
+ *
+ * Each Kafka transaction holds whole PostgreSQL transactions (or a safe part of a very big
+ * one) plus the checkpoint that covers them. On start the checkpoint is read back and
+ * every change it covers is skipped; PostgreSQL is told a position only after the Kafka
+ * commit that covers it, so a crash at any instant re-reads at most what Kafka does not
+ * have. Transient failures (Kafka or PostgreSQL gone) restart the loop from the
+ * checkpoint, forever; being fenced by another capturer is final.
+ */
+export class Capturer {
+  private readonly names;
+  private readonly source: SourceInfo;
+  private stats: CaptureStats = { eventsWritten: 0, transactionsCommitted: 0, checkpoint: null };
+
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+    private readonly metrics: PipelineMetrics,
+  ) {
+    this.names = derivedNames(config);
+    this.source = { pipeline: config.pipeline.id, db: config.postgres.database, slot: this.names.slot };
+  }
+
+  get current(): CaptureStats {
+    return this.stats;
+  }
+
+  /** Sets up PostgreSQL and Kafka; throws EnvironmentNotReadyError with every problem. */
+  async setup(): Promise<void> {
+    const client = makePgClient(this.config.postgres);
+    await client.connect();
+    try {
+      const setup = { slot: this.names.slot, publication: this.names.publication, tables: this.config.postgres.tables, user: this.config.postgres.user };
+      await preflight(client, setup);
+      const publication = await ensurePublication(client, setup);
+      const slot = await ensureSlot(client, this.names.slot);
+      this.logger.info('postgres ready', {
+        publication: `${this.names.publication} (${publication})`,
+        slot: `${this.names.slot} (${slot.created ? 'created' : 'exists'})`,
+        confirmed_flush_lsn: slot.confirmedFlushLsn,
+      });
+    } finally {
+      await client.end().catch(() => {});
+    }
+    const admin = makeKafka(this.config.kafka, this.logger).admin();
+    await admin.connect();
+    try {
+      const created = await ensureTopics(admin, this.config);
+      if (created.length > 0) this.logger.info('kafka topics created', { topics: created.join(',') });
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** Runs until `signal` aborts (then finishes the open batch and returns). */
+  async run(signal: AbortSignal): Promise<CaptureStats> {
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        await this.runOnce(signal);
+        return this.stats;
+      } catch (err) {
+        if (err instanceof CaptureFencedError || isFenced(err)) throw new CaptureFencedError();
+        if (err instanceof StreamctlError) throw err;
+        failures++;
+        const retry = this.config.kafka.retry;
+        const delay = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** Math.min(failures - 1, 16));
+        this.logger.warn('capture interrupted, restarting from the last checkpoint', { error: (err as Error).message, attempt: failures, retry_in_ms: delay });
+        for (let waited = 0; waited < delay && !signal.aborted; waited += 100) await sleep(100);
+      }
+    }
+    return this.stats;
+  }
+
+  private async runOnce(signal: AbortSignal): Promise<void> {
+    const kafka = makeKafka(this.config.kafka, this.logger);
+    const writer = new CaptureKafkaWriter(kafka, this.config);
+    const admin = kafka.admin();
+    const pgAdmin = makePgClient(this.config.postgres, { options: SESSION_OPTIONS });
+    let stream: ReplicationStream | null = null;
+    let lagTimer: NodeJS.Timeout | undefined;
+    try {
+      await admin.connect();
+      await writer.connect(); // fences any older capturer of this pipeline
+      const checkpoint = await readCheckpoint(admin, this.config);
+      this.stats.checkpoint = checkpoint;
+      await pgAdmin.connect();
+      pgAdmin.on('error', () => {});
+      await this.takeOverSlot(pgAdmin);
+      const slot = await ensureSlot(pgAdmin, this.names.slot);
+      this.logger.info('capture starting', {
+        slot: this.names.slot,
+        confirmed_flush_lsn: slot.confirmedFlushLsn,
+        checkpoint: checkpoint ? `${checkpoint.lsn}${checkpoint.complete ? '' : `#${checkpoint.position}`}` : 'none',
+      });
+      const registry = new TypeRegistry((sql, params) => pgAdmin.query(sql, params));
+      stream = new ReplicationStream(this.config.postgres, this.names.slot, this.names.publication);
+      await stream.start(parseLsn(slot.confirmedFlushLsn));
+      lagTimer = setInterval(() => void this.measureLag(pgAdmin), this.config.capture.slotLagIntervalMs);
+      void this.measureLag(pgAdmin);
+      await this.loop(stream, writer, registry, checkpoint, signal);
+    } finally {
+      clearInterval(lagTimer);
+      await stream?.stop();
+      await writer.disconnect();
+      await admin.disconnect().catch(() => {});
+      await pgAdmin.end().catch(() => {});
+    }
+  }
+
+  /**
+   * A slot serves one connection at a time. If a zombie capturer still holds it, it was
+   * just fenced in Kafka (it can never commit again), so ending its PostgreSQL session is
+   * safe and lets this one take over at once.
+   */
+  private async takeOverSlot(client: pg.Client): Promise<void> {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const { rows } = await client.query<{ active_pid: number | null }>('SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1', [this.names.slot]);
+      const pid = rows[0]?.active_pid;
+      if (!pid) return;
+      if (attempt === 0) this.logger.warn('replication slot held by another session (a fenced capturer); ending it', { pid });
+      await client.query('SELECT pg_terminate_backend($1)', [pid]);
+      await sleep(100);
+    }
+    throw new Error(`replication slot ${this.names.slot} is still held by another session`);
+  }
+
+  private async measureLag(client: pg.Client): Promise<void> {
+    try {
+      const { rows } = await client.query<{ lag: string | null }>(
+        'SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::text AS lag FROM pg_replication_slots WHERE slot_name = $1',
+        [this.names.slot],
+      );
+      if (rows[0]?.lag) this.metrics.slotLagBytes.set({ slot: this.names.slot }, Number(rows[0].lag));
+    } catch {
+      // A lag reading missed is not worth failing capture for; the next one will tell.
+    }
+  }
+
+  private async loop(stream: ReplicationStream, writer: CaptureKafkaWriter, registry: TypeRegistry, start: Checkpoint | null, signal: AbortSignal): Promise<void> {
+    const { maxBatchEvents, maxBatchBytes, lingerMs } = this.config.capture;
+    let checkpoint = start;
+    let eventsTotal = start?.events_total ?? 0;
+    let batch = emptyBatch();
+    let tx: OpenTransaction | null = null;
+    let skipTx = false;
+
+    const flush = async (): Promise<void> => {
+      if (batch.records.length === 0) return;
+      const next: Checkpoint = batch.partial
+        ? {
+            pipeline: this.config.pipeline.id,
+            lsn: formatLsn(batch.partial.commitLsn),
+            position: batch.partial.position,
+            complete: false,
+            confirmed_end_lsn: batch.lastComplete ? formatLsn(batch.lastComplete.endLsn) : (checkpoint?.confirmed_end_lsn ?? null),
+            written_at: new Date().toISOString(),
+            events_total: eventsTotal + batch.records.length,
+          }
+        : {
+            pipeline: this.config.pipeline.id,
+            lsn: formatLsn(batch.lastComplete!.commitLsn),
+            position: null,
+            complete: true,
+            confirmed_end_lsn: formatLsn(batch.lastComplete!.endLsn),
+            written_at: new Date().toISOString(),
+            events_total: eventsTotal + batch.records.length,
+          };
+      const started = performance.now();
+      await writer.commit(batch.records, next);
+      this.metrics.captureCommitSeconds.observe((performance.now() - started) / 1000);
+      this.metrics.captureTransactions.inc();
+      this.metrics.captureBatchSize.observe(batch.records.length);
+      for (const [label, n] of batch.counts) {
+        const [table, op] = label.split('|') as [string, string];
+        this.metrics.captureEvents.inc({ table, op }, n);
+      }
+      eventsTotal = next.events_total;
+      checkpoint = next;
+      this.stats = { eventsWritten: this.stats.eventsWritten + batch.records.length, transactionsCommitted: this.stats.transactionsCommitted + 1, checkpoint };
+      // Only now may PostgreSQL forget the WAL of the transactions this commit covers.
+      if (batch.lastComplete) this.confirm(stream, batch.lastComplete.endLsn);
+      batch = emptyBatch();
+    };
+
+    const add = (event: ChangeEvent): void => {
+      const value = JSON.stringify(event);
+      const bytes = Buffer.byteLength(value);
+      if (batch.records.length === 0) batch.firstAt = performance.now();
+      batch.records.push({ key: recordKey(event.schema, event.table, event.key), value, bytes });
+      batch.bytes += bytes;
+      const label = `${event.schema}.${event.table}|${event.op}`;
+      batch.counts.set(label, (batch.counts.get(label) ?? 0) + 1);
+    };
+
+    while (!signal.aborted) {
+      const lingerLeft = batch.records.length > 0 ? Math.max(0, lingerMs - (performance.now() - batch.firstAt)) : 1000;
+      if (batch.records.length > 0 && lingerLeft === 0 && tx === null) {
+        await flush();
+        continue;
+      }
+      const item = await stream.next(tx === null ? Math.max(1, lingerLeft) : 1000);
+      if (item === null) {
+        if (stream.isEnded) throw new Error('the replication stream ended');
+        continue;
+      }
+      if (item.kind === 'keepalive') {
+        // Every change before this keepalive has been handled; with nothing pending, the
+        // slot may move up to here, so it does not hold WAL written for other tables.
+        if (tx === null && batch.records.length === 0) this.confirm(stream, item.walEnd);
+        continue;
+      }
+      const message: Pgoutput.Message = item.message;
+      switch (message.tag) {
+        case 'begin':
+          tx = beginTransaction(message);
+          skipTx = isTransactionCovered(checkpoint, tx.commitLsn);
+          break;
+        case 'relation':
+          await registry.resolveForRelation(message);
+          break;
+        case 'commit': {
+          if (!tx) throw new Error('COMMIT without BEGIN in the replication stream');
+          const endLsn = message.commitEndLsn ? parseLsn(message.commitEndLsn) : tx.commitLsn;
+          if (batch.records.length === 0) {
+            // Nothing of it is waiting for Kafka (skipped, or no published change): confirm now.
+            this.confirm(stream, endLsn);
+          } else {
+            batch.lastComplete = { commitLsn: tx.commitLsn, endLsn };
+            batch.partial = null;
+            if (batch.records.length >= maxBatchEvents || batch.bytes >= maxBatchBytes) await flush();
+          }
+          tx = null;
+          break;
+        }
+        case 'insert':
+        case 'update':
+        case 'delete':
+        case 'truncate': {
+          if (!tx) throw new Error(`${message.tag} outside a transaction in the replication stream`);
+          for (const event of eventsOf(message, tx, registry, this.source)) {
+            if (skipTx || isCovered(checkpoint, tx.commitLsn, event.position!)) continue;
+            add(event);
+            batch.partial = { commitLsn: tx.commitLsn, position: event.position! };
+            // A transaction too big for one batch is split here; the checkpoint records the position.
+            if (batch.records.length >= maxBatchEvents || batch.bytes >= maxBatchBytes) await flush();
+          }
+          break;
+        }
+        default:
+          break; // type, origin, logical messages: nothing to write
+      }
+    }
+    // Graceful stop: commit what is read (a partial transaction is safe: the checkpoint says where it stopped).
+    if (batch.records.length > 0) await flush();
+  }
+
+  private confirm(stream: ReplicationStream, lsn: bigint): void {
+    if (lsn <= stream.confirmedFlush) return;
+    stream.sendStatus(lsn);
+    this.metrics.confirmedLsn.set(Number(lsn));
+  }
+}

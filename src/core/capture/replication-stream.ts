@@ -1,0 +1,184 @@
+import pg from 'pg';
+import type { Pgoutput } from 'pg-logical-replication';
+import type { PostgresConfig } from '../config/types.js';
+import { RawTextPgoutputPlugin } from '../source/pgoutput-plugin.js';
+import { SESSION_OPTIONS } from '../source/pg-types.js';
+
+/**
+ * A logical replication connection to one slot, decoded with pg-logical-replication's
+ * pgoutput parser. We drive the connection ourselves rather than through the library's
+ * service because exactly-once depends on three things it does differently:
+ *  - the flush position we confirm is exactly the one we pass (the library adds 1 and
+ *    also confirms on a timer whatever it last *received*, which would free WAL that is
+ *    not in Kafka yet);
+ *  - keepalives are queued in order with the data, so "nothing pending" at a keepalive
+ *    really means every change before it has been handled;
+ *  - backpressure pauses the socket, so memory stays flat however large the backlog.
+ */
+export type StreamItem =
+  | { kind: 'data'; walStart: bigint; message: Pgoutput.Message }
+  | { kind: 'keepalive'; walEnd: bigint };
+
+const PG_EPOCH_MICROS = 946_684_800_000_000n;
+
+export class ReplicationStream {
+  private client: pg.Client | null = null;
+  private readonly queue: StreamItem[] = [];
+  private waiter: (() => void) | null = null;
+  private paused = false;
+  private ended = false;
+  private failure: Error | null = null;
+  private readonly plugin: RawTextPgoutputPlugin;
+  /** Last flush position sent to PostgreSQL (answers keepalives that ask for a reply). */
+  private confirmed = 0n;
+
+  constructor(
+    private readonly config: PostgresConfig,
+    private readonly slot: string,
+    publication: string,
+    private readonly limits = { highWater: 20_000, lowWater: 5_000 },
+  ) {
+    this.plugin = new RawTextPgoutputPlugin({ protoVersion: 1, publicationNames: [publication], messages: true });
+  }
+
+  async start(confirmedFlush: bigint): Promise<void> {
+    this.confirmed = confirmedFlush;
+    const client = new pg.Client({
+      host: this.config.host,
+      port: this.config.port,
+      user: this.config.user,
+      password: this.config.password,
+      database: this.config.database,
+      connectionTimeoutMillis: this.config.connectTimeoutMs,
+      application_name: 'streamctl-capture',
+      replication: 'database',
+      options: SESSION_OPTIONS,
+    } as pg.ClientConfig);
+    this.client = client;
+    client.on('error', (err: Error) => this.fail(err));
+    await client.connect();
+    const connection = (client as unknown as { connection: RawConnection }).connection;
+    connection.on('copyData', ({ chunk }: { chunk: Buffer }) => this.onCopyData(chunk));
+    // Resolves when the server ends the stream; rejects on an error (slot busy, dropped...).
+    // '0/0': start where the slot's confirmed_flush_lsn says.
+    (this.plugin.start(client, this.slot, '0/0') as Promise<unknown>)
+      .then(() => this.end())
+      .catch((err: Error) => this.fail(err));
+  }
+
+  private onCopyData(chunk: Buffer): void {
+    const tag = chunk[0];
+    if (tag === 0x77 /* w: XLogData */) {
+      const walStart = chunk.readBigUInt64BE(1);
+      let message: Pgoutput.Message;
+      try {
+        message = this.plugin.parse(chunk.subarray(25));
+      } catch (err) {
+        this.fail(new Error(`cannot decode a pgoutput message at ${walStart}: ${(err as Error).message}`));
+        return;
+      }
+      this.push({ kind: 'data', walStart, message });
+    } else if (tag === 0x6b /* k: keepalive */) {
+      const walEnd = chunk.readBigUInt64BE(1);
+      if (chunk[17] === 1) this.sendStatus(this.confirmed); // the server wants an answer now
+      this.push({ kind: 'keepalive', walEnd });
+    }
+  }
+
+  private push(item: StreamItem): void {
+    this.queue.push(item);
+    if (!this.paused && this.queue.length >= this.limits.highWater) {
+      this.paused = true;
+      this.socket()?.pause();
+    }
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.();
+  }
+
+  private socket(): { pause(): void; resume(): void } | undefined {
+    return (this.client as unknown as { connection?: RawConnection } | null)?.connection?.stream;
+  }
+
+  /** The next item, or null after `timeoutMs` with nothing (for linger), or when the stream ended. */
+  async next(timeoutMs: number): Promise<StreamItem | null> {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      const item = this.queue.shift();
+      if (item) {
+        if (this.paused && this.queue.length <= this.limits.lowWater) {
+          this.paused = false;
+          this.socket()?.resume();
+        }
+        return item;
+      }
+      if (this.ended) return null;
+      const arrived = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          this.waiter = null;
+          resolve(false);
+        }, timeoutMs);
+        this.waiter = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+      });
+      if (!arrived) return null;
+    }
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /**
+   * Standby status update: everything before `flush` is safe to discard. Sent exactly as
+   * given: PostgreSQL skips, on restart, transactions that commit before this point.
+   */
+  sendStatus(flush: bigint): void {
+    if (flush > this.confirmed) this.confirmed = flush;
+    const connection = (this.client as unknown as { connection?: RawConnection } | null)?.connection;
+    if (!connection || this.ended) return;
+    const message = Buffer.alloc(34);
+    message[0] = 0x72; // 'r'
+    message.writeBigUInt64BE(this.confirmed, 1); // written
+    message.writeBigUInt64BE(this.confirmed, 9); // flushed
+    message.writeBigUInt64BE(this.confirmed, 17); // applied
+    message.writeBigUInt64BE(BigInt(Date.now()) * 1000n - PG_EPOCH_MICROS, 25);
+    message[33] = 0;
+    connection.sendCopyFromChunk(message);
+  }
+
+  get confirmedFlush(): bigint {
+    return this.confirmed;
+  }
+
+  private fail(err: Error): void {
+    if (this.ended) return;
+    this.failure ??= err;
+    this.wake();
+  }
+
+  private end(): void {
+    this.ended = true;
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.ended = true;
+    this.wake();
+    const client = this.client;
+    this.client = null;
+    await client?.end().catch(() => {});
+  }
+}
+
+interface RawConnection {
+  on(event: 'copyData', listener: (msg: { chunk: Buffer }) => void): void;
+  sendCopyFromChunk(chunk: Buffer): void;
+  stream: { pause(): void; resume(): void };
+}

@@ -1,0 +1,140 @@
+import type pg from 'pg';
+import { EnvironmentNotReadyError } from '../errors.js';
+import { readinessProblems } from '../health/postgres.js';
+
+/**
+ * Everything capture needs from PostgreSQL, checked before anything is created, each
+ * problem with how to fix it (EnvironmentNotReadyError: exit 4). Then the publication and
+ * the slot are created if missing: running setup twice changes nothing.
+ */
+export interface CaptureSetup {
+  slot: string;
+  publication: string;
+  /** `schema.table`; empty means every table of the database. */
+  tables: string[];
+  user: string;
+}
+
+export interface SlotState {
+  created: boolean;
+  confirmedFlushLsn: string;
+  activePid: number | null;
+}
+
+const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+const quoteTable = (qualified: string): string => {
+  const [schema, table] = qualified.split('.', 2) as [string, string];
+  return `${quoteIdent(schema)}.${quoteIdent(table)}`;
+};
+
+export async function preflight(client: pg.Client, setup: CaptureSetup): Promise<void> {
+  const { rows } = await client.query<{
+    wal_level: string;
+    max_replication_slots: string;
+    max_wal_senders: string;
+    server_version: string;
+    slots_used: string;
+    is_replication_role: boolean;
+    slot_exists: boolean;
+  }>(
+    `SELECT current_setting('wal_level') AS wal_level,
+            current_setting('max_replication_slots') AS max_replication_slots,
+            current_setting('max_wal_senders') AS max_wal_senders,
+            current_setting('server_version') AS server_version,
+            (SELECT count(*) FROM pg_replication_slots)::text AS slots_used,
+            (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user) AS is_replication_role,
+            EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1) AS slot_exists`,
+    [setup.slot],
+  );
+  const s = rows[0]!;
+  // Our own slot already exists: it needs no free one.
+  const problems = readinessProblems(s.slot_exists ? { ...s, slots_used: '0' } : s, setup.user).map((p) => `${p.problem}: ${p.fix}`);
+
+  const missing = await missingTables(client, setup.tables);
+  for (const t of missing) problems.push(`table ${t} does not exist: create it, or remove it from postgres.tables`);
+
+  // UPDATE and DELETE on a published table without a replica identity fail in PostgreSQL
+  // itself: adding such a table would break the application, not just capture.
+  const unkeyed = await client.query<{ name: string }>(
+    `SELECT n.nspname || '.' || c.relname AS name
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+        AND ($1::text[] IS NULL OR n.nspname || '.' || c.relname = ANY($1::text[]))
+        AND (c.relreplident = 'n'
+             OR (c.relreplident = 'd' AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)))
+      ORDER BY 1`,
+    [setup.tables.length > 0 ? setup.tables : null],
+  );
+  for (const { name } of unkeyed.rows) {
+    problems.push(
+      `table ${name} has no primary key or replica identity, so its updates and deletes cannot be captured: ` +
+        `add a primary key, or run ALTER TABLE ${name} REPLICA IDENTITY FULL (or USING INDEX on a unique index)`,
+    );
+  }
+  if (problems.length > 0) {
+    throw new EnvironmentNotReadyError(`PostgreSQL is not ready for capture (${problems.length} problem${problems.length === 1 ? '' : 's'})`, problems);
+  }
+}
+
+async function missingTables(client: pg.Client, tables: string[]): Promise<string[]> {
+  if (tables.length === 0) return [];
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT t AS name FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NULL`,
+    [tables.map((t) => quoteTable(t))],
+  );
+  return rows.map((r) => r.name.replace(/"/g, ''));
+}
+
+/** Creates the publication, or brings its table list in line with the config. */
+export async function ensurePublication(client: pg.Client, setup: CaptureSetup): Promise<'created' | 'updated' | 'unchanged'> {
+  const existing = await client.query<{ puballtables: boolean }>('SELECT puballtables FROM pg_publication WHERE pubname = $1', [setup.publication]);
+  const target = setup.tables.length > 0 ? `TABLE ${setup.tables.map(quoteTable).join(', ')}` : 'ALL TABLES';
+  if (existing.rowCount === 0) {
+    await client.query(`CREATE PUBLICATION ${quoteIdent(setup.publication)} FOR ${target}`);
+    return 'created';
+  }
+  const allTables = existing.rows[0]!.puballtables;
+  if (setup.tables.length === 0) {
+    if (allTables) return 'unchanged';
+    throw new EnvironmentNotReadyError(`publication ${setup.publication} exists for a list of tables, but postgres.tables is empty (all tables)`, [
+      `drop it (DROP PUBLICATION ${setup.publication}) to let streamctl recreate it FOR ALL TABLES, or list the tables in postgres.tables`,
+    ]);
+  }
+  if (allTables) {
+    throw new EnvironmentNotReadyError(`publication ${setup.publication} is FOR ALL TABLES, but postgres.tables lists tables`, [
+      `drop it (DROP PUBLICATION ${setup.publication}) to let streamctl recreate it for the listed tables, or empty postgres.tables`,
+    ]);
+  }
+  const current = await client.query<{ name: string }>(
+    `SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`,
+    [setup.publication],
+  );
+  const have = current.rows.map((r) => r.name).sort();
+  const want = [...setup.tables].sort();
+  if (have.join(',') === want.join(',')) return 'unchanged';
+  await client.query(`ALTER PUBLICATION ${quoteIdent(setup.publication)} SET ${target}`);
+  return 'updated';
+}
+
+/** Creates the pgoutput slot if missing; says where it stands and who holds it. */
+export async function ensureSlot(client: pg.Client, slot: string): Promise<SlotState> {
+  const read = () =>
+    client.query<{ confirmed_flush_lsn: string | null; active_pid: number | null; plugin: string }>(
+      'SELECT confirmed_flush_lsn::text, active_pid, plugin FROM pg_replication_slots WHERE slot_name = $1',
+      [slot],
+    );
+  let created = false;
+  let found = await read();
+  if (found.rowCount === 0) {
+    await client.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    created = true;
+    found = await read();
+  }
+  const row = found.rows[0]!;
+  if (row.plugin !== 'pgoutput') {
+    throw new EnvironmentNotReadyError(`replication slot ${slot} uses the '${row.plugin}' plugin, capture needs 'pgoutput'`, [
+      `drop it (SELECT pg_drop_replication_slot('${slot}')) or set postgres.slot to another name`,
+    ]);
+  }
+  return { created, confirmedFlushLsn: row.confirmed_flush_lsn ?? '0/0', activePid: row.active_pid };
+}

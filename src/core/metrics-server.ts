@@ -1,0 +1,47 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { PipelineMetrics } from './metrics.js';
+
+/**
+ * /metrics for Prometheus, /health (the process is alive) and /ready (it is doing its
+ * job: `ready()` says so, for example once capture has started streaming).
+ */
+export async function startMetricsServer(
+  metrics: PipelineMetrics,
+  options: { host: string; port: number; ready: () => boolean },
+): Promise<{ server: Server; address: AddressInfo; close: () => Promise<void> }> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        },
+        (err: Error) => {
+          res.writeHead(500).end(err.message);
+        },
+      );
+      return;
+    }
+    if (path === '/health') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
+    if (path === '/ready') {
+      const ready = options.ready();
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready }));
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  return {
+    server,
+    address: server.address() as AddressInfo,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

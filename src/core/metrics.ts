@@ -1,0 +1,48 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The pipeline's Prometheus metrics, one registry per process. The names are the ones the
+ * alert rules in docker/ and the dashboards use: change them there too.
+ */
+export class PipelineMetrics {
+  readonly registry = new Registry();
+
+  readonly captureEvents = new Counter({
+    name: 'streamctl_capture_events_total',
+    help: 'Changes written to Kafka by capture',
+    labelNames: ['table', 'op'] as const,
+    registers: [this.registry],
+  });
+  readonly captureTransactions = new Counter({
+    name: 'streamctl_capture_kafka_transactions_total',
+    help: 'Kafka transactions committed by capture',
+    registers: [this.registry],
+  });
+  readonly captureBatchSize = new Histogram({
+    name: 'streamctl_capture_batch_events',
+    help: 'Changes per Kafka transaction',
+    buckets: [1, 10, 100, 500, 1000, 2000, 5000, 10000, 50000],
+    registers: [this.registry],
+  });
+  readonly captureCommitSeconds = new Histogram({
+    name: 'streamctl_capture_commit_latency_seconds',
+    help: 'Time to write and commit one Kafka transaction',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly slotLagBytes = new Gauge({
+    name: 'streamctl_replication_slot_lag_bytes',
+    help: 'WAL the replication slot holds back: current WAL position minus the confirmed flush position',
+    labelNames: ['slot'] as const,
+    registers: [this.registry],
+  });
+  readonly confirmedLsn = new Gauge({
+    name: 'streamctl_capture_confirmed_lsn',
+    help: 'Last LSN confirmed to PostgreSQL (as a number)',
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'streamctl_' });
+  }
+}
