@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
@@ -11,7 +11,7 @@ import { loadConfig, type Config } from '../../src/core/config/index.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { RawTextPgoutputPlugin } from '../../src/core/source/pgoutput-plugin.js';
 import { SESSION_OPTIONS, TypeRegistry } from '../../src/core/source/pg-types.js';
-import { BIN } from '../helpers/run-cli.js';
+import { exited, startCapturer, streaming } from '../helpers/capturer.js';
 import { readTopic } from '../helpers/kafka-read.js';
 
 /**
@@ -167,30 +167,6 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
     await admin.deleteTopics({ topics: [`${tag}.changes`, `${tag}.checkpoints`, `${tag}.dlq`] }).catch(() => {});
     await admin.disconnect();
   }
-}
-
-function startCapturer(env: NodeJS.ProcessEnv, pipeStderr = false): ChildProcess {
-  return spawn(process.execPath, [BIN, 'stream', '--role', 'capture'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', pipeStderr ? 'pipe' : 'inherit'],
-  });
-}
-
-/** Resolves once the capturer says it is streaming (its signal handlers are in place by then). */
-function streaming(child: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      text += d.toString();
-      if (text.includes('capture starting')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`the capturer exited with ${code} before streaming: ${text.slice(-2000)}`)));
-  });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
 /**

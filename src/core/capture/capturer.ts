@@ -24,6 +24,7 @@ import { EXIT } from '../exit-codes.js';
 export class CaptureFencedError extends StreamctlError {
   constructor() {
     super('another capturer with the same pipeline id took over (this one was fenced); stopping without writing anything more', EXIT.RUNTIME);
+    this.name = 'CaptureFencedError';
   }
 }
 
@@ -106,7 +107,7 @@ export class Capturer {
     let failures = 0;
     while (!signal.aborted) {
       try {
-        await this.runOnce(signal);
+        await this.runOnce(signal, failures === 0);
         return this.stats;
       } catch (err) {
         if (err instanceof CaptureFencedError || isFenced(err)) throw new CaptureFencedError();
@@ -121,7 +122,13 @@ export class Capturer {
     return this.stats;
   }
 
-  private async runOnce(signal: AbortSignal): Promise<void> {
+  /**
+   * `takeOver`: only a capturer that is starting may take the slot from another session
+   * (the operator started it to replace the old one). One restarting after a failure that
+   * finds the slot held has been replaced itself: taking it back would fence the new
+   * capturer in turn, and the two would take turns forever.
+   */
+  private async runOnce(signal: AbortSignal, takeOver: boolean): Promise<void> {
     const kafka = makeKafka(this.config.kafka, this.logger);
     const writer = new CaptureKafkaWriter(kafka, this.config);
     const admin = kafka.admin();
@@ -129,12 +136,13 @@ export class Capturer {
     let stream: ReplicationStream | null = null;
     let lagTimer: NodeJS.Timeout | undefined;
     try {
+      await pgAdmin.connect();
+      pgAdmin.on('error', () => {});
+      if (!takeOver && (await this.slotHolder(pgAdmin)) !== null) throw new CaptureFencedError();
       await admin.connect();
       await writer.connect(); // fences any older capturer of this pipeline
       const checkpoint = await readCheckpoint(admin, this.config);
       this.stats.checkpoint = checkpoint;
-      await pgAdmin.connect();
-      pgAdmin.on('error', () => {});
       await this.takeOverSlot(pgAdmin);
       const slot = await ensureSlot(pgAdmin, this.names.slot);
       this.logger.info('capture starting', {
@@ -162,10 +170,14 @@ export class Capturer {
    * just fenced in Kafka (it can never commit again), so ending its PostgreSQL session is
    * safe and lets this one take over at once.
    */
+  private async slotHolder(client: pg.Client): Promise<number | null> {
+    const { rows } = await client.query<{ active_pid: number | null }>('SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1', [this.names.slot]);
+    return rows[0]?.active_pid ?? null;
+  }
+
   private async takeOverSlot(client: pg.Client): Promise<void> {
     for (let attempt = 0; attempt < 100; attempt++) {
-      const { rows } = await client.query<{ active_pid: number | null }>('SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1', [this.names.slot]);
-      const pid = rows[0]?.active_pid;
+      const pid = await this.slotHolder(client);
       if (!pid) return;
       if (attempt === 0) this.logger.warn('replication slot held by another session (a fenced capturer); ending it', { pid });
       await client.query('SELECT pg_terminate_backend($1)', [pid]);

@@ -1,0 +1,338 @@
+/**
+ * Capture throughput on a prepared WAL backlog, beside two limits measured in the same run:
+ *  - limit A: pg_recvlogical reading the same WAL (same publication, pgoutput v1) from its
+ *    own slot: how fast PostgreSQL can decode and send it;
+ *  - limit B: Kafka's own ProducerPerformance writing as many records of the same average
+ *    size, acks=all, in transactions of about our commit cadence: how fast Kafka takes it.
+ * Ours is `streamctl stream --role capture`, timed from process start until its checkpoint
+ * says every event is in Kafka (start-up included; reported separately too).
+ *
+ * Figures only, never assertions. The last stdout line is one JSON object.
+ *
+ * Environment: BENCH_EVENTS (200000), BENCH_TX_ROWS (1000), STREAMCTL_CAPTURE_MAX_BATCH_EVENTS
+ * (5000), BENCH_TX_MS (producer-perf transaction duration; default: our measured commit
+ * cadence), BENCH_CAPTURER_NODE_OPTIONS (NODE_OPTIONS for the capturer only, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync, statSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { makeKafka } from '../src/core/clients/kafka.js';
+import { makePgClient } from '../src/core/clients/postgres.js';
+import { beginTransaction, eventsOf, type OpenTransaction } from '../src/core/capture/assembler.js';
+import { readCheckpoint, checkpointGroupOf } from '../src/core/capture/kafka-writer.js';
+import { recordKey } from '../src/core/event/identity.js';
+import { loadConfig, type Config } from '../src/core/config/index.js';
+import { silentLogger } from '../src/core/logger.js';
+import { RawTextPgoutputPlugin } from '../src/core/source/pgoutput-plugin.js';
+import { SESSION_OPTIONS, TypeRegistry } from '../src/core/source/pg-types.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = path.join(ROOT, 'bin/streamctl');
+const KAFKA_CP = `${path.join(ROOT, '.stack/kafka/libs')}/*`;
+const PG_RECVLOGICAL = '/usr/lib/postgresql/15/bin/pg_recvlogical';
+
+const N = intEnv('BENCH_EVENTS', 200_000);
+const TX_ROWS = intEnv('BENCH_TX_ROWS', 1000);
+const MAX_BATCH = intEnv('STREAMCTL_CAPTURE_MAX_BATCH_EVENTS', 5000);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round = (v: number, digits = 0) => Math.round(v * 10 ** digits) / 10 ** digits;
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (!raw) return fallback;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer, got '${raw}'`);
+  return v;
+}
+
+function rssKb(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** utime + stime of a process, in seconds. */
+function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function runAsync(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function stackSummary(): string {
+  try {
+    const { stdout } = run('bash', [path.join(ROOT, 'scripts/stack'), 'status']);
+    return stdout
+      .split('\n')
+      .map((l) => /^(\S+)\s+(up|down)\s+(?:rss\s+(\S+))?/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null && m[2] === 'up')
+      .map((m) => (m[3] ? `${m[1]} (rss ${m[3]})` : m[1]))
+      .join(', ');
+  } catch {
+    return 'unknown (scripts/stack status failed)';
+  }
+}
+
+const load = () => os.loadavg().map((v) => v.toFixed(2)).join(' ');
+
+async function main(): Promise<void> {
+  const tag = `bench_${randomBytes(3).toString('hex')}`;
+  const table = `${tag}_events`;
+  const slot = `streamctl_${tag}`;
+  const publication = slot;
+  const recvSlot = `${tag}_recv`;
+  const perfTopic = `${tag}.perf`;
+  const env: NodeJS.ProcessEnv = {
+    STREAMCTL_PIPELINE_ID: tag,
+    STREAMCTL_PIPELINE_TOPIC_PREFIX: tag,
+    STREAMCTL_POSTGRES_TABLES: `public.${table}`,
+    STREAMCTL_METRICS_PORT: '0',
+    STREAMCTL_CAPTURE_MAX_BATCH_EVENTS: String(MAX_BATCH),
+    STREAMCTL_LOG_LEVEL: 'info',
+  };
+  const config: Config = loadConfig({ env });
+  const pgEnv = { PGPASSWORD: config.postgres.password };
+  const db = makePgClient(config.postgres, { options: SESSION_OPTIONS });
+  await db.connect();
+  const kafka = makeKafka(config.kafka, silentLogger, { retries: 10 });
+  const admin = kafka.admin();
+  await admin.connect();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'streamctl-bench-'));
+  let child: ChildProcess | null = null;
+  let recv: ChildProcess | null = null;
+
+  say(`streamctl capture bench: ${N} events, transactions of ${TX_ROWS} rows, capture.maxBatchEvents ${MAX_BATCH}`);
+  say(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${round(os.totalmem() / 2 ** 30, 1)} GiB; ` +
+    `shared with the local stack: ${stackSummary()}; and with other engineers' test runs on the same stack (load avg ${load()})`);
+
+  try {
+    // --- prepare -------------------------------------------------------------------------
+    await db.query(`
+      CREATE TABLE ${table} (
+        id bigserial PRIMARY KEY, customer_id int8 NOT NULL, status text NOT NULL, amount numeric(12,2),
+        quantity int4, score float8, active bool, tags text[], attrs jsonb, ref uuid,
+        created_at timestamptz NOT NULL, note text)`);
+    await db.query(`CREATE PUBLICATION ${publication} FOR TABLE ${table}`);
+    // Both slots exist before the first row, so they see exactly the same transactions.
+    await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [recvSlot]);
+    const writeStarted = performance.now();
+    for (let done = 0; done < N; done += TX_ROWS) {
+      const rows = Math.min(TX_ROWS, N - done);
+      await db.query(
+        `INSERT INTO ${table} (customer_id, status, amount, quantity, score, active, tags, attrs, ref, created_at, note)
+         SELECT 100000 + (g * 7919) % 900000,
+                (ARRAY['new','paid','shipped','delivered','cancelled'])[1 + g % 5],
+                round((random() * 1000)::numeric, 2),
+                1 + g % 9,
+                random(),
+                g % 3 <> 0,
+                ARRAY['tag' || (g % 11), 'tag' || (g % 7)],
+                jsonb_build_object('source', 'web', 'campaign', 'spring-' || (g % 13), 'items', g % 5 + 1),
+                gen_random_uuid(),
+                now() - (g % 86400) * interval '1 second',
+                'order note ' || md5(g::text)
+         FROM generate_series($1::int, $2::int) g`,
+        [done + 1, done + rows],
+      );
+    }
+    const { rows: lsnRows } = await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    const endLsn = lsnRows[0]!.lsn;
+    say(`prepared: ${N} rows in ${Math.ceil(N / TX_ROWS)} transactions in ${round((performance.now() - writeStarted) / 1000, 1)} s; WAL end ${endLsn}`);
+
+    // Average record size, from the events the capturer's own code builds for the first changes.
+    const size = await sampleSizes(db, recvSlot, publication, config);
+    say(`record size: value ${size.value} B (row JSON ${size.row} B), key ${size.key} B on average (sample of ${size.sample})`);
+
+    // --- limit A: pg_recvlogical ---------------------------------------------------------
+    const recvFile = path.join(tmp, 'recv.out');
+    const recvStarted = performance.now();
+    recv = spawn(PG_RECVLOGICAL, [
+      '-d', `host=${config.postgres.host} port=${config.postgres.port} user=${config.postgres.user} dbname=${config.postgres.database}`,
+      '--slot', recvSlot, '--start', '--no-loop', '--endpos', endLsn, '-f', recvFile,
+      '-o', 'proto_version=1', '-o', `publication_names=${publication}`,
+    ], { env: { ...process.env, ...pgEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let recvErr = '';
+    recv.stderr?.on('data', (d: Buffer) => (recvErr += d.toString()));
+    const recvCode = await exited(recv);
+    const recvSeconds = (performance.now() - recvStarted) / 1000;
+    recv = null;
+    if (recvCode !== 0) throw new Error(`pg_recvlogical exited ${recvCode}: ${recvErr.trim()}`);
+    const recvBytes = statSync(recvFile).size;
+    rmSync(recvFile);
+    const limitA = N / recvSeconds;
+    say(`limit A  pg_recvlogical: ${round(recvSeconds, 2)} s, ${Math.round(limitA)} events/s (${round(recvBytes / 2 ** 20, 1)} MiB of pgoutput; load avg ${load()})`);
+
+    // --- ours ----------------------------------------------------------------------------
+    const capturerEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+    delete capturerEnv['NODE_OPTIONS'];
+    if (process.env['BENCH_CAPTURER_NODE_OPTIONS']) capturerEnv['NODE_OPTIONS'] = process.env['BENCH_CAPTURER_NODE_OPTIONS'];
+    const oursStarted = performance.now();
+    child = spawn(process.execPath, [BIN, 'stream', '--role', 'capture'], { env: capturerEnv, stdio: ['ignore', 'ignore', 'pipe'] });
+    const pid = child.pid!;
+    let log = '';
+    let streamingAt: number | null = null;
+    child.stderr?.on('data', (d: Buffer) => {
+      log += d.toString();
+      if (streamingAt === null && log.includes('capture starting')) streamingAt = performance.now();
+    });
+    let maxRss = 0;
+    const rssTimer = setInterval(() => {
+      const kb = rssKb(pid);
+      if (kb !== null) maxRss = Math.max(maxRss, kb);
+    }, 200);
+    const marks = [0.25, 0.5, 0.75, 1];
+    const rssAt: number[] = [];
+    let firstCheckpointAt: number | null = null;
+    let done = 0;
+    const deadline = Date.now() + 30 * 60_000;
+    while (done < N) {
+      if (child.exitCode !== null) throw new Error(`the capturer exited with ${child.exitCode}: ${log.slice(-2000)}`);
+      if (Date.now() > deadline) throw new Error(`capture did not finish: ${done}/${N}`);
+      await sleep(100);
+      const checkpoint = await readCheckpoint(admin, config).catch(() => null);
+      if (!checkpoint) continue;
+      firstCheckpointAt ??= performance.now();
+      done = checkpoint.events_total;
+      while (rssAt.length < marks.length && done >= marks[rssAt.length]! * N) rssAt.push(rssKb(pid) ?? 0);
+    }
+    const oursSeconds = (performance.now() - oursStarted) / 1000;
+    clearInterval(rssTimer);
+    maxRss = Math.max(maxRss, ...rssAt);
+    const cpu = cpuSeconds(pid);
+    child.kill('SIGTERM');
+    const stopCode = await exited(child);
+    child = null;
+    if (stopCode !== 0) say(`warning: the capturer exited ${stopCode} on SIGTERM`);
+    if (done !== N) say(`warning: checkpoint says ${done} events, expected ${N}`);
+    const txMatch = /kafka_transactions[=:"\s]+(\d+)/.exec(log);
+    const kafkaTransactions = txMatch ? Number(txMatch[1]) : Math.ceil(N / MAX_BATCH);
+    const ours = N / oursSeconds;
+    const startup = streamingAt !== null ? (streamingAt - oursStarted) / 1000 : null;
+    const firstCheckpoint = firstCheckpointAt !== null ? (firstCheckpointAt - oursStarted) / 1000 : null;
+    const steady = firstCheckpoint !== null ? oursSeconds - firstCheckpoint : oursSeconds;
+    const cadenceMs = Math.max(1, Math.round((steady * 1000) / Math.max(1, kafkaTransactions - 1)));
+    say(`ours     streamctl capture: ${round(oursSeconds, 2)} s from process start, ${Math.round(ours)} events/s ` +
+      `(streaming after ${startup === null ? '?' : round(startup, 2)} s, first checkpoint at ${firstCheckpoint === null ? '?' : round(firstCheckpoint, 2)} s; ` +
+      `${kafkaTransactions} Kafka transactions, one every ~${cadenceMs} ms; capturer CPU ${cpu === null ? '?' : `${round(cpu, 1)} s = ${Math.round((100 * cpu) / oursSeconds)} % of one core`}; load avg ${load()})`);
+    say(`         RSS max ${round(maxRss / 1024, 1)} MiB; at 25/50/75/100 % of events: ${rssAt.map((kb) => `${round(kb / 1024, 1)}`).join(' / ')} MiB`);
+
+    // --- limit B: Kafka's ProducerPerformance --------------------------------------------
+    const txMs = intEnv('BENCH_TX_MS', cadenceMs);
+    const recordSize = size.value + size.key;
+    const created = run('java', ['-Xmx256m', '-cp', KAFKA_CP, 'org.apache.kafka.tools.TopicCommand', '--bootstrap-server', config.kafka.brokers[0]!,
+      '--create', '--topic', perfTopic, '--partitions', '3', '--replication-factor', '1']);
+    if (created.code !== 0) throw new Error(`TopicCommand failed: ${created.stderr.trim()}`);
+    const perf = await runAsync('java', ['-Xmx512m', '-cp', KAFKA_CP, 'org.apache.kafka.tools.ProducerPerformance',
+      '--bootstrap-server', config.kafka.brokers[0]!, '--topic', perfTopic, '--num-records', String(N), '--record-size', String(recordSize),
+      '--throughput', '-1', '--transaction-duration-ms', String(txMs),
+      '--command-property', 'acks=all', `transactional.id=${tag}-perf`]);
+    const summary = perf.stdout.trim().split('\n').reverse().find((l) => /records sent, [\d.]+ records\/sec/.test(l));
+    if (perf.code !== 0 || !summary) throw new Error(`ProducerPerformance failed (${perf.code}): ${(perf.stderr || perf.stdout).slice(-2000)}`);
+    const limitB = Number(/records sent, ([\d.]+) records\/sec/.exec(summary)![1]);
+    say(`limit B  kafka ProducerPerformance: ${Math.round(limitB)} records/s (${recordSize} B records, acks=all, transactions of ${txMs} ms; load avg ${load()})`);
+    say(`         ${summary}`);
+
+    const limit = Math.min(limitA, limitB);
+    const ratio = ours / limit;
+    say(`ratio ours / min(limits) = ${round(ratio, 2)} (bound by ${limitA <= limitB ? 'pg_recvlogical' : 'Kafka producer'})`);
+    say(JSON.stringify({
+      events: N,
+      events_per_s: Math.round(ours),
+      limit_pg_recvlogical: Math.round(limitA),
+      limit_producer_perf: Math.round(limitB),
+      ratio: round(ratio, 3),
+      max_rss_mb: round(maxRss / 1024, 1),
+    }));
+  } finally {
+    if (child && child.exitCode === null) {
+      child.kill('SIGKILL');
+      await exited(child);
+    }
+    if (recv && recv.exitCode === null) {
+      recv.kill('SIGKILL');
+      await exited(recv);
+    }
+    for (const s of [slot, recvSlot]) await db.query('SELECT pg_drop_replication_slot($1)', [s]).catch(() => {});
+    await db.query(`DROP PUBLICATION IF EXISTS ${publication}`).catch(() => {});
+    await db.query(`DROP TABLE IF EXISTS ${table}`).catch(() => {});
+    await db.end();
+    await admin.deleteTopics({ topics: [`${tag}.changes`, `${tag}.checkpoints`, `${tag}.dlq`, perfTopic] }).catch(() => {});
+    await admin.deleteGroups([checkpointGroupOf(config)]).catch(() => {});
+    await admin.disconnect();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Builds the first changes of the slot (peeked, not consumed) into events, as the capturer does, and measures them. */
+async function sampleSizes(db: import('pg').Client, slot: string, publication: string, config: Config) {
+  const plugin = new RawTextPgoutputPlugin({ protoVersion: 1, publicationNames: [publication] });
+  const registry = new TypeRegistry((sql, params) => db.query(sql, params));
+  const source = { pipeline: config.pipeline.id, db: config.postgres.database, slot: `streamctl_${config.pipeline.id}` };
+  const { rows } = await db.query<{ data: Buffer }>(
+    `SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, 2000, 'proto_version', '1', 'publication_names', $2)`,
+    [slot, publication],
+  );
+  let tx: OpenTransaction | null = null;
+  let value = 0;
+  let key = 0;
+  let row = 0;
+  let sample = 0;
+  for (const { data } of rows) {
+    const message = plugin.parse(data);
+    if (message.tag === 'begin') tx = beginTransaction(message);
+    else if (message.tag === 'relation') await registry.resolveForRelation(message);
+    else if (message.tag === 'commit') tx = null;
+    else if (tx) {
+      for (const event of eventsOf(message, tx, registry, source)) {
+        value += Buffer.byteLength(JSON.stringify(event));
+        key += Buffer.byteLength(recordKey(event.schema, event.table, event.key));
+        row += Buffer.byteLength(JSON.stringify(event.after));
+        sample++;
+      }
+    }
+  }
+  if (sample === 0) throw new Error('no change to sample in the slot');
+  return { value: Math.round(value / sample), key: Math.round(key / sample), row: Math.round(row / sample), sample };
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+  process.exitCode = 1;
+});
