@@ -33,6 +33,22 @@ function render(report: StatusReport, out: Output): string {
     lines.push(`  ${name.padEnd(9)} ${state} ${rtt.padStart(9)}  ${h.endpoint}${detail ? `  ${c.gray(detail)}` : ''}`);
     if (h.error) lines.push(`            ${c.red(h.error)}`);
   }
+  const { slot, checkpoint } = report.capture;
+  lines.push('', `capture (pipeline ${report.capture.pipeline}, slot ${slot?.name ?? '?'})`);
+  if (slot) {
+    const mb = (b: number | null) => (b === null ? '?' : `${(b / 1024 / 1024).toFixed(2)} MiB`);
+    lines.push(
+      slot.exists
+        ? `  slot      ${slot.active ? c.green('active') : c.yellow('inactive')}  lag ${mb(slot.lag_bytes)}  WAL retained ${mb(slot.retained_wal_bytes)}`
+        : `  slot      ${c.gray('not created yet (stream --role capture creates it)')}`,
+    );
+  }
+  lines.push(
+    checkpoint
+      ? `  checkpoint lsn ${checkpoint.lsn}${checkpoint.complete ? '' : ` (inside a transaction, position ${checkpoint.position})`}  events ${checkpoint.events_total}  written ${checkpoint.age_seconds} s ago`
+      : `  checkpoint ${c.gray('none yet')}`,
+  );
+  for (const e of report.capture.errors) lines.push(`  ${c.red(e)}`);
   if (report.problems.length > 0) {
     lines.push('', c.yellow('Not ready:'));
     for (const p of report.problems) lines.push(`  - ${p.component}: ${p.problem}`, `    fix: ${p.fix}`);

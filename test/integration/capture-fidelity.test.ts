@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/core/config/index.js';
 import { validateEvent, type ChangeEvent } from '../../src/core/event/index.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { exited, startCapturer, streaming } from '../helpers/capturer.js';
+import { runCli } from '../helpers/run-cli.js';
 import { readTopic } from '../helpers/kafka-read.js';
 import { unique } from '../helpers/stack.js';
 import { createTypeFixture } from '../helpers/type-fixture.js';
@@ -23,6 +24,7 @@ describe('type fidelity end to end: PostgreSQL -> capture -> Kafka envelope', { 
   let events: ChangeEvent[] = [];
   let expected: Record<string, unknown> = {};
   let big = '';
+  let captureEnv: Record<string, string> = {};
 
   before(async () => {
     db = makePgClient(loadConfig({ env: {} }).postgres);
@@ -37,6 +39,7 @@ describe('type fidelity end to end: PostgreSQL -> capture -> Kafka envelope', { 
       STREAMCTL_METRICS_PORT: '0',
       STREAMCTL_LOG_LEVEL: 'info',
     };
+    captureEnv = env;
     const config = loadConfig({ env });
     kafka = makeKafka(config.kafka, silentLogger, { retries: 10 });
     admin = kafka.admin();
@@ -93,6 +96,19 @@ describe('type fidelity end to end: PostgreSQL -> capture -> Kafka envelope', { 
   it('carries on after a column is added, without a restart', () => {
     assert.equal(events[2]?.after?.['added'], 'new');
     assert.equal(events[2]?.after?.['small'], 3);
+  });
+
+  it('shows in status: the slot active with its lag, and the last checkpoint', async () => {
+    const r = await runCli(['--json', 'status'], captureEnv);
+    const report = JSON.parse(r.stdout) as {
+      capture: { slot: { exists: boolean; active: boolean; lag_bytes: number }; checkpoint: { events_total: number; complete: boolean }; errors: string[] };
+    };
+    assert.deepEqual(report.capture.errors, []);
+    assert.equal(report.capture.slot.exists, true);
+    assert.equal(report.capture.slot.active, true);
+    assert.ok(report.capture.slot.lag_bytes >= 0);
+    assert.equal(report.capture.checkpoint.events_total, 4);
+    assert.equal(report.capture.checkpoint.complete, true);
   });
 
   it('keys the delete and orders ids by commit', () => {

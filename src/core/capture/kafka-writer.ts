@@ -96,6 +96,8 @@ export const checkpointGroupOf = (config: Config): string => `streamctl-${config
  */
 export async function readCheckpoint(admin: Admin, config: Config): Promise<Checkpoint | null> {
   const topic = derivedNames(config).checkpointsTopic;
+  // No topic yet: this pipeline never captured anything (the offset fetch would error).
+  if (!(await admin.listTopics()).includes(topic)) return null;
   const offsets = await admin.fetchOffsets({ groupId: checkpointGroupOf(config), topics: [topic] });
   const partition = offsets[0]?.partitions.find((p) => p.partition === 0);
   if (!partition || partition.offset === '-1') return null;

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import { withTimeout } from '../timeout.js';
 import { probePostgres } from './postgres.js';
 import { endpointOf, probeBigQuery, probeHttp, probeKafka, probeRedis } from './probes.js';
+import { captureStatus, type CaptureStatus } from './capture.js';
 import { COMPONENTS, type ComponentName, type ProbeResult, type StatusReport } from './types.js';
 
 export interface StatusOptions {
@@ -28,7 +29,11 @@ export async function checkStatus(config: Config, logger: Logger, options: Statu
       }
     }),
   );
+  const capture = await withTimeout(captureStatus(config, logger), options.timeoutMs, 'capture status').catch(
+    (err: Error): CaptureStatus => ({ pipeline: config.pipeline.id, slot: null, checkpoint: null, errors: [err.message] }),
+  );
   return {
+    capture,
     checked_at: new Date().toISOString(),
     components: Object.fromEntries(results.map(([name, r]) => [name, r.health])) as StatusReport['components'],
     problems: results.flatMap(([, r]) => r.problems),

@@ -1,3 +1,5 @@
+import type { CaptureStatus } from './capture.js';
+
 export const COMPONENTS = ['postgres', 'kafka', 'redis', 'bigquery', 'http'] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
 
@@ -22,6 +24,7 @@ export interface StatusReport {
   checked_at: string;
   components: Record<ComponentName, ComponentHealth>;
   problems: ReadinessProblem[];
+  capture: CaptureStatus;
 }
 
 export interface ProbeResult {
