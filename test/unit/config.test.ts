@@ -174,3 +174,22 @@ describe('config/streamctl.example.yaml', () => {
     assert.deepEqual(example, defaultConfig());
   });
 });
+
+describe('enrichment and validation settings', () => {
+  it('needs a mask key when a table masks columns, and resolves files against the config file', () => {
+    const file = yamlFile('enrich.yaml', 'enrich:\n  tables:\n    public.users: { mask: [email] }\n');
+    const problems = problemsOf(() => loadConfig({ file, env: {} }));
+    assert.ok(problems.some((p) => p.startsWith('enrich.maskKey: public.users mask columns')), problems.join('\n'));
+    const ok = yamlFile('enrich-ok.yaml', 'enrich:\n  maskKeyFile: keys/mask.key\n  tables:\n    public.users: { mask: [email], drop: [pw] }\nvalidation:\n  tables:\n    public.users: schemas/users.json\n');
+    const c = loadConfig({ file: ok, env: {} });
+    assert.equal(c.enrich.maskKeyFile, path.join(dir, 'keys/mask.key'));
+    assert.equal(c.validation.tables['public.users'], path.join(dir, 'schemas/users.json'));
+    assert.deepEqual(c.enrich.tables['public.users']?.drop, ['pw']);
+  });
+  it('rejects a table name that is not schema.table and a non-list of columns', () => {
+    const file = yamlFile('enrich-bad.yaml', 'enrich:\n  maskKey: abcdefgh\n  tables:\n    users: { drop: [a] }\n    public.x: { drop: a }\n');
+    const problems = problemsOf(() => loadConfig({ file, env: {} }));
+    assert.ok(problems.some((p) => p.includes("table names must be 'schema.table'")), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith("enrich.tables.public.x.drop: must be a list of column names")), problems.join('\n'));
+  });
+});

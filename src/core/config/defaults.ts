@@ -22,6 +22,9 @@ export function defaultConfig(): Config {
   return {
     pipeline: { id: 'default', topicPrefix: 'streamctl' },
     capture: { maxBatchEvents: 5000, maxBatchBytes: 8 * 1024 * 1024, lingerMs: 20, slotLagIntervalMs: 5000 },
+    delivery: { maxBatchEvents: 500, lagIntervalMs: 5000 },
+    enrich: { tables: {}, maskKey: '', maskKeyFile: '', stamp: true },
+    validation: { tables: {} },
     postgres: {
       host: LOCAL_STACK.postgres.host,
       port: LOCAL_STACK.postgres.port,
@@ -60,6 +63,10 @@ export function defaultConfig(): Config {
         apiEndpoint: LOCAL_STACK.bigquery.apiEndpoint,
         credentialsJson: '',
         credentialsFile: '',
+        viewOnce: 'changes_once',
+        viewLatest: 'latest',
+        batchSize: 500,
+        flushMs: 200,
         retry: retry(5, 1000, 60000),
       },
       http: {

@@ -125,6 +125,11 @@ function crossFieldProblems(config: Config): string[] {
       problems.push('sinks.bigquery.credentialsJson: is not valid JSON (value not shown: it is a secret)');
     }
   }
+  const masking = Object.entries(config.enrich.tables).filter(([, t]) => (t.mask ?? []).length > 0);
+  if (masking.length > 0 && !config.enrich.maskKey && !config.enrich.maskKeyFile) {
+    problems.push(`enrich.maskKey: ${masking.map(([t]) => t).join(', ')} mask columns: set maskKey or maskKeyFile (the key of the masking hash)`);
+  }
+  if (config.enrich.maskKey && config.enrich.maskKeyFile) problems.push('enrich.maskKeyFile: set either maskKey or maskKeyFile, not both');
   if (config.kafka.replicationFactor > config.kafka.brokers.length && config.kafka.brokers.length > 0) {
     problems.push(
       `kafka.replicationFactor: ${config.kafka.replicationFactor} is more than the ${config.kafka.brokers.length} broker(s) listed in kafka.brokers`,
@@ -138,9 +143,13 @@ function resolveFilePaths(tree: Tree, baseDir: string): void {
   const sinks = isTree(tree['sinks']) ? tree['sinks'] : undefined;
   const http = sinks && isTree(sinks['http']) ? sinks['http'] : undefined;
   const bq = sinks && isTree(sinks['bigquery']) ? sinks['bigquery'] : undefined;
+  const enrich = isTree(tree['enrich']) ? tree['enrich'] : undefined;
+  const validation = isTree(tree['validation']) && isTree(tree['validation']['tables']) ? tree['validation']['tables'] : undefined;
   for (const [node, key] of [
     [http, 'hmacKeyFile'],
     [bq, 'credentialsFile'],
+    [enrich, 'maskKeyFile'],
+    ...Object.keys(validation ?? {}).map((table) => [validation, table] as const),
   ] as const) {
     const value = node?.[key];
     if (node && typeof value === 'string' && value !== '' && !path.isAbsolute(value)) node[key] = path.resolve(baseDir, value);

@@ -80,6 +80,39 @@ export const CONFIG_SCHEMA: Schema = object({
     lingerMs: millis(0, 60_000),
     slotLagIntervalMs: millis(100, 3_600_000),
   }),
+  delivery: object({
+    maxBatchEvents: intRange(1, 100_000),
+    lagIntervalMs: millis(100, 3_600_000),
+  }),
+  enrich: object({
+    tables: {
+      type: 'object',
+      propertyNames: { pattern: '^[^.\\s]+\\.[^.\\s]+$', errorMessage: "table names must be 'schema.table'" },
+      additionalProperties: object(
+        {
+          drop: { type: 'array', items: { type: 'string' }, errorMessage: 'must be a list of column names' },
+          rename: { type: 'object', additionalProperties: { type: 'string' }, errorMessage: 'must map old column names to new ones' },
+          mask: { type: 'array', items: { type: 'string' }, errorMessage: 'must be a list of column names' },
+          add: {
+            type: 'object',
+            additionalProperties: { type: ['string', 'number', 'boolean', 'null'] },
+            errorMessage: 'must map field names to plain values',
+          },
+        },
+        [],
+      ),
+    },
+    maskKey: str(),
+    maskKeyFile: str(),
+    stamp: bool,
+  }),
+  validation: object({
+    tables: {
+      type: 'object',
+      propertyNames: { pattern: '^[^.\\s]+\\.[^.\\s]+$', errorMessage: "table names must be 'schema.table'" },
+      additionalProperties: { type: 'string', minLength: 1, errorMessage: 'must be the path of a JSON Schema file' },
+    },
+  }),
   postgres: object({
     host: hostName,
     port,
@@ -135,6 +168,10 @@ export const CONFIG_SCHEMA: Schema = object({
       apiEndpoint: urlOrEmpty,
       credentialsJson: str(),
       credentialsFile: str(),
+      viewOnce: { type: 'string', pattern: '^[A-Za-z0-9_]{1,1024}$', errorMessage: 'must be letters, digits and _' },
+      viewLatest: { type: 'string', pattern: '^[A-Za-z0-9_]{1,1024}$', errorMessage: 'must be letters, digits and _' },
+      batchSize: intRange(1, 10_000),
+      flushMs: millis(1, 600_000),
       retry: retry(false),
     }),
     http: object({

@@ -6,6 +6,7 @@ export const SECRET_PATHS: ReadonlyArray<readonly string[]> = [
   ['sinks', 'redis', 'password'],
   ['sinks', 'bigquery', 'credentialsJson'],
   ['sinks', 'http', 'hmacKey'],
+  ['enrich', 'maskKey'],
 ];
 
 export const REDACTED = '[redacted]';

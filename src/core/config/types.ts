@@ -58,6 +58,12 @@ export interface BigQuerySinkConfig {
   /** Service-account JSON, inline or as a file; both empty means application default credentials. */
   credentialsJson: string;
   credentialsFile: string;
+  /** View showing each event once; view showing the latest state of each row. */
+  viewOnce: string;
+  viewLatest: string;
+  /** Rows per streaming insert, and longest wait to fill one. */
+  batchSize: number;
+  flushMs: number;
   retry: RetryPolicy;
 }
 
@@ -85,9 +91,42 @@ export interface CaptureConfig {
   slotLagIntervalMs: number;
 }
 
+export interface DeliveryConfig {
+  /** Most records handed to a sink in one write. */
+  maxBatchEvents: number;
+  /** How often consumer lag (queue_depth) and DLQ depth are measured. */
+  lagIntervalMs: number;
+}
+
+/** Per-table enrichment, keyed `schema.table`. Applied in this order: drop, rename, mask, add. */
+export interface TableEnrichment {
+  drop: string[];
+  rename: Record<string, string>;
+  /** Replaced by a keyed hash (HMAC-SHA256 with enrich.maskKey): joinable, not readable. */
+  mask: string[];
+  /** Static fields added to every row of the table. */
+  add: Record<string, string | number | boolean | null>;
+}
+
+export interface EnrichConfig {
+  tables: Record<string, TableEnrichment>;
+  maskKey: string;
+  maskKeyFile: string;
+  /** Add `_streamctl: { processed_at, pipeline }` to each row written. */
+  stamp: boolean;
+}
+
+export interface ValidationConfig {
+  /** `schema.table` -> JSON Schema file that the row (`after`) must satisfy. */
+  tables: Record<string, string>;
+}
+
 export interface Config {
   pipeline: { id: string; topicPrefix: string };
   capture: CaptureConfig;
+  delivery: DeliveryConfig;
+  enrich: EnrichConfig;
+  validation: ValidationConfig;
   postgres: PostgresConfig;
   kafka: KafkaConfig;
   sinks: { redis: RedisSinkConfig; bigquery: BigQuerySinkConfig; http: HttpSinkConfig };

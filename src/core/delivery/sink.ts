@@ -1,0 +1,70 @@
+import type { ChangeEvent } from '../event/envelope.js';
+
+/**
+ * The contract between the shared sink pipeline (src/core/delivery/) and one sink.
+ *
+ * The pipeline owns consuming, validation, enrichment, batching, retries, the circuit
+ * breaker, dead-lettering, metrics and offsets. A sink only writes a batch and says, for
+ * each record, whether it landed. A batch may be written again after a crash or a
+ * rebalance, so `write` must be idempotent per event id.
+ */
+export type SinkName = 'redis' | 'bigquery' | 'http';
+
+export interface SinkRecord {
+  /** The event after validation and enrichment: what the sink stores. */
+  event: ChangeEvent;
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+export type WriteResult =
+  | { ok: true }
+  | {
+      ok: false;
+      /** True: retrying cannot help (invalid row, HTTP 4xx other than 408/429): straight to the DLQ. */
+      permanent: boolean;
+      /** Short class for metrics and DLQ headers: 'timeout', 'http_503', 'invalid_row'... */
+      errorClass: string;
+      message: string;
+      /** The sink was told when to come back (HTTP Retry-After), in milliseconds. */
+      retryAfterMs?: number;
+    };
+
+/** Offsets to store with the data, for a sink that keeps its own (Redis). */
+export interface OffsetsToStore {
+  group: string;
+  /** `topic:partition` -> next offset to read. */
+  next: Record<string, string>;
+}
+
+export interface Sink {
+  readonly name: SinkName;
+  /** Connects, creates what it needs (tables, views). Throws when it cannot. */
+  start(): Promise<void>;
+  /**
+   * Writes `records` (one Kafka partition's, in offset order) and returns one result per
+   * record, in the same order. `offsets`, when given, must be stored in the same atomic
+   * step as the data (sinks with `storesOffsets`).
+   */
+  write(records: SinkRecord[], offsets?: OffsetsToStore): Promise<WriteResult[]>;
+  /** True when the sink stores consumed offsets with its data; the consumer seeks to them on assignment. */
+  readonly storesOffsets: boolean;
+  /** The offsets the sink holds for `group`, as `topic:partition` -> next offset. */
+  storedOffsets?(group: string): Promise<Record<string, string>>;
+  /** Cheap round trip for `status` and /ready. */
+  healthCheck(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Orders every change of one row: commit LSN (16 hex digits) then position (10 digits).
+ * A sink keeps a row's version and ignores any event whose version is not newer, so a
+ * replay, a re-delivery or a late backfill read never puts an older value over a newer one.
+ */
+export function eventVersion(event: Pick<ChangeEvent, 'lsn' | 'position'>): string {
+  const lsn = event.lsn ?? '0/0';
+  const [hi, lo] = lsn.split('/') as [string, string];
+  const hex = (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
+  return `${hex.toString(16).toUpperCase().padStart(16, '0')}:${String(event.position ?? 0).padStart(10, '0')}`;
+}
