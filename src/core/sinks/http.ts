@@ -1,0 +1,329 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { HttpSinkConfig } from '../config/types.js';
+import type { Sink, SinkRecord, WriteResult } from '../delivery/sink.js';
+import { recordKey } from '../event/identity.js';
+import type { Logger } from '../logger.js';
+import { IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign } from './http-signature.js';
+
+const PKG_URL = new URL('../../../../package.json', import.meta.url);
+const VERSION = (JSON.parse(readFileSync(PKG_URL, 'utf8')) as { version: string }).version;
+export const USER_AGENT = `streamctl/${VERSION}`;
+
+/** Requests in flight at once, per `write`. */
+export const DEFAULT_CONCURRENCY = 16;
+/** How much of an error response's body goes into a result's message. */
+const BODY_EXCERPT = 200;
+
+export interface HttpSinkOptions {
+  /** Requests in flight at once within one `write` (default 16). */
+  concurrency?: number;
+}
+
+/**
+ * Delivers events to an external HTTP endpoint, signed (HMAC, ./http-signature.ts) and with
+ * an Idempotency-Key, so the receiver can drop a re-delivery: the pipeline retries, the
+ * sink only reports, per record, whether it landed.
+ *
+ * - batchSize 1: one POST per event, body = the event's JSON, Idempotency-Key = event id.
+ * - batchSize > 1: POST a JSON array of up to batchSize consecutive events. The
+ *   Idempotency-Key is a hash of the batch's ids (see `batchIdempotencyKey`), and each
+ *   event in the array still carries its own id, which is what the receiver dedups on: a
+ *   re-delivery cut into different batches gets another header but the same ids.
+ *
+ * Requests go out with bounded concurrency (undici's global dispatcher keeps connections
+ * alive), but never two of the same row at once: a request waits for the earlier one of
+ * any row it carries, and is not sent when that one failed retryably (it is reported
+ * `blocked`, retryable), so a retry can never land an older version of a row after a newer
+ * one. Results come back in record order whatever order the answers arrive in.
+ *
+ * The HMAC key lives in a private field only; it is never logged nor put in a message.
+ */
+export class HttpSink implements Sink {
+  readonly name = 'http' as const;
+  readonly storesOffsets = false;
+
+  readonly #key: string;
+  readonly #url: string;
+  readonly #healthUrl: string;
+  readonly #timeoutMs: number;
+  readonly #batchSize: number;
+  readonly #concurrency: number;
+  readonly #logger: Logger;
+  #stopping = new AbortController();
+  #stopped = false;
+
+  constructor(config: HttpSinkConfig, hmacKey: string, logger: Logger, options: HttpSinkOptions = {}) {
+    if (!hmacKey) throw new Error('HTTP sink: no HMAC key (set sinks.http.hmacKey or sinks.http.hmacKeyFile)');
+    for (const [name, value] of [
+      ['timeoutMs', config.timeoutMs],
+      ['batchSize', config.batchSize],
+      ['concurrency', options.concurrency ?? DEFAULT_CONCURRENCY],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`HTTP sink: ${name} must be a positive integer, got ${value}`);
+    }
+    // Only what is needed is kept: `config` may hold the key itself (sinks.http.hmacKey).
+    this.#key = hmacKey;
+    this.#url = config.url;
+    this.#healthUrl = config.healthUrl;
+    this.#timeoutMs = config.timeoutMs;
+    this.#batchSize = config.batchSize;
+    this.#concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+    this.#logger = logger.child('sink.http');
+  }
+
+  async start(): Promise<void> {
+    for (const [setting, raw] of [
+      ['sinks.http.url', this.#url],
+      ['sinks.http.healthUrl', this.#healthUrl],
+    ] as const) {
+      if (setting === 'sinks.http.healthUrl' && !raw) continue;
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch {
+        throw new Error(`HTTP sink: ${setting} is not a URL`);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`HTTP sink: ${setting} must be http: or https:`);
+    }
+    if (this.#stopped) {
+      this.#stopping = new AbortController();
+      this.#stopped = false;
+    }
+    this.#logger.info('HTTP sink ready', { url: redactUrl(this.#url), batch_size: this.#batchSize, timeout_ms: this.#timeoutMs });
+  }
+
+  async write(records: SinkRecord[]): Promise<WriteResult[]> {
+    if (records.length === 0) return [];
+    if (this.#stopped) return records.map(() => STOPPED);
+
+    // Units of work: one record each, or runs of up to batchSize consecutive records.
+    const units: number[][] = [];
+    for (let i = 0; i < records.length; i += this.#batchSize) {
+      units.push(records.slice(i, i + this.#batchSize).map((_, j) => i + j));
+    }
+
+    // Each unit waits for the latest earlier unit of every row it carries.
+    const lastUnitOfRow = new Map<string, number>();
+    const deps = units.map((indexes, u) => {
+      const mine = new Set<number>();
+      for (const i of indexes) {
+        const event = (records[i] as SinkRecord).event;
+        const row = recordKey(event.schema, event.table, event.key);
+        const previous = lastUnitOfRow.get(row);
+        if (previous !== undefined && previous !== u) mine.add(previous);
+        lastUnitOfRow.set(row, u);
+      }
+      return [...mine];
+    });
+
+    const slots = new Semaphore(this.#concurrency);
+    const outcomes: Promise<WriteResult>[] = [];
+    units.forEach((indexes, u) => {
+      outcomes[u] = (async () => {
+        const before = await Promise.all((deps[u] ?? []).map((d) => outcomes[d] as Promise<WriteResult>));
+        if (before.some((r) => !r.ok && !r.permanent)) return BLOCKED;
+        await slots.acquire();
+        try {
+          return await this.#send(indexes.map((i) => (records[i] as SinkRecord).event));
+        } finally {
+          slots.release();
+        }
+      })();
+    });
+
+    const settled = await Promise.all(outcomes);
+    const results: WriteResult[] = new Array(records.length);
+    units.forEach((indexes, u) => {
+      for (const i of indexes) results[i] = settled[u] as WriteResult;
+    });
+    return results;
+  }
+
+  /** One POST of one event (batchSize 1) or of an array of events. */
+  async #send(events: SinkRecord['event'][]): Promise<WriteResult> {
+    const single = this.#batchSize === 1;
+    const first = events[0];
+    if (single && first === undefined) throw new Error('HTTP sink: empty request');
+    const body = JSON.stringify(single ? first : events);
+    const idempotencyKey = single ? (first as SinkRecord['event']).id : batchIdempotencyKey(events.map((e) => e.id));
+    const signal = AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), this.#stopping.signal]);
+
+    let res: Response;
+    try {
+      res = await fetch(this.#url, {
+        method: 'POST',
+        body,
+        redirect: 'manual',
+        signal,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': USER_AGENT,
+          [IDEMPOTENCY_HEADER]: idempotencyKey,
+          [SIGNATURE_HEADER]: sign(this.#key, body),
+        },
+      });
+    } catch (err) {
+      return this.#failed(idempotencyKey, this.#requestError(err));
+    }
+
+    if (res.status >= 200 && res.status < 300) {
+      // Read the answer to the end so the connection goes back to the pool; it has landed
+      // whatever happens to the rest of the body.
+      await res.arrayBuffer().catch(() => undefined);
+      return OK;
+    }
+
+    let excerpt = '';
+    try {
+      excerpt = (await res.text()).slice(0, BODY_EXCERPT);
+    } catch {
+      // The status is what matters; a body cut short (timeout, reset) changes nothing.
+    }
+    const errorClass = `http_${res.status}`;
+    const message = `HTTP ${res.status}${excerpt ? `: ${excerpt}` : ''}`;
+    if (res.status === 408 || res.status === 429 || res.status >= 500) {
+      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+      return this.#failed(idempotencyKey, {
+        ok: false,
+        permanent: false,
+        errorClass,
+        message,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      });
+    }
+    if (res.status >= 300 && res.status < 400) {
+      // A signed POST is not replayed to another place: the configured URL is wrong.
+      const location = res.headers.get('location');
+      return this.#failed(idempotencyKey, {
+        ok: false,
+        permanent: true,
+        errorClass,
+        message: `HTTP ${res.status}: redirect${location ? ` to ${redactUrl(location)}` : ''} not followed; fix sinks.http.url`,
+      });
+    }
+    return this.#failed(idempotencyKey, { ok: false, permanent: true, errorClass, message });
+  }
+
+  #requestError(err: unknown): WriteResult {
+    const name = (err as { name?: string }).name;
+    if (this.#stopping.signal.aborted && name === 'AbortError') return STOPPED;
+    if (name === 'TimeoutError' || name === 'AbortError') {
+      return { ok: false, permanent: false, errorClass: 'timeout', message: `no answer within ${this.#timeoutMs} ms` };
+    }
+    // fetch says only 'fetch failed'; the reason (ECONNREFUSED, ECONNRESET, DNS) is in its cause.
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message;
+    const message = err instanceof Error ? err.message : String(err);
+    return { ok: false, permanent: false, errorClass: 'network', message: why ? `${message} (${why})` : message };
+  }
+
+  #failed(idempotencyKey: string, result: WriteResult): WriteResult {
+    if (!result.ok) {
+      this.#logger.debug('HTTP request failed', {
+        idempotency_key: idempotencyKey,
+        error_class: result.errorClass,
+        permanent: result.permanent,
+        message: result.message,
+      });
+    }
+    return result;
+  }
+
+  /** HEAD of the event URL answering below 500, or GET of healthUrl answering 2xx (as `status` probes it). */
+  async healthCheck(): Promise<void> {
+    const target = this.#healthUrl || this.#url;
+    const method = this.#healthUrl ? 'GET' : 'HEAD';
+    let res: Response;
+    try {
+      res = await fetch(target, {
+        method,
+        redirect: 'manual',
+        headers: { 'user-agent': USER_AGENT },
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (err) {
+      const failure = this.#requestError(err);
+      throw new Error(`HTTP sink health check: ${failure.ok ? 'failed' : failure.message}`);
+    }
+    await res.arrayBuffer().catch(() => undefined);
+    const healthy = this.#healthUrl ? res.ok : res.status < 500;
+    if (!healthy) throw new Error(`HTTP sink health check: ${method} ${redactUrl(target)} answered HTTP ${res.status}`);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    // Requests in flight end now, reported 'stopped' (retryable): the pipeline has not
+    // committed their offsets, so they are sent again after a restart.
+    this.#stopping.abort();
+  }
+}
+
+const OK: WriteResult = { ok: true };
+const BLOCKED: WriteResult = {
+  ok: false,
+  permanent: false,
+  errorClass: 'blocked',
+  message: 'not sent: an earlier event of the same row failed and will be retried first',
+};
+const STOPPED: WriteResult = { ok: false, permanent: false, errorClass: 'stopped', message: 'HTTP sink stopped' };
+
+/**
+ * Idempotency-Key of a batch request: a stable hash (SHA-256, base64url) of the batch's ids
+ * in order, so the same batch sent again carries the same key. The receiver also counts
+ * (and can dedup) the ids inside the array, which stay right however a re-delivery is cut.
+ */
+export function batchIdempotencyKey(ids: string[]): string {
+  return `batch-${createHash('sha256').update(JSON.stringify(ids)).digest('base64url')}`;
+}
+
+/**
+ * Retry-After (RFC 9110): delay-seconds or an HTTP date. Milliseconds from `now`, never
+ * negative; undefined when absent or unreadable.
+ */
+export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const text = value.trim();
+  if (text === '') return undefined;
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // Every HTTP-date form starts with a day name; anything else (-5, 1.5) is unreadable.
+  if (!/^[A-Za-z]{3}/.test(text)) return undefined;
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+/** Basic-auth userinfo in a URL is a secret. */
+function redactUrl(raw: string): string {
+  try {
+    const u = new URL(raw);
+    if (u.username || u.password) {
+      u.username = u.username ? '[redacted]' : '';
+      u.password = '';
+    }
+    return u.toString();
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+/** At most `size` holders at once; waiters are served first come, first served. */
+class Semaphore {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * One atomic step for a batch of changes and the offsets that follow them.
+ *
+ * Layout (prefix = sinks.redis.keyPrefix, T = schema.table, K = canonical JSON of the key):
+ *   <prefix>row:T:K      hash: one field per column, each value JSON; the read model
+ *   <prefix>ver:T        hash: K -> version of the last change applied (kept after a
+ *                        delete, so an older change replayed later cannot bring a row back)
+ *   <prefix>keys:T       set of the row keys of T (what a truncate clears)
+ *   <prefix>trunc:T      version of the last truncate: older changes of T are ignored
+ *   <prefix>offsets:G    hash: topic:partition -> next offset, for consumer group G
+ *
+ * Versions are fixed-width text (eventVersion) so Lua compares them as strings.
+ * ARGV: prefix, group, nOffsets, (tp, offset)*, then per op:
+ *   'u', T, K, version, nCols, (col, json)*, nKeep, keep*   upsert; `keep` = unchanged columns
+ *   'd', T, K, version                                       delete
+ *   't', T, version                                          truncate
+ * Returns one integer per op: 1 applied, 0 ignored as older.
+ * Keys are built inside the script, so this needs a single Redis (not Redis Cluster).
+ */
+export const APPLY_BATCH_LUA = `
+local prefix = ARGV[1]
+local group = ARGV[2]
+local i = 3
+local nOffsets = tonumber(ARGV[i]); i = i + 1
+local offsetsKey = prefix .. 'offsets:' .. group
+for _ = 1, nOffsets do
+  local tp, off = ARGV[i], ARGV[i + 1]; i = i + 2
+  local cur = redis.call('HGET', offsetsKey, tp)
+  if (not cur) or tonumber(cur) < tonumber(off) then redis.call('HSET', offsetsKey, tp, off) end
+end
+local results = {}
+local function newer(t, k, v)
+  local floor = redis.call('GET', prefix .. 'trunc:' .. t)
+  if floor and floor >= v then return false end
+  if k then
+    local cur = redis.call('HGET', prefix .. 'ver:' .. t, k)
+    if cur and cur >= v then return false end
+  end
+  return true
+end
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'u' then
+    local t, k, v = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    local nCols = tonumber(ARGV[i + 4])
+    local colsAt = i + 5
+    local nKeep = tonumber(ARGV[colsAt + 2 * nCols])
+    local keepAt = colsAt + 2 * nCols + 1
+    i = keepAt + nKeep
+    if newer(t, k, v) then
+      local rowKey = prefix .. 'row:' .. t .. ':' .. k
+      local wanted = {}
+      local args = {}
+      for c = 0, nCols - 1 do
+        local name = ARGV[colsAt + 2 * c]
+        wanted[name] = true
+        args[#args + 1] = name
+        args[#args + 1] = ARGV[colsAt + 2 * c + 1]
+      end
+      for c = 0, nKeep - 1 do wanted[ARGV[keepAt + c]] = true end
+      -- Columns that no longer exist (dropped, renamed) go; unchanged ones stay as they are.
+      for _, field in ipairs(redis.call('HKEYS', rowKey)) do
+        if not wanted[field] then redis.call('HDEL', rowKey, field) end
+      end
+      if #args > 0 then redis.call('HSET', rowKey, unpack(args)) end
+      redis.call('HSET', prefix .. 'ver:' .. t, k, v)
+      redis.call('SADD', prefix .. 'keys:' .. t, rowKey)
+      results[#results + 1] = 1
+    else
+      results[#results + 1] = 0
+    end
+  elseif op == 'd' then
+    local t, k, v = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    i = i + 4
+    if newer(t, k, v) then
+      local rowKey = prefix .. 'row:' .. t .. ':' .. k
+      redis.call('DEL', rowKey)
+      redis.call('SREM', prefix .. 'keys:' .. t, rowKey)
+      redis.call('HSET', prefix .. 'ver:' .. t, k, v)
+      results[#results + 1] = 1
+    else
+      results[#results + 1] = 0
+    end
+  elseif op == 't' then
+    local t, v = ARGV[i + 1], ARGV[i + 2]
+    i = i + 3
+    if newer(t, nil, v) then
+      local keysKey = prefix .. 'keys:' .. t
+      local members = redis.call('SMEMBERS', keysKey)
+      for start = 1, #members, 500 do
+        redis.call('DEL', unpack(members, start, math.min(start + 499, #members)))
+      end
+      redis.call('DEL', keysKey, prefix .. 'ver:' .. t)
+      redis.call('SET', prefix .. 'trunc:' .. t, v)
+      results[#results + 1] = 1
+    else
+      results[#results + 1] = 0
+    end
+  else
+    return redis.error_reply('unknown op ' .. tostring(op) .. ' at ARGV[' .. i .. ']')
+  end
+end
+return results
+`;

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { makeRedis } from '../../src/core/clients/redis.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { RedisSink, readRow } from '../../src/core/sinks/redis.js';
+import type { SinkRecord } from '../../src/core/delivery/sink.js';
+import type { ChangeEvent } from '../../src/core/event/index.js';
+import { change } from '../helpers/events.js';
+import { stackConfig, unique } from '../helpers/stack.js';
+
+describe('Redis sink (read model) on the real Redis', () => {
+  const prefix = `${unique('rs')}:`;
+  const config = { ...stackConfig().sinks.redis, keyPrefix: prefix };
+  const sink = new RedisSink(config, silentLogger);
+  let redis: Redis;
+  const records = (events: ChangeEvent[]): SinkRecord[] => events.map((event, i) => ({ event, topic: 'x', partition: 0, offset: String(i) }));
+  const row = (id: number) => readRow(redis, prefix, 'public.t', { id });
+
+  before(async () => {
+    await sink.start();
+    redis = makeRedis(config, silentLogger);
+    await redis.connect();
+  });
+  after(async () => {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+    await sink.stop();
+  });
+
+  it('writes rows, and an older change replayed after a newer one changes nothing', async () => {
+    const v1 = change('insert', '0/100', 0, { id: 1 }, { id: 1, name: 'a', n: '1' });
+    const v2 = change('update', '0/200', 0, { id: 1 }, { id: 1, name: 'b', n: '2' });
+    assert.deepEqual(await sink.write(records([v1, v2])), [{ ok: true }, { ok: true }]);
+    assert.deepEqual(await row(1), { id: 1, name: 'b', n: '2' });
+    await sink.write(records([v1])); // a re-delivery, or a late backfill read
+    assert.deepEqual(await row(1), { id: 1, name: 'b', n: '2' });
+  });
+
+  it('keeps the old value of an unchanged TOASTed column, and drops columns no longer in the row', async () => {
+    await sink.write(records([change('insert', '0/300', 0, { id: 2 }, { id: 2, big: 'x'.repeat(10), old: 1 })]));
+    await sink.write(records([change('update', '0/300', 1, { id: 2 }, { id: 2, small: 5 }, { unchanged: ['big'] })]));
+    assert.deepEqual(await row(2), { id: 2, big: 'x'.repeat(10), small: 5 });
+  });
+
+  it('deletes the row, and a replayed older insert does not bring it back', async () => {
+    const ins = change('insert', '0/400', 0, { id: 3 }, { id: 3 });
+    await sink.write(records([ins, change('delete', '0/401', 0, { id: 3 }, null)]));
+    assert.equal(await row(3), null);
+    await sink.write(records([ins]));
+    assert.equal(await row(3), null);
+  });
+
+  it('truncate clears the table; older changes stay out, newer ones come in', async () => {
+    await sink.write(records([change('insert', '0/500', 0, { id: 4 }, { id: 4 }), change('insert', '0/500', 1, { id: 5 }, { id: 5 })]));
+    await sink.write(records([change('truncate', '0/600', 0, null, null)]));
+    assert.equal(await row(4), null);
+    assert.equal(await row(5), null);
+    assert.equal(await row(1), null);
+    await sink.write(records([change('insert', '0/500', 0, { id: 4 }, { id: 4 })]));
+    assert.equal(await row(4), null, 'a change older than the truncate must stay out');
+    await sink.write(records([change('insert', '0/700', 0, { id: 6 }, { id: 6 })]));
+    assert.deepEqual(await row(6), { id: 6 });
+  });
+
+  it('stores consumed offsets in the same step, never moving them back', async () => {
+    await sink.write(records([change('insert', '0/800', 0, { id: 7 }, { id: 7 })]), { group: 'g1', next: { 'topic:0': '42', 'topic:1': '7' } });
+    await sink.write([], { group: 'g1', next: { 'topic:0': '40' } });
+    assert.deepEqual(await sink.storedOffsets('g1'), { 'topic:0': '42', 'topic:1': '7' });
+  });
+
+  it('reports a failure for every record when Redis cannot run the batch', async () => {
+    const broken = new RedisSink({ ...config, port: 49153 }, silentLogger);
+    await broken.start().catch(() => {});
+    const results = await broken.write(records([change('insert', '0/900', 0, { id: 8 }, { id: 8 })])).catch((e: Error) => [{ ok: false, permanent: false, errorClass: 'thrown', message: e.message }]);
+    assert.equal(results[0]?.ok, false);
+    await broken.stop();
+  });
+});
