@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { Capturer } from '../core/capture/capturer.js';
-import { NotBuiltYetError } from '../core/errors.js';
+import { Redactor } from '../core/config/index.js';
+import { Deliverer, deliverySecrets } from '../core/delivery/deliverer.js';
 import { EXIT } from '../core/exit-codes.js';
 import { PipelineMetrics } from '../core/metrics.js';
 import { startMetricsServer } from '../core/metrics-server.js';
@@ -17,46 +18,52 @@ export function streamCommand(): Command {
     .option('--role <role>', `what this process does: ${ROLES.join(' | ')}`, oneOf(ROLES), 'all')
     .addHelpText(
       'after',
-      '\nSIGINT/SIGTERM: finish the open Kafka transaction, confirm what is committed, exit 0; a second signal exits 130 at once.',
+      '\nSIGINT/SIGTERM: finish the open Kafka transaction and the batches in flight, confirm what is\ncommitted, exit 0; a second signal exits 130 at once.',
     )
     .action(
       action(async (out, command) => {
         const { role } = command.opts<{ role: Role }>();
         const { config } = contextFor(command, out);
-        if (role !== 'capture') throw new NotBuiltYetError(`stream --role ${role}`);
-        const logger = out.logger('capture');
+        out.useRedactor(Redactor.forConfig(config, deliverySecrets(config)));
+        const logger = out.logger('stream');
         const metrics = new PipelineMetrics({ defaultMetrics: true });
-        const capturer = new Capturer(config, logger, metrics);
+        const capturer = role === 'deliver' ? null : new Capturer(config, logger.child('capture'), metrics);
+        const deliverer = role === 'capture' ? null : new Deliverer(config, logger.child('deliver'), metrics);
 
         const stop = new AbortController();
         let signals = 0;
         const onSignal = (name: string) => {
           signals++;
           if (signals === 1) {
-            logger.info(`${name}: finishing the open Kafka transaction, then stopping (again to stop at once)`);
+            logger.info(`${name}: finishing what is in flight, then stopping (again to stop at once)`);
             stop.abort();
           } else {
-            logger.warn(`${name} again: stopping at once; the checkpoint in Kafka says where to resume`);
+            logger.warn(`${name} again: stopping at once; checkpoints and offsets say where to resume`);
             process.exit(EXIT.INTERRUPTED);
           }
         };
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
 
-        await capturer.setup();
+        await capturer?.setup();
         let streaming = false;
         const server = await startMetricsServer(metrics, { host: config.metrics.host, port: config.metrics.port, ready: () => streaming });
         logger.info('metrics listening', { url: `http://${server.address.address}:${server.address.port}/metrics` });
         try {
+          await deliverer?.start();
           streaming = true;
-          const stats = await capturer.run(stop.signal);
-          logger.info('capture stopped', {
-            events_written: stats.eventsWritten,
-            kafka_transactions: stats.transactionsCommitted,
-            checkpoint: stats.checkpoint ? `${stats.checkpoint.lsn}${stats.checkpoint.complete ? '' : `#${stats.checkpoint.position}`}` : 'none',
-          });
+          const waitForStop = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+          const stats = capturer ? await capturer.run(stop.signal) : (await waitForStop, null);
+          if (stats) {
+            logger.info('capture stopped', {
+              events_written: stats.eventsWritten,
+              kafka_transactions: stats.transactionsCommitted,
+              checkpoint: stats.checkpoint ? `${stats.checkpoint.lsn}${stats.checkpoint.complete ? '' : `#${stats.checkpoint.position}`}` : 'none',
+            });
+          }
         } finally {
           streaming = false;
+          await deliverer?.stop();
           await server.close();
         }
         return EXIT.OK;

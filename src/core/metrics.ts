@@ -42,6 +42,56 @@ export class PipelineMetrics {
     registers: [this.registry],
   });
 
+  // Delivery: the names of the original design (alert rules and dashboards use them).
+  readonly eventsProcessed = new Counter({
+    name: 'events_processed_total',
+    help: 'Events a sink acknowledged',
+    labelNames: ['sink', 'op'] as const,
+    registers: [this.registry],
+  });
+  readonly processingLatency = new Histogram({
+    name: 'processing_latency_seconds',
+    help: 'PostgreSQL commit to sink acknowledgement',
+    labelNames: ['sink'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly sinkErrors = new Counter({
+    name: 'sink_errors_total',
+    help: 'Failed sink writes, per event and attempt',
+    labelNames: ['sink', 'class'] as const,
+    registers: [this.registry],
+  });
+  readonly sinkAttempts = new Counter({
+    name: 'sink_write_attempts_total',
+    help: 'Events a sink was asked to write, per attempt (the error rate is sink_errors_total / this)',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+  readonly queueDepth = new Gauge({
+    name: 'queue_depth',
+    help: 'Consumer lag of a sink: events in the changes topic it has not yet acknowledged',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+  readonly dlqEvents = new Counter({
+    name: 'dlq_events_total',
+    help: 'Events sent to the dead-letter queue',
+    labelNames: ['sink', 'class'] as const,
+    registers: [this.registry],
+  });
+  readonly dlqDepth = new Gauge({
+    name: 'dlq_depth',
+    help: 'Records in the dead-letter topic',
+    registers: [this.registry],
+  });
+  readonly circuitState = new Gauge({
+    name: 'circuit_state',
+    help: 'Circuit breaker of a sink: 0 closed, 1 open (paused), 2 half-open',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'streamctl_' });
   }

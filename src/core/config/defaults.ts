@@ -53,6 +53,7 @@ export function defaultConfig(): Config {
         db: 0,
         keyPrefix: 'streamctl:',
         retry: retry(3, 100, 5000),
+        breaker: { consecutiveFailures: 1, halfOpenAfterMs: 10000 },
       },
       bigquery: {
         enabled: true,
@@ -68,6 +69,7 @@ export function defaultConfig(): Config {
         batchSize: 500,
         flushMs: 200,
         retry: retry(5, 1000, 60000),
+        breaker: { consecutiveFailures: 1, halfOpenAfterMs: 60000 },
       },
       http: {
         enabled: true,

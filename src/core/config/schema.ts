@@ -30,6 +30,12 @@ const object = (properties: Record<string, Schema>, required = Object.keys(prope
   additionalProperties: false,
 });
 
+const breaker = (): Schema =>
+  object({
+    consecutiveFailures: intRange(1, 10_000),
+    halfOpenAfterMs: millis(100, 86_400_000),
+  });
+
 const retry = (allowForever: boolean): Schema =>
   object({
     retries: allowForever
@@ -154,6 +160,7 @@ export const CONFIG_SCHEMA: Schema = object({
       db: intRange(0, 15),
       keyPrefix: str(),
       retry: retry(false),
+      breaker: breaker(),
     }),
     bigquery: object({
       enabled: bool,
@@ -173,6 +180,7 @@ export const CONFIG_SCHEMA: Schema = object({
       batchSize: intRange(1, 10_000),
       flushMs: millis(1, 600_000),
       retry: retry(false),
+      breaker: breaker(),
     }),
     http: object({
       enabled: bool,
@@ -183,10 +191,7 @@ export const CONFIG_SCHEMA: Schema = object({
       timeoutMs: millis(100, 600_000),
       batchSize: intRange(1, 10_000),
       retry: retry(false),
-      breaker: object({
-        consecutiveFailures: intRange(1, 10_000),
-        halfOpenAfterMs: millis(100, 86_400_000),
-      }),
+      breaker: breaker(),
     }),
   }),
   metrics: object({ host: hostName, port: intRange(0, 65535) }),

@@ -45,6 +45,7 @@ export interface RedisSinkConfig {
   db: number;
   keyPrefix: string;
   retry: RetryPolicy;
+  breaker: BreakerPolicy;
 }
 
 export interface BigQuerySinkConfig {
@@ -65,6 +66,7 @@ export interface BigQuerySinkConfig {
   batchSize: number;
   flushMs: number;
   retry: RetryPolicy;
+  breaker: BreakerPolicy;
 }
 
 export interface HttpSinkConfig {

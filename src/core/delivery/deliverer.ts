@@ -1,0 +1,170 @@
+import { readFileSync } from 'node:fs';
+import type { Admin, Kafka } from 'kafkajs';
+import { makeKafka } from '../clients/kafka.js';
+import { derivedNames } from '../config/names.js';
+import type { BreakerPolicy, Config, RetryPolicy } from '../config/types.js';
+import type { Logger } from '../logger.js';
+import type { PipelineMetrics } from '../metrics.js';
+import { ensureTopics } from '../kafka/topics.js';
+import { BigQuerySink } from '../sinks/bigquery.js';
+import { HttpSink } from '../sinks/http.js';
+import { RedisSink } from '../sinks/redis.js';
+import { sleep } from '../timeout.js';
+import { DlqWriter } from './dlq.js';
+import { makeEnricher } from './enrich.js';
+import { breakerFor, retryPolicyFor } from './policies.js';
+import { SinkRunner } from './runner.js';
+import type { Sink, SinkName } from './sink.js';
+import { makeRowValidator } from './validate-rows.js';
+
+/** Reads a secret from the config or its file; the caller adds it to the redactor. */
+export function secretOf(inline: string, file: string): string {
+  return inline || (file ? readFileSync(file, 'utf8').trim() : '');
+}
+
+/** The secrets delivery reads from files, so the command can redact them from all output. */
+export function deliverySecrets(config: Config): string[] {
+  const out: string[] = [];
+  for (const [inline, file] of [
+    [config.sinks.http.hmacKey, config.sinks.http.hmacKeyFile],
+    [config.enrich.maskKey, config.enrich.maskKeyFile],
+  ] as const) {
+    try {
+      const s = secretOf(inline, file);
+      if (s) out.push(s);
+    } catch {
+      // reported when the sink starts
+    }
+  }
+  return out;
+}
+
+/**
+ * `stream --role deliver`: one runner per enabled sink, each with its own consumer group,
+ * retry policy and breaker, all sharing one DLQ writer. A sink that cannot start (its
+ * server is down) is retried in the background; the others go on.
+ */
+export class Deliverer {
+  private readonly kafka: Kafka;
+  private readonly runners: SinkRunner[] = [];
+  private readonly dlq: DlqWriter;
+  private admin: Admin | null = null;
+  private lagTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private readonly started = new Set<SinkName>();
+
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+    private readonly metrics: PipelineMetrics,
+  ) {
+    this.kafka = makeKafka(config.kafka, logger);
+    this.dlq = new DlqWriter(this.kafka, derivedNames(config).dlqTopic);
+  }
+
+  get running(): SinkName[] {
+    return [...this.started];
+  }
+
+  private sinks(): Array<{ sink: Sink; retry: RetryPolicy; breaker: BreakerPolicy }> {
+    const s = this.config.sinks;
+    const out: Array<{ sink: Sink; retry: RetryPolicy; breaker: BreakerPolicy }> = [];
+    if (s.redis.enabled) out.push({ sink: new RedisSink(s.redis, this.logger.child('redis')), retry: s.redis.retry, breaker: s.redis.breaker });
+    if (s.bigquery.enabled) {
+      out.push({ sink: new BigQuerySink(s.bigquery, this.logger.child('bigquery'), this.config.pipeline.id), retry: s.bigquery.retry, breaker: s.bigquery.breaker });
+    }
+    if (s.http.enabled) {
+      const key = secretOf(s.http.hmacKey, s.http.hmacKeyFile);
+      out.push({ sink: new HttpSink(s.http, key, this.logger.child('http')), retry: s.http.retry, breaker: s.http.breaker });
+    }
+    return out;
+  }
+
+  async start(): Promise<void> {
+    this.admin = this.kafka.admin();
+    await this.admin.connect();
+    await ensureTopics(this.admin, this.config);
+    await this.dlq.connect();
+    const names = derivedNames(this.config);
+    const enrich = makeEnricher(this.config.enrich, secretOf(this.config.enrich.maskKey, this.config.enrich.maskKeyFile), this.config.pipeline.id);
+    const rowProblems = makeRowValidator(this.config.validation.tables);
+    const sinks = this.sinks();
+    if (sinks.length === 0) throw new Error('every sink is disabled: nothing to deliver to');
+    for (const { sink, retry, breaker } of sinks) {
+      const runner = new SinkRunner(
+        this.kafka,
+        sink,
+        this.dlq,
+        enrich,
+        rowProblems,
+        retryPolicyFor(retry),
+        breakerFor(breaker),
+        this.metrics,
+        this.logger.child(sink.name),
+        {
+          topic: names.changesTopic,
+          group: names.consumerGroup(sink.name),
+          maxBatchEvents: this.config.delivery.maxBatchEvents,
+          partitionsConsumedConcurrently: this.config.kafka.partitions,
+          halfOpenAfterMs: breaker.halfOpenAfterMs,
+        },
+      );
+      this.runners.push(runner);
+      void this.startWithRetry(sink.name, runner);
+    }
+    this.lagTimer = setInterval(() => void this.measureLag(), this.config.delivery.lagIntervalMs);
+  }
+
+  private async startWithRetry(name: SinkName, runner: SinkRunner): Promise<void> {
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        await runner.start();
+        this.started.add(name);
+        this.logger.info('sink delivering', { sink: name });
+        return;
+      } catch (err) {
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt - 1, 6));
+        this.logger.warn('sink could not start; retrying', { sink: name, error: (err as Error).message, retry_in_ms: delay });
+        await runner.stop().catch(() => {});
+        for (let waited = 0; waited < delay && !this.stopping; waited += 100) await sleep(100);
+      }
+    }
+  }
+
+  /** Consumer lag per sink (queue_depth) and the DLQ's size. */
+  async measureLag(): Promise<Record<string, number>> {
+    const admin = this.admin;
+    const lags: Record<string, number> = {};
+    if (!admin) return lags;
+    try {
+      const names = derivedNames(this.config);
+      const ends = await admin.fetchTopicOffsets(names.changesTopic);
+      for (const sink of ['redis', 'bigquery', 'http'] as const) {
+        if (!this.config.sinks[sink].enabled) continue;
+        const committed = await admin.fetchOffsets({ groupId: names.consumerGroup(sink), topics: [names.changesTopic] });
+        const byPartition = new Map(committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
+        let lag = 0n;
+        for (const end of ends) {
+          const done = byPartition.get(end.partition) ?? -1n;
+          lag += BigInt(end.high) - (done < 0n ? BigInt(end.low) : done);
+        }
+        lags[sink] = Number(lag);
+        this.metrics.queueDepth.set({ sink }, Number(lag));
+      }
+      const dlq = await admin.fetchTopicOffsets(names.dlqTopic);
+      this.metrics.dlqDepth.set(dlq.reduce((n, p) => n + Number(BigInt(p.high) - BigInt(p.low)), 0));
+    } catch (err) {
+      this.logger.debug('lag measurement failed', { error: (err as Error).message });
+    }
+    return lags;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.lagTimer);
+    await Promise.all(this.runners.map((r) => r.stop().catch(() => {})));
+    await this.dlq.disconnect();
+    await this.admin?.disconnect().catch(() => {});
+  }
+}
+
