@@ -1,4 +1,4 @@
-import { BrokenCircuitError, CircuitState, type CircuitBreakerPolicy, type RetryPolicy } from 'cockatiel';
+import { BrokenCircuitError, type CircuitBreakerPolicy, type RetryPolicy } from 'cockatiel';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { PipelineMetrics } from '../metrics.js';
@@ -125,7 +125,8 @@ export class SinkRunner {
 
   /** False when the breaker is open and nothing of the chunk was delivered. */
   private async deliverChunk(topic: string, partition: number, messages: KafkaMessage[]): Promise<boolean> {
-    if (this.breaker.state === CircuitState.Open) return false;
+    // No early return on an open state: cockatiel moves to half-open inside execute() once
+    // halfOpenAfter has passed, so the probe has to go through it.
     const letters: DeadLetter[] = [];
     const records: Array<SinkRecord & { raw: KafkaMessage }> = [];
     const now = () => new Date().toISOString();
