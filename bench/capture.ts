@@ -11,12 +11,12 @@
  *
  * Environment: BENCH_EVENTS (200000), BENCH_TX_ROWS (1000), STREAMCTL_CAPTURE_MAX_BATCH_EVENTS
  * (5000), BENCH_TX_MS (producer-perf transaction duration; default: our measured commit
- * cadence), BENCH_CAPTURER_NODE_OPTIONS (NODE_OPTIONS for the capturer only, e.g.
- * `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * cadence), BENCH_CAPTURER_NODE_ARGS (node flags for the capturer only, space-separated,
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; Node 20 refuses --cpu-prof in NODE_OPTIONS).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, statSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -32,7 +32,7 @@ import { RawTextPgoutputPlugin } from '../src/core/source/pgoutput-plugin.js';
 import { SESSION_OPTIONS, TypeRegistry } from '../src/core/source/pg-types.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(ROOT, 'bin/streamctl');
+const BIN = process.env['BENCH_STREAMCTL_BIN'] ?? path.join(ROOT, 'bin/streamctl');
 const KAFKA_CP = `${path.join(ROOT, '.stack/kafka/libs')}/*`;
 const PG_RECVLOGICAL = '/usr/lib/postgresql/15/bin/pg_recvlogical';
 
@@ -109,6 +109,65 @@ function stackSummary(): string {
   }
 }
 
+/**
+ * CPU ticks of every process but this one, by pid: own time plus that of its reaped children
+ * (so a PostgreSQL backend that exits still counts, in the postmaster). This process's own
+ * children (pg_recvlogical, the ProducerPerformance JVM) are reaped by it: see selfTicks.
+ */
+function cpuSnapshot(): Map<number, { comm: string; ticks: number }> {
+  const out = new Map<number, { comm: string; ticks: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const ticks = procTicks(entry);
+    if (ticks) out.set(Number(entry), ticks);
+  }
+  return out;
+}
+
+function procTicks(pid: string): { comm: string; ticks: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\/.*/, '');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    return { comm, ticks: f[11]! + f[12]! + f[13]! + f[14]! };
+  } catch {
+    return null; // gone meanwhile
+  }
+}
+
+/** [own, reaped children] CPU ticks of this process. */
+function selfTicks(): [number, number] {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ').map(Number);
+  return [f[11]! + f[12]!, f[13]! + f[14]!];
+}
+
+interface CpuMark {
+  procs: Map<number, { comm: string; ticks: number }>;
+  self: [number, number];
+  at: number;
+}
+const cpuMark = (): CpuMark => ({ procs: cpuSnapshot(), self: selfTicks(), at: performance.now() });
+
+/** CPU used since `mark`, in % of one core, per command, busiest first (USER_HZ = 100). */
+function cpuSince(mark: CpuMark, children: string): string {
+  const seconds = (performance.now() - mark.at) / 1000;
+  const byComm = new Map<string, number>();
+  for (const [pid, now] of cpuSnapshot()) {
+    const delta = now.ticks - (mark.procs.get(pid)?.ticks ?? 0);
+    byComm.set(now.comm, (byComm.get(now.comm) ?? 0) + delta);
+  }
+  const [own, reaped] = selfTicks();
+  byComm.set('bench (this process)', own - mark.self[0]);
+  if (reaped - mark.self[1] > 0) byComm.set(children, reaped - mark.self[1]);
+  const pct = (ticks: number) => Math.round(ticks / seconds);
+  const total = [...byComm.values()].reduce((a, b) => a + b, 0);
+  const parts = [...byComm]
+    .filter(([, t]) => pct(t) >= 3)
+    .sort((a, b) => b[1] - a[1])
+    .map(([comm, t]) => `${comm} ${pct(t)}%`);
+  return `${parts.join(', ')}; all processes ${pct(total)}% of ${os.cpus().length * 100}%`;
+}
+
 const load = () => os.loadavg().map((v) => v.toFixed(2)).join(' ');
 
 async function main(): Promise<void> {
@@ -182,6 +241,7 @@ async function main(): Promise<void> {
 
     // --- limit A: pg_recvlogical ---------------------------------------------------------
     const recvFile = path.join(tmp, 'recv.out');
+    let mark = cpuMark();
     const recvStarted = performance.now();
     recv = spawn(PG_RECVLOGICAL, [
       '-d', `host=${config.postgres.host} port=${config.postgres.port} user=${config.postgres.user} dbname=${config.postgres.database}`,
@@ -197,14 +257,14 @@ async function main(): Promise<void> {
     const recvBytes = statSync(recvFile).size;
     rmSync(recvFile);
     const limitA = N / recvSeconds;
-    say(`limit A  pg_recvlogical: ${round(recvSeconds, 2)} s, ${Math.round(limitA)} events/s (${round(recvBytes / 2 ** 20, 1)} MiB of pgoutput; load avg ${load()})`);
+    say(`limit A  pg_recvlogical: ${round(recvSeconds, 2)} s, ${Math.round(limitA)} events/s (${round(recvBytes / 2 ** 20, 1)} MiB of pgoutput)`);
+    say(`         CPU meanwhile (% of one core): ${cpuSince(mark, 'pg_recvlogical')}`);
 
     // --- ours ----------------------------------------------------------------------------
-    const capturerEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-    delete capturerEnv['NODE_OPTIONS'];
-    if (process.env['BENCH_CAPTURER_NODE_OPTIONS']) capturerEnv['NODE_OPTIONS'] = process.env['BENCH_CAPTURER_NODE_OPTIONS'];
+    const nodeArgs = (process.env['BENCH_CAPTURER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+    mark = cpuMark();
     const oursStarted = performance.now();
-    child = spawn(process.execPath, [BIN, 'stream', '--role', 'capture'], { env: capturerEnv, stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(process.execPath, [...nodeArgs, BIN, 'stream', '--role', 'capture'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     const pid = child.pid!;
     let log = '';
     let streamingAt: number | null = null;
@@ -220,6 +280,7 @@ async function main(): Promise<void> {
     const marks = [0.25, 0.5, 0.75, 1];
     const rssAt: number[] = [];
     let firstCheckpointAt: number | null = null;
+    let firstCheckpointEvents = 0;
     let done = 0;
     const deadline = Date.now() + 30 * 60_000;
     while (done < N) {
@@ -228,11 +289,15 @@ async function main(): Promise<void> {
       await sleep(100);
       const checkpoint = await readCheckpoint(admin, config).catch(() => null);
       if (!checkpoint) continue;
-      firstCheckpointAt ??= performance.now();
+      if (firstCheckpointAt === null) {
+        firstCheckpointAt = performance.now();
+        firstCheckpointEvents = checkpoint.events_total;
+      }
       done = checkpoint.events_total;
       while (rssAt.length < marks.length && done >= marks[rssAt.length]! * N) rssAt.push(rssKb(pid) ?? 0);
     }
     const oursSeconds = (performance.now() - oursStarted) / 1000;
+    const oursCpu = cpuSince(mark, 'children');
     clearInterval(rssTimer);
     maxRss = Math.max(maxRss, ...rssAt);
     const cpu = cpuSeconds(pid);
@@ -240,6 +305,7 @@ async function main(): Promise<void> {
     const stopCode = await exited(child);
     child = null;
     if (stopCode !== 0) say(`warning: the capturer exited ${stopCode} on SIGTERM`);
+    if (process.env['BENCH_VERBOSE']) process.stderr.write(log);
     if (done !== N) say(`warning: checkpoint says ${done} events, expected ${N}`);
     const txMatch = /kafka_transactions[=:"\s]+(\d+)/.exec(log);
     const kafkaTransactions = txMatch ? Number(txMatch[1]) : Math.ceil(N / MAX_BATCH);
@@ -249,8 +315,10 @@ async function main(): Promise<void> {
     const steady = firstCheckpoint !== null ? oursSeconds - firstCheckpoint : oursSeconds;
     const cadenceMs = Math.max(1, Math.round((steady * 1000) / Math.max(1, kafkaTransactions - 1)));
     say(`ours     streamctl capture: ${round(oursSeconds, 2)} s from process start, ${Math.round(ours)} events/s ` +
-      `(streaming after ${startup === null ? '?' : round(startup, 2)} s, first checkpoint at ${firstCheckpoint === null ? '?' : round(firstCheckpoint, 2)} s; ` +
-      `${kafkaTransactions} Kafka transactions, one every ~${cadenceMs} ms; capturer CPU ${cpu === null ? '?' : `${round(cpu, 1)} s = ${Math.round((100 * cpu) / oursSeconds)} % of one core`}; load avg ${load()})`);
+      `(streaming after ${startup === null ? '?' : round(startup, 2)} s, first checkpoint at ${firstCheckpoint === null ? '?' : round(firstCheckpoint, 2)} s, ` +
+      `${Math.round((N - firstCheckpointEvents) / steady)} events/s from there; ` +
+      `${kafkaTransactions} Kafka transactions, one every ~${cadenceMs} ms; capturer CPU ${cpu === null ? '?' : `${round(cpu, 1)} s = ${Math.round((100 * cpu) / oursSeconds)} % of one core`})`);
+    say(`         CPU meanwhile (% of one core): ${oursCpu}`);
     say(`         RSS max ${round(maxRss / 1024, 1)} MiB; at 25/50/75/100 % of events: ${rssAt.map((kb) => `${round(kb / 1024, 1)}`).join(' / ')} MiB`);
 
     // --- limit B: Kafka's ProducerPerformance --------------------------------------------
@@ -259,6 +327,7 @@ async function main(): Promise<void> {
     const created = run('java', ['-Xmx256m', '-cp', KAFKA_CP, 'org.apache.kafka.tools.TopicCommand', '--bootstrap-server', config.kafka.brokers[0]!,
       '--create', '--topic', perfTopic, '--partitions', '3', '--replication-factor', '1']);
     if (created.code !== 0) throw new Error(`TopicCommand failed: ${created.stderr.trim()}`);
+    mark = cpuMark();
     const perf = await runAsync('java', ['-Xmx512m', '-cp', KAFKA_CP, 'org.apache.kafka.tools.ProducerPerformance',
       '--bootstrap-server', config.kafka.brokers[0]!, '--topic', perfTopic, '--num-records', String(N), '--record-size', String(recordSize),
       '--throughput', '-1', '--transaction-duration-ms', String(txMs),
@@ -266,8 +335,9 @@ async function main(): Promise<void> {
     const summary = perf.stdout.trim().split('\n').reverse().find((l) => /records sent, [\d.]+ records\/sec/.test(l));
     if (perf.code !== 0 || !summary) throw new Error(`ProducerPerformance failed (${perf.code}): ${(perf.stderr || perf.stdout).slice(-2000)}`);
     const limitB = Number(/records sent, ([\d.]+) records\/sec/.exec(summary)![1]);
-    say(`limit B  kafka ProducerPerformance: ${Math.round(limitB)} records/s (${recordSize} B records, acks=all, transactions of ${txMs} ms; load avg ${load()})`);
+    say(`limit B  kafka ProducerPerformance: ${Math.round(limitB)} records/s (${recordSize} B records, acks=all, transactions of ${txMs} ms)`);
     say(`         ${summary}`);
+    say(`         CPU meanwhile, JVM start-up included (% of one core): ${cpuSince(mark, 'ProducerPerformance JVM')}`);
 
     const limit = Math.min(limitA, limitB);
     const ratio = ours / limit;

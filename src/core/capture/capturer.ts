@@ -245,11 +245,10 @@ export class Capturer {
     };
 
     const add = (event: ChangeEvent): void => {
-      const value = JSON.stringify(event);
-      const bytes = Buffer.byteLength(value);
+      const value = Buffer.from(JSON.stringify(event));
       if (batch.records.length === 0) batch.firstAt = performance.now();
-      batch.records.push({ key: recordKey(event.schema, event.table, event.key), value, bytes });
-      batch.bytes += bytes;
+      batch.records.push({ key: Buffer.from(recordKey(event.schema, event.table, event.key)), value });
+      batch.bytes += value.length;
       const label = `${event.schema}.${event.table}|${event.op}`;
       batch.counts.set(label, (batch.counts.get(label) ?? 0) + 1);
     };

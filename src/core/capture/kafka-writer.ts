@@ -1,13 +1,14 @@
-import { Partitioners, type Kafka, type Producer, type Admin } from 'kafkajs';
+import type { Kafka, Producer, Admin } from 'kafkajs';
 import type { Config } from '../config/types.js';
 import { derivedNames } from '../config/names.js';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './checkpoint.js';
 import { retryConcurrentTransactions } from '../kafka/retry.js';
+import { FastDefaultPartitioner } from './partitioner.js';
 
+/** Key and value already UTF-8 encoded: kafkajs then copies them as they are (a string it measures twice and encodes). */
 export interface OutgoingRecord {
-  key: string;
-  value: string;
-  bytes: number;
+  key: Buffer;
+  value: Buffer;
 }
 
 /** Kafka's default message.max.bytes is 1 MiB per record batch; kafkajs sends one batch per partition per request. */
@@ -42,7 +43,8 @@ export class CaptureKafkaWriter {
       idempotent: true,
       maxInFlightRequests: 1,
       transactionTimeout: this.config.kafka.transactionTimeoutMs,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      // Partitions exactly as Partitioners.DefaultPartitioner does, faster (see partitioner.ts).
+      createPartitioner: FastDefaultPartitioner,
       // The broker says CONCURRENT_TRANSACTIONS for a few ms after each commit; kafkajs'
       // default 300 ms first retry would cost that much per transaction.
       retry: { initialRetryTime: 5, maxRetryTime: maxDelay, retries: Number.MAX_SAFE_INTEGER },
@@ -60,16 +62,16 @@ export class CaptureKafkaWriter {
     if (!producer) throw new Error('capture writer is not connected');
     const tx = await producer.transaction();
     try {
-      let chunk: Array<{ key: string; value: string }> = [];
+      let chunk: OutgoingRecord[] = [];
       let chunkBytes = 0;
       for (const r of records) {
-        if (chunkBytes + r.bytes > MAX_SEND_BYTES && chunk.length > 0) {
+        if (chunkBytes + r.value.length > MAX_SEND_BYTES && chunk.length > 0) {
           await tx.send({ topic: this.names.changesTopic, messages: chunk, acks: -1 });
           chunk = [];
           chunkBytes = 0;
         }
-        chunk.push({ key: r.key, value: r.value });
-        chunkBytes += r.bytes;
+        chunk.push(r);
+        chunkBytes += r.value.length;
       }
       if (chunk.length > 0) await tx.send({ topic: this.names.changesTopic, messages: chunk, acks: -1 });
       const text = encodeCheckpoint(checkpoint);
