@@ -5,8 +5,10 @@ import { type Fault, type FaultPlan, noFaults, parseFaultPlan, pickFault } from 
 
 /**
  * The external system of the local stack: a small HTTP server that accepts signed events,
- * verifies the HMAC, records every Idempotency-Key it accepted (and how often), and can
- * be told to fail. Crash tests read `/_keys` to count losses and duplicates.
+ * verifies the HMAC, and honours Idempotency-Key as an idempotent API does: a request whose
+ * key it already accepted is answered 200 again as a replay and not processed twice. It
+ * counts every event id it processed (`/_keys`); an event processed under two different
+ * request keys is a duplicate, which crash tests count. It can be told to fail.
  *
  *   POST <any path>      an event (or a JSON array of events), signed
  *   GET  /health         200 when up
@@ -29,9 +31,14 @@ export interface ReceiverOptions {
 
 export interface ReceiverStats {
   requests: number;
+  /** Events processed (a batch counts each event). */
   accepted: number;
+  /** Distinct event ids processed. */
   unique_keys: number;
+  /** Events processed a second time under another request key. */
   duplicates: number;
+  /** Requests whose Idempotency-Key was already accepted: answered, not processed again. */
+  replays: number;
   rejected: { signature: number; missing_key: number; bad_json: number; too_large: number };
   faults: Record<Fault, number>;
 }
@@ -39,6 +46,7 @@ export interface ReceiverStats {
 export class HttpReceiver {
   private readonly server: Server;
   private readonly keys = new Map<string, number>();
+  private readonly requestKeys = new Set<string>();
   private recent: unknown[] = [];
   private plan: FaultPlan = noFaults();
   private stats!: ReceiverStats;
@@ -66,6 +74,7 @@ export class HttpReceiver {
 
   private reset(): void {
     this.keys.clear();
+    this.requestKeys.clear();
     this.recent = [];
     this.plan = noFaults();
     this.stats = {
@@ -73,6 +82,7 @@ export class HttpReceiver {
       accepted: 0,
       unique_keys: 0,
       duplicates: 0,
+      replays: 0,
       rejected: { signature: 0, missing_key: 0, bad_json: 0, too_large: 0 },
       faults: { '5xx': 0, '429': 0, '4xx': 0, hang: 0 },
     };
@@ -177,6 +187,11 @@ export class HttpReceiver {
         }
       }
     }
+    if (this.requestKeys.has(key)) {
+      this.stats.replays++;
+      return this.send(res, 200, { ok: true, replay: true });
+    }
+    this.requestKeys.add(key);
     // A batch carries each event's own id; a single event is counted by its header.
     const ids = Array.isArray(parsed) ? parsed.map((e) => String((e as { id?: unknown }).id ?? '')) : [key];
     for (const id of ids) {
@@ -189,7 +204,7 @@ export class HttpReceiver {
     this.recent.push(parsed);
     if (this.recent.length > (this.options.recentLimit ?? 100)) this.recent.shift();
     this.options.onAccepted?.({ key, at: new Date().toISOString(), body: parsed });
-    return this.send(res, 200, { ok: true, duplicate: (this.keys.get(key) ?? 1) > 1 });
+    return this.send(res, 200, { ok: true });
   }
 }
 

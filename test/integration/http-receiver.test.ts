@@ -22,16 +22,25 @@ describe('HTTP receiver (a real server on loopback)', () => {
 
   const event = (id: string) => JSON.stringify({ id, op: 'insert' });
 
-  it('accepts a signed request and counts its Idempotency-Key; a repeat is a duplicate', async () => {
+  it('accepts a signed request once: a repeated Idempotency-Key is a replay, not processed again', async () => {
     for (let i = 0; i < 2; i++) {
       const body = event('e-1');
       const res = await post(`${base}/events`, body, { 'x-streamctl-signature': sign(KEY, body), 'idempotency-key': 'e-1' });
       assert.equal(res.status, 200);
     }
-    const stats = (await (await fetch(`${base}/_stats`)).json()) as { accepted: number; unique_keys: number; duplicates: number };
-    assert.deepEqual([stats.accepted, stats.unique_keys, stats.duplicates], [2, 1, 1]);
+    const stats = (await (await fetch(`${base}/_stats`)).json()) as { accepted: number; unique_keys: number; duplicates: number; replays: number };
+    assert.deepEqual([stats.accepted, stats.unique_keys, stats.duplicates, stats.replays], [1, 1, 0, 1]);
     const keys = (await (await fetch(`${base}/_keys`)).json()) as { keys: Record<string, number> };
-    assert.equal(keys.keys['e-1'], 2);
+    assert.equal(keys.keys['e-1'], 1);
+  });
+
+  it('counts an event processed under two different request keys as a duplicate', async () => {
+    const batch = JSON.stringify([{ id: 'b-1' }, { id: 'b-2' }]);
+    await post(`${base}/events`, batch, { 'x-streamctl-signature': sign(KEY, batch), 'idempotency-key': 'batch-a' });
+    const again = JSON.stringify([{ id: 'b-2' }, { id: 'b-3' }]);
+    await post(`${base}/events`, again, { 'x-streamctl-signature': sign(KEY, again), 'idempotency-key': 'batch-b' });
+    const stats = (await (await fetch(`${base}/_stats`)).json()) as { duplicates: number };
+    assert.equal(stats.duplicates, 1);
   });
 
   it('rejects a tampered body, a wrong key and an unsigned request with 401', async () => {

@@ -22,7 +22,7 @@ export function defaultConfig(): Config {
   return {
     pipeline: { id: 'default', topicPrefix: 'streamctl' },
     capture: { maxBatchEvents: 5000, maxBatchBytes: 8 * 1024 * 1024, lingerMs: 20, slotLagIntervalMs: 5000 },
-    delivery: { maxBatchEvents: 500, lagIntervalMs: 5000 },
+    delivery: { maxBatchEvents: 500, lagIntervalMs: 5000, sessionTimeoutMs: 10000 },
     enrich: { tables: {}, maskKey: '', maskKeyFile: '', stamp: true },
     validation: { tables: {} },
     postgres: {

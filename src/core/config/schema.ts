@@ -89,6 +89,7 @@ export const CONFIG_SCHEMA: Schema = object({
   delivery: object({
     maxBatchEvents: intRange(1, 100_000),
     lagIntervalMs: millis(100, 3_600_000),
+    sessionTimeoutMs: millis(6000, 1_800_000),
   }),
   enrich: object({
     tables: {

@@ -98,6 +98,8 @@ export interface DeliveryConfig {
   maxBatchEvents: number;
   /** How often consumer lag (queue_depth) and DLQ depth are measured. */
   lagIntervalMs: number;
+  /** A deliverer silent this long is out of its group and its partitions move (broker minimum: 6000). */
+  sessionTimeoutMs: number;
 }
 
 /** Per-table enrichment, keyed `schema.table`. Applied in this order: drop, rename, mask, add. */

@@ -107,6 +107,13 @@ export class Deliverer {
           maxBatchEvents: this.config.delivery.maxBatchEvents,
           partitionsConsumedConcurrently: this.config.kafka.partitions,
           halfOpenAfterMs: breaker.halfOpenAfterMs,
+          sessionTimeoutMs: this.config.delivery.sessionTimeoutMs,
+          onCrash: (error) => {
+            if (this.stopping) return;
+            this.logger.warn('sink consumer crashed; restarting it', { sink: sink.name, error: error.message });
+            this.started.delete(sink.name);
+            void runner.stop().then(() => this.startWithRetry(sink.name, runner));
+          },
         },
       );
       this.runners.push(runner);

@@ -16,6 +16,9 @@ export interface RunnerOptions {
   maxBatchEvents: number;
   partitionsConsumedConcurrently: number;
   halfOpenAfterMs: number;
+  sessionTimeoutMs: number;
+  /** kafkajs gave up on the consumer (it does not restart itself for some errors). */
+  onCrash: (error: Error) => void;
 }
 
 type Failed = Extract<WriteResult, { ok: false }>;
@@ -62,7 +65,13 @@ export class SinkRunner {
 
   async start(): Promise<void> {
     await this.sink.start();
-    const consumer = this.kafka.consumer({ groupId: this.options.group, readUncommitted: false, maxBytesPerPartition: 4 * 1024 * 1024 });
+    const consumer = this.kafka.consumer({
+      groupId: this.options.group,
+      readUncommitted: false,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      sessionTimeout: this.options.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(this.options.sessionTimeoutMs / 5)),
+    });
     this.consumer = consumer;
     await consumer.connect();
     await consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
@@ -73,6 +82,17 @@ export class SinkRunner {
         void this.seekToStored(payload.memberAssignment[this.options.topic] ?? []);
       });
     }
+    // A batch of only transaction markers (or aborted records) never reaches eachBatch:
+    // kafkajs moves past it but, without auto-commit, does not commit it, so lag would
+    // never fall below one marker per partition. Nothing in such a batch is for a sink.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.batchSize !== 0) return;
+      const offset = (BigInt(payload.lastOffset) + 1n).toString();
+      void consumer.commitOffsets([{ topic: payload.topic, partition: payload.partition, offset }]).catch(() => {});
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) this.options.onCrash(payload.error);
+    });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -108,7 +128,7 @@ export class SinkRunner {
     for (let i = 0; i < batch.messages.length; i += this.options.maxBatchEvents) {
       if (!isRunning() || isStale()) return;
       const chunk = batch.messages.slice(i, i + this.options.maxBatchEvents);
-      const delivered = await this.deliverChunk(topic, partition, chunk);
+      const delivered = await this.deliverChunk(topic, partition, chunk, heartbeat);
       if (!delivered) {
         // The circuit is open (or half-open with its one probe elsewhere): read this chunk
         // again later; the short pause keeps a half-open sink from being polled in a loop.
@@ -124,7 +144,7 @@ export class SinkRunner {
   }
 
   /** False when the breaker is open and nothing of the chunk was delivered. */
-  private async deliverChunk(topic: string, partition: number, messages: KafkaMessage[]): Promise<boolean> {
+  private async deliverChunk(topic: string, partition: number, messages: KafkaMessage[], heartbeat: () => Promise<void>): Promise<boolean> {
     // No early return on an open state: cockatiel moves to half-open inside execute() once
     // halfOpenAfter has passed, so the probe has to go through it.
     const letters: DeadLetter[] = [];
@@ -149,9 +169,16 @@ export class SinkRunner {
     let retryAfterMs: number | undefined;
     const failedForGood: Array<{ record: (typeof records)[number]; failure: Failed }> = [];
 
+    // Retries can outlast the session timeout: keep telling the group this member is alive,
+    // or it is expelled mid-chunk and its offset commit fails.
+    const keepAlive = () => heartbeat().catch(() => {});
     const attempt = async (): Promise<void> => {
       attempts++;
-      if (retryAfterMs) await sleep(retryAfterMs);
+      await keepAlive();
+      for (let waited = 0; retryAfterMs && waited < retryAfterMs; waited += 1000) {
+        await sleep(Math.min(1000, retryAfterMs - waited));
+        await keepAlive();
+      }
       retryAfterMs = undefined;
       this.metrics.sinkAttempts.inc({ sink: this.sink.name }, pending.length);
       const results = await this.sink.write(pending, offsets).catch(
