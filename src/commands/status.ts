@@ -48,6 +48,11 @@ function render(report: StatusReport, out: Output): string {
       ? `  checkpoint lsn ${checkpoint.lsn}${checkpoint.complete ? '' : ` (inside a transaction, position ${checkpoint.position})`}  events ${checkpoint.events_total}  written ${checkpoint.age_seconds} s ago`
       : `  checkpoint ${c.gray('none yet')}`,
   );
+  const delivery = report.capture.delivery;
+  if (delivery) {
+    const lags = Object.entries(delivery.lag).map(([sink, n]) => `${sink} ${n}`);
+    lines.push(`  delivery  lag ${lags.length > 0 ? lags.join(', ') : 'no sink has read yet'}  DLQ ${delivery.dlq_depth}`);
+  }
   for (const e of report.capture.errors) lines.push(`  ${c.red(e)}`);
   if (report.problems.length > 0) {
     lines.push('', c.yellow('Not ready:'));

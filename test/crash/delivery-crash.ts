@@ -217,6 +217,7 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
     await redis.quit();
     await bq.dataset(tag).delete({ force: true }).catch(() => {});
     await dropPipeline(db, admin, tag);
+    await admin.deleteGroups(['redis', 'bigquery', 'http'].map((s) => names.consumerGroup(s))).catch(() => {});
     await db.query(`DROP TABLE IF EXISTS ${Object.values(tables).join(', ')}`);
     await db.end();
     await admin.disconnect();

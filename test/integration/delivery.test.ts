@@ -14,6 +14,7 @@ import { HttpReceiver } from '../../src/receiver/server.js';
 import { exited } from '../helpers/capturer.js';
 import { dropPipeline, isolatedPipeline, RECEIVER_KEY, startStream, waitFor } from '../helpers/pipeline.js';
 import { unique } from '../helpers/stack.js';
+import { runCli } from '../helpers/run-cli.js';
 
 describe('stream --role all: PostgreSQL to Redis, BigQuery and HTTP', { timeout: 180_000 }, () => {
   const table = unique('dl');
@@ -88,5 +89,15 @@ describe('stream --role all: PostgreSQL to Redis, BigQuery and HTTP', { timeout:
     }
     const [once] = await bq.query({ query: `SELECT COUNT(*) AS n FROM \`${pipeline.tag}.changes_once\`` });
     assert.equal(Number((once[0] as { n: number }).n), expectedEvents);
+  });
+
+  it('shows each sink caught up and the DLQ depth in status', async () => {
+    const r = await runCli(['--json', 'status'], pipeline.env);
+    const report = JSON.parse(r.stdout) as { capture: { delivery: { lag: Record<string, number>; dlq_depth: number } } };
+    const { lag, dlq_depth } = report.capture.delivery;
+    assert.deepEqual(Object.keys(lag).sort(), ['bigquery', 'http', 'redis']);
+    // At most one transaction marker per partition may still be counted (see README).
+    for (const [sink, n] of Object.entries(lag)) assert.ok(n <= 3, `${sink} lag ${n}`);
+    assert.equal(dlq_depth, 0);
   });
 });

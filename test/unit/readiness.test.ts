@@ -29,7 +29,7 @@ describe('status exit code', () => {
     return {
       checked_at: '',
       components: { postgres: c, kafka: c, redis: c, bigquery: c, http: { ...c, state: 'up' } },
-      capture: { pipeline: 'p', slot: null, checkpoint: null, errors: [] },
+      capture: { pipeline: 'p', slot: null, checkpoint: null, delivery: null, errors: [] },
       problems: Array.from({ length: problems }, () => ({ component: 'postgres' as const, problem: 'p', fix: 'f' })),
     };
   };

@@ -11,6 +11,7 @@ import { HttpSink } from '../sinks/http.js';
 import { RedisSink } from '../sinks/redis.js';
 import { sleep } from '../timeout.js';
 import { DlqWriter } from './dlq.js';
+import { deliveryLag } from './lag.js';
 import { makeEnricher } from './enrich.js';
 import { breakerFor, retryPolicyFor } from './policies.js';
 import { SinkRunner } from './runner.js';
@@ -138,32 +139,16 @@ export class Deliverer {
     }
   }
 
-  /** Consumer lag per sink (queue_depth) and the DLQ's size. */
-  async measureLag(): Promise<Record<string, number>> {
-    const admin = this.admin;
-    const lags: Record<string, number> = {};
-    if (!admin) return lags;
+  /** Consumer lag per sink (queue_depth) and the DLQ's size, into the metrics. */
+  async measureLag(): Promise<void> {
+    if (!this.admin) return;
     try {
-      const names = derivedNames(this.config);
-      const ends = await admin.fetchTopicOffsets(names.changesTopic);
-      for (const sink of ['redis', 'bigquery', 'http'] as const) {
-        if (!this.config.sinks[sink].enabled) continue;
-        const committed = await admin.fetchOffsets({ groupId: names.consumerGroup(sink), topics: [names.changesTopic] });
-        const byPartition = new Map(committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
-        let lag = 0n;
-        for (const end of ends) {
-          const done = byPartition.get(end.partition) ?? -1n;
-          lag += BigInt(end.high) - (done < 0n ? BigInt(end.low) : done);
-        }
-        lags[sink] = Number(lag);
-        this.metrics.queueDepth.set({ sink }, Number(lag));
-      }
-      const dlq = await admin.fetchTopicOffsets(names.dlqTopic);
-      this.metrics.dlqDepth.set(dlq.reduce((n, p) => n + Number(BigInt(p.high) - BigInt(p.low)), 0));
+      const { lag, dlq_depth } = await deliveryLag(this.admin, this.config);
+      for (const [sink, n] of Object.entries(lag)) this.metrics.queueDepth.set({ sink }, n);
+      this.metrics.dlqDepth.set(dlq_depth);
     } catch (err) {
       this.logger.debug('lag measurement failed', { error: (err as Error).message });
     }
-    return lags;
   }
 
   async stop(): Promise<void> {

@@ -169,9 +169,12 @@ export class SinkRunner {
     let retryAfterMs: number | undefined;
     const failedForGood: Array<{ record: (typeof records)[number]; failure: Failed }> = [];
 
-    // Retries can outlast the session timeout: keep telling the group this member is alive,
-    // or it is expelled mid-chunk and its offset commit fails.
-    const keepAlive = () => heartbeat().catch(() => {});
+    // Retries can outlast the session timeout: keep telling the group this member is alive.
+    // Its errors must propagate: REBALANCE_IN_PROGRESS tells kafkajs to stop this batch and
+    // rejoin; swallowing it kept a busy member working until the group expelled it and its
+    // commits failed, over and over. What this chunk already delivered is delivered again
+    // after the rebalance, which every sink absorbs (versions, event ids, Idempotency-Key).
+    const keepAlive = () => heartbeat();
     const attempt = async (): Promise<void> => {
       attempts++;
       await keepAlive();

@@ -5,6 +5,7 @@ import { makePgClient } from '../clients/postgres.js';
 import { readCheckpoint } from '../capture/kafka-writer.js';
 import type { Checkpoint } from '../capture/checkpoint.js';
 import type { Logger } from '../logger.js';
+import { deliveryLag, type DeliveryLag } from '../delivery/lag.js';
 
 /** Where capture stands: its slot in PostgreSQL and its last checkpoint in Kafka. */
 export interface CaptureStatus {
@@ -19,12 +20,14 @@ export interface CaptureStatus {
     retained_wal_bytes: number | null;
   } | null;
   checkpoint: (Checkpoint & { age_seconds: number }) | null;
+  /** Lag per sink and DLQ depth. */
+  delivery: DeliveryLag | null;
   errors: string[];
 }
 
 export async function captureStatus(config: Config, logger: Logger): Promise<CaptureStatus> {
   const names = derivedNames(config);
-  const status: CaptureStatus = { pipeline: config.pipeline.id, slot: null, checkpoint: null, errors: [] };
+  const status: CaptureStatus = { pipeline: config.pipeline.id, slot: null, checkpoint: null, delivery: null, errors: [] };
   const pg = makePgClient(config.postgres);
   pg.on('error', () => {});
   // A few quick retries: the group-coordinator lookup behind the offset fetch can need one.
@@ -60,6 +63,7 @@ export async function captureStatus(config: Config, logger: Logger): Promise<Cap
           const age = checkpoint.written_at ? (Date.now() - Date.parse(checkpoint.written_at)) / 1000 : NaN;
           status.checkpoint = { ...checkpoint, age_seconds: Number.isFinite(age) ? Math.round(age * 10) / 10 : -1 };
         }
+        status.delivery = await deliveryLag(admin, config);
       } catch (err) {
         status.errors.push(`checkpoint: ${(err as Error).message}`);
       } finally {

@@ -30,7 +30,7 @@ export async function checkStatus(config: Config, logger: Logger, options: Statu
     }),
   );
   const capture = await withTimeout(captureStatus(config, logger), options.timeoutMs, 'capture status').catch(
-    (err: Error): CaptureStatus => ({ pipeline: config.pipeline.id, slot: null, checkpoint: null, errors: [err.message] }),
+    (err: Error): CaptureStatus => ({ pipeline: config.pipeline.id, slot: null, checkpoint: null, delivery: null, errors: [err.message] }),
   );
   return {
     capture,

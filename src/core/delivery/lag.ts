@@ -1,0 +1,41 @@
+import type { Admin } from 'kafkajs';
+import { derivedNames } from '../config/names.js';
+import type { Config } from '../config/types.js';
+import type { SinkName } from './sink.js';
+
+export interface DeliveryLag {
+  /** Events in the changes topic each enabled sink has not acknowledged yet. */
+  lag: Partial<Record<SinkName, number>>;
+  /** Records in the dead-letter topic. */
+  dlq_depth: number;
+}
+
+/**
+ * Consumer lag per sink from Kafka's own bookkeeping: end offsets of the changes topic
+ * minus each sink group's committed offsets. A transaction marker at a partition's end
+ * may still be counted (see README: at most one per partition).
+ */
+export async function deliveryLag(admin: Admin, config: Config): Promise<DeliveryLag> {
+  const names = derivedNames(config);
+  const topics = await admin.listTopics();
+  const out: DeliveryLag = { lag: {}, dlq_depth: 0 };
+  if (topics.includes(names.changesTopic)) {
+    const ends = await admin.fetchTopicOffsets(names.changesTopic);
+    for (const sink of ['redis', 'bigquery', 'http'] as const) {
+      if (!config.sinks[sink].enabled) continue;
+      const committed = await admin.fetchOffsets({ groupId: names.consumerGroup(sink), topics: [names.changesTopic] });
+      const byPartition = new Map(committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
+      let lag = 0n;
+      for (const end of ends) {
+        const done = byPartition.get(end.partition) ?? -1n;
+        lag += BigInt(end.high) - (done < 0n ? BigInt(end.low) : done);
+      }
+      out.lag[sink] = Number(lag);
+    }
+  }
+  if (topics.includes(names.dlqTopic)) {
+    const dlq = await admin.fetchTopicOffsets(names.dlqTopic);
+    out.dlq_depth = dlq.reduce((n, p) => n + Number(BigInt(p.high) - BigInt(p.low)), 0);
+  }
+  return out;
+}
