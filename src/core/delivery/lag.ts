@@ -12,8 +12,8 @@ export interface DeliveryLag {
 
 /**
  * Consumer lag per sink from Kafka's own bookkeeping: end offsets of the changes topic
- * minus each sink group's committed offsets. A transaction marker at a partition's end
- * may still be counted (see README: at most one per partition).
+ * minus each sink group's committed offsets (the runner commits past trailing
+ * transaction markers, so a caught-up sink shows 0).
  */
 export async function deliveryLag(admin: Admin, config: Config): Promise<DeliveryLag> {
   const names = derivedNames(config);

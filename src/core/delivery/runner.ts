@@ -141,6 +141,15 @@ export class SinkRunner {
       await this.consumer?.commitOffsets([{ topic, partition, offset: (BigInt(last.offset) + 1n).toString() }]);
       await heartbeat();
     }
+    // The whole batch is done: move past what followed its last event in the log too
+    // (transaction markers, aborted records), as the Java consumer does; else the group's
+    // lag never falls below one marker per partition.
+    const end = batch.lastOffset();
+    const lastEvent = batch.messages[batch.messages.length - 1]?.offset;
+    if (lastEvent !== undefined && BigInt(end) > BigInt(lastEvent)) {
+      resolveOffset(end);
+      await this.consumer?.commitOffsets([{ topic, partition, offset: (BigInt(end) + 1n).toString() }]);
+    }
   }
 
   /** False when the breaker is open and nothing of the chunk was delivered. */
