@@ -23,13 +23,12 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { makeKafka } from '../src/core/clients/kafka.js';
 import { makePgClient } from '../src/core/clients/postgres.js';
-import { beginTransaction, eventsOf, type OpenTransaction } from '../src/core/capture/assembler.js';
 import { readCheckpoint, checkpointGroupOf } from '../src/core/capture/kafka-writer.js';
 import { recordKey } from '../src/core/event/identity.js';
 import { loadConfig, type Config } from '../src/core/config/index.js';
 import { silentLogger } from '../src/core/logger.js';
-import { RawTextPgoutputPlugin } from '../src/core/source/pgoutput-plugin.js';
-import { SESSION_OPTIONS, TypeRegistry } from '../src/core/source/pg-types.js';
+import { SESSION_OPTIONS } from '../src/core/source/pg-types.js';
+import { forEachSlotEvent } from '../test/helpers/slot-events.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = process.env['BENCH_STREAMCTL_BIN'] ?? path.join(ROOT, 'bin/streamctl');
@@ -372,32 +371,17 @@ async function main(): Promise<void> {
 
 /** Builds the first changes of the slot (peeked, not consumed) into events, as the capturer does, and measures them. */
 async function sampleSizes(db: import('pg').Client, slot: string, publication: string, config: Config) {
-  const plugin = new RawTextPgoutputPlugin({ protoVersion: 1, publicationNames: [publication] });
-  const registry = new TypeRegistry((sql, params) => db.query(sql, params));
   const source = { pipeline: config.pipeline.id, db: config.postgres.database, slot: `streamctl_${config.pipeline.id}` };
-  const { rows } = await db.query<{ data: Buffer }>(
-    `SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, 2000, 'proto_version', '1', 'publication_names', $2)`,
-    [slot, publication],
-  );
-  let tx: OpenTransaction | null = null;
   let value = 0;
   let key = 0;
   let row = 0;
   let sample = 0;
-  for (const { data } of rows) {
-    const message = plugin.parse(data);
-    if (message.tag === 'begin') tx = beginTransaction(message);
-    else if (message.tag === 'relation') await registry.resolveForRelation(message);
-    else if (message.tag === 'commit') tx = null;
-    else if (tx) {
-      for (const event of eventsOf(message, tx, registry, source)) {
-        value += Buffer.byteLength(JSON.stringify(event));
-        key += Buffer.byteLength(recordKey(event.schema, event.table, event.key));
-        row += Buffer.byteLength(JSON.stringify(event.after));
-        sample++;
-      }
-    }
-  }
+  await forEachSlotEvent(db, { slot, publication, source, peek: true, limit: 2000 }, (event) => {
+    value += Buffer.byteLength(JSON.stringify(event));
+    key += Buffer.byteLength(recordKey(event.schema, event.table, event.key));
+    row += Buffer.byteLength(JSON.stringify(event.after));
+    sample++;
+  });
   if (sample === 0) throw new Error('no change to sample in the slot');
   return { value: Math.round(value / sample), key: Math.round(key / sample), row: Math.round(row / sample), sample };
 }

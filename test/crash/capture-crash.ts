@@ -4,14 +4,13 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
-import { beginTransaction, eventsOf, type OpenTransaction } from '../../src/core/capture/assembler.js';
 import { readCheckpoint } from '../../src/core/capture/kafka-writer.js';
 import { recordKey } from '../../src/core/event/identity.js';
 import { createWorkloadTables, runWorkload } from './workload.js';
 import { loadConfig, type Config } from '../../src/core/config/index.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { RawTextPgoutputPlugin } from '../../src/core/source/pgoutput-plugin.js';
-import { SESSION_OPTIONS, TypeRegistry } from '../../src/core/source/pg-types.js';
+import { SESSION_OPTIONS } from '../../src/core/source/pg-types.js';
+import { forEachSlotEvent } from '../helpers/slot-events.js';
 import { exited, startCapturer, streaming } from '../helpers/capturer.js';
 import { readTopic } from '../helpers/kafka-read.js';
 
@@ -168,35 +167,15 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
 
 /** Every change the witness slot saw: ids in commit order, and per record key. */
 async function readWitness(db: pg.Client, slot: string, config: Config): Promise<{ ids: string[]; perKey: Map<string, string[]> }> {
-  const plugin = new RawTextPgoutputPlugin({ protoVersion: 1, publicationNames: [`streamctl_${config.pipeline.id}`] });
-  const registry = new TypeRegistry((sql, params) => db.query(sql, params));
   const ids: string[] = [];
   const perKey = new Map<string, string[]>();
-  let tx: OpenTransaction | null = null;
   const source = { pipeline: config.pipeline.id, db: config.postgres.database, slot };
-  for (;;) {
-    // In chunks, consuming the slot as it goes, so the test's memory stays bounded too.
-    const { rows } = await db.query<{ data: Buffer }>(
-      `SELECT data FROM pg_logical_slot_get_binary_changes($1, NULL, 20000, 'proto_version', '1', 'publication_names', $2)`,
-      [slot, `streamctl_${config.pipeline.id}`],
-    );
-    if (rows.length === 0) break;
-    for (const { data } of rows) {
-      const message = plugin.parse(data);
-      if (message.tag === 'begin') tx = beginTransaction(message);
-      else if (message.tag === 'relation') await registry.resolveForRelation(message);
-      else if (message.tag === 'commit') tx = null;
-      else if (tx) {
-        for (const event of eventsOf(message, tx, registry, source)) {
-          ids.push(event.id);
-          const key = recordKey(event.schema, event.table, event.key);
-          const list = perKey.get(key) ?? [];
-          list.push(event.id);
-          perKey.set(key, list);
-        }
-      }
-    }
-  }
+  await forEachSlotEvent(db, { slot, publication: `streamctl_${config.pipeline.id}`, source }, (event) => {
+    ids.push(event.id);
+    const key = recordKey(event.schema, event.table, event.key);
+    const list = perKey.get(key) ?? [];
+    list.push(event.id);
+    perKey.set(key, list);
+  });
   return { ids, perKey };
 }
-

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { EnvironmentNotReadyError } from '../errors.js';
-import { readinessProblems } from '../health/postgres.js';
+import { readinessProblems, readSettings } from '../health/postgres.js';
 
 /**
  * Everything capture needs from PostgreSQL, checked before anything is created, each
@@ -28,25 +28,7 @@ const quoteTable = (qualified: string): string => {
 };
 
 export async function preflight(client: pg.Client, setup: CaptureSetup): Promise<void> {
-  const { rows } = await client.query<{
-    wal_level: string;
-    max_replication_slots: string;
-    max_wal_senders: string;
-    server_version: string;
-    slots_used: string;
-    is_replication_role: boolean;
-    slot_exists: boolean;
-  }>(
-    `SELECT current_setting('wal_level') AS wal_level,
-            current_setting('max_replication_slots') AS max_replication_slots,
-            current_setting('max_wal_senders') AS max_wal_senders,
-            current_setting('server_version') AS server_version,
-            (SELECT count(*) FROM pg_replication_slots)::text AS slots_used,
-            (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user) AS is_replication_role,
-            EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1) AS slot_exists`,
-    [setup.slot],
-  );
-  const s = rows[0]!;
+  const s = await readSettings(client, setup.slot);
   // Our own slot already exists: it needs no free one.
   const problems = readinessProblems(s.slot_exists ? { ...s, slots_used: '0' } : s, setup.user).map((p) => `${p.problem}: ${p.fix}`);
 

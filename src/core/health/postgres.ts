@@ -1,16 +1,34 @@
+import type pg from 'pg';
 import type { Config } from '../config/types.js';
 import { makePgClient } from '../clients/postgres.js';
 import type { ProbeResult, ReadinessProblem } from './types.js';
 import { timed } from './timed.js';
 import { endpointOf } from './probes.js';
 
-interface Settings {
+export interface Settings {
   wal_level: string;
   max_replication_slots: string;
   max_wal_senders: string;
   server_version: string;
   slots_used: string;
   is_replication_role: boolean;
+  /** Whether `slot` (when asked about one) exists already: it then needs no free slot. */
+  slot_exists: boolean;
+}
+
+/** The settings logical replication depends on, read in one query (status and capture preflight). */
+export async function readSettings(client: pg.Client, slot = ''): Promise<Settings> {
+  const { rows } = await client.query<Settings>(
+    `SELECT current_setting('wal_level') AS wal_level,
+            current_setting('max_replication_slots') AS max_replication_slots,
+            current_setting('max_wal_senders') AS max_wal_senders,
+            current_setting('server_version') AS server_version,
+            (SELECT count(*) FROM pg_replication_slots)::text AS slots_used,
+            (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user) AS is_replication_role,
+            EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1) AS slot_exists`,
+    [slot],
+  );
+  return rows[0]!;
 }
 
 /** Up/down, round trip, and whether the server is set up for logical replication. */
@@ -22,14 +40,7 @@ export async function probePostgres(config: Config): Promise<ProbeResult> {
   try {
     await client.connect();
     const { ms } = await timed(() => client.query('SELECT 1'));
-    const { rows } = await client.query<Settings>(`
-      SELECT current_setting('wal_level') AS wal_level,
-             current_setting('max_replication_slots') AS max_replication_slots,
-             current_setting('max_wal_senders') AS max_wal_senders,
-             current_setting('server_version') AS server_version,
-             (SELECT count(*) FROM pg_replication_slots)::text AS slots_used,
-             (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user) AS is_replication_role`);
-    const s = rows[0]!;
+    const s = await readSettings(client);
     return {
       health: {
         state: 'up',
@@ -52,7 +63,7 @@ export async function probePostgres(config: Config): Promise<ProbeResult> {
 }
 
 /** Pure, so the fixes can be tested without a misconfigured server. */
-export function readinessProblems(s: Settings, user: string): ReadinessProblem[] {
+export function readinessProblems(s: Omit<Settings, 'slot_exists'>, user: string): ReadinessProblem[] {
   const problems: ReadinessProblem[] = [];
   if (s.wal_level !== 'logical') {
     problems.push({

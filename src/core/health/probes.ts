@@ -5,6 +5,7 @@ import { makeRedis } from '../clients/redis.js';
 import type { Logger } from '../logger.js';
 import type { ComponentHealth, ComponentName, ProbeResult } from './types.js';
 import { timed } from './timed.js';
+import { redactUrl } from '../redact-url.js';
 
 /** Where each component is reached, as shown by `status` (no credentials). */
 export function endpointOf(name: ComponentName, config: Config): string {
@@ -107,16 +108,3 @@ export async function probeHttp(config: Config, timeoutMs: number): Promise<Prob
   }
 }
 
-/** Basic-auth userinfo in a URL is a secret. */
-export function redactUrl(raw: string): string {
-  try {
-    const u = new URL(raw);
-    if (u.username || u.password) {
-      u.username = u.username ? '[redacted]' : '';
-      u.password = '';
-    }
-    return u.toString();
-  } catch {
-    return raw;
-  }
-}

@@ -5,6 +5,7 @@ import type { Sink, SinkRecord, WriteResult } from '../delivery/sink.js';
 import { recordKey } from '../event/identity.js';
 import type { Logger } from '../logger.js';
 import { IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign } from './http-signature.js';
+import { redactUrl } from '../redact-url.js';
 
 const PKG_URL = new URL('../../../../package.json', import.meta.url);
 const VERSION = (JSON.parse(readFileSync(PKG_URL, 'utf8')) as { version: string }).version;
@@ -293,19 +294,6 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
   return Math.max(0, at - now);
 }
 
-/** Basic-auth userinfo in a URL is a secret. */
-function redactUrl(raw: string): string {
-  try {
-    const u = new URL(raw);
-    if (u.username || u.password) {
-      u.username = u.username ? '[redacted]' : '';
-      u.password = '';
-    }
-    return u.toString();
-  } catch {
-    return '(not a URL)';
-  }
-}
 
 /** At most `size` holders at once; waiters are served first come, first served. */
 class Semaphore {
