@@ -70,11 +70,27 @@ describe('Redis sink (read model) on the real Redis', () => {
     assert.deepEqual(await sink.storedOffsets('g1'), { 'topic:0': '42', 'topic:1': '7' });
   });
 
-  it('reports a failure for every record when Redis cannot run the batch', async () => {
-    const broken = new RedisSink({ ...config, port: 49153 }, silentLogger);
-    await broken.start().catch(() => {});
-    const results = await broken.write(records([change('insert', '0/900', 0, { id: 8 }, { id: 8 })])).catch((e: Error) => [{ ok: false, permanent: false, errorClass: 'thrown', message: e.message }]);
-    assert.equal(results[0]?.ok, false);
-    await broken.stop();
+  it('reports a retryable failure for every record when the batch cannot run, and writes none of it', async () => {
+    // A version hash of the wrong type makes the script fail with WRONGTYPE half way.
+    await redis.set(`${prefix}ver:public.t`, 'not a hash');
+    const batch = records([change('insert', '0/900', 0, { id: 8 }, { id: 8 }), change('insert', '0/900', 1, { id: 9 }, { id: 9 })]);
+    const results = await sink.write(batch, { group: 'g2', next: { 'topic:0': '99' } });
+    assert.equal(results.length, 2);
+    for (const r of results) {
+      assert.equal(r.ok, false);
+      if (!r.ok) {
+        assert.equal(r.permanent, false);
+        assert.equal(r.errorClass, 'redis_error');
+        assert.match(r.message, /WRONGTYPE/);
+      }
+    }
+    assert.deepEqual(await sink.storedOffsets('g2'), {}, 'offsets must not move past a batch that failed');
+    await redis.del(`${prefix}ver:public.t`);
+  });
+
+  it('fails fast, not queueing, when Redis is not there', async () => {
+    const started = Date.now();
+    await assert.rejects(new RedisSink({ ...config, port: 49153 }, silentLogger).start(), /ECONNREFUSED/);
+    assert.ok(Date.now() - started < 5000);
   });
 });

@@ -14,7 +14,9 @@
  *   'u', T, K, version, nCols, (col, json)*, nKeep, keep*   upsert; `keep` = unchanged columns
  *   'd', T, K, version                                       delete
  *   't', T, version                                          truncate
- * Returns one integer per op: 1 applied, 0 ignored as older.
+ * Returns one integer per op: 1 applied, 0 ignored as older. The offsets are stored only
+ * once every op ran; a failure part way leaves some ops applied (harmless: the batch is
+ * written again, and each op is idempotent under the version check) but no offset moved.
  * Keys are built inside the script, so this needs a single Redis (not Redis Cluster).
  */
 export const APPLY_BATCH_LUA = `
@@ -22,12 +24,10 @@ local prefix = ARGV[1]
 local group = ARGV[2]
 local i = 3
 local nOffsets = tonumber(ARGV[i]); i = i + 1
-local offsetsKey = prefix .. 'offsets:' .. group
-for _ = 1, nOffsets do
-  local tp, off = ARGV[i], ARGV[i + 1]; i = i + 2
-  local cur = redis.call('HGET', offsetsKey, tp)
-  if (not cur) or tonumber(cur) < tonumber(off) then redis.call('HSET', offsetsKey, tp, off) end
-end
+-- Offsets are written last: Redis does not undo a script that fails half way, so
+-- offsets written first would survive a failed batch and skip its events on restart.
+local offsetsAt = i
+i = i + 2 * nOffsets
 local results = {}
 local function newer(t, k, v)
   local floor = redis.call('GET', prefix .. 'trunc:' .. t)
@@ -99,6 +99,12 @@ while i <= #ARGV do
   else
     return redis.error_reply('unknown op ' .. tostring(op) .. ' at ARGV[' .. i .. ']')
   end
+end
+local offsetsKey = prefix .. 'offsets:' .. group
+for j = 0, nOffsets - 1 do
+  local tp, off = ARGV[offsetsAt + 2 * j], ARGV[offsetsAt + 2 * j + 1]
+  local cur = redis.call('HGET', offsetsKey, tp)
+  if (not cur) or tonumber(cur) < tonumber(off) then redis.call('HSET', offsetsKey, tp, off) end
 end
 return results
 `;

@@ -51,11 +51,17 @@ export class RedisSink implements Sink {
   async start(): Promise<void> {
     const client = makeRedis(this.config, this.logger, { sink: true }) as RedisWithScript;
     client.defineCommand('streamctlApply', { numberOfKeys: 0, lua: APPLY_BATCH_LUA });
+    // ioredis rejects connect() with a bare 'Connection is closed.'; the cause is in the error event.
+    let cause: Error | undefined;
+    const onError = (err: Error) => (cause = err);
+    client.on('error', onError);
     try {
       await client.connect();
     } catch (err) {
       client.disconnect(); // else it keeps reconnecting in the background
-      throw err;
+      throw cause ?? err;
+    } finally {
+      client.off('error', onError);
     }
     this.client = client;
   }
