@@ -54,6 +54,15 @@ function render(report: StatusReport, out: Output): string {
     lines.push(`  delivery  lag ${lags.length > 0 ? lags.join(', ') : 'no sink has read yet'}  DLQ ${delivery.dlq_depth}`);
   }
   for (const e of report.capture.errors) lines.push(`  ${c.red(e)}`);
+  const { runs, errors } = report.backfill;
+  if (runs.length > 0 || errors.length > 0) lines.push('', 'backfill');
+  for (const r of runs) {
+    const state = r.state === 'running' ? c.green('running    ') : r.state === 'done' ? c.gray('done       ') : c.yellow('interrupted');
+    const where = r.current ? `  table ${r.current} (${r.tables.find((t) => t.table === r.current)?.rows ?? 0} rows)` : '';
+    lines.push(`  ${r.run}  ${state}  ${r.rows_total} rows in ${r.chunks} chunks${where}  last chunk ${r.age_seconds} s ago`);
+    if (r.state === 'interrupted') lines.push(`    resume with: streamctl backfill --resume ${r.run}`);
+  }
+  for (const e of errors) lines.push(`  ${c.red(e)}`);
   if (report.problems.length > 0) {
     lines.push('', c.yellow('Not ready:'));
     for (const p of report.problems) lines.push(`  - ${p.component}: ${p.problem}`, `    fix: ${p.fix}`);

@@ -30,6 +30,7 @@ describe('status exit code', () => {
       checked_at: '',
       components: { postgres: c, kafka: c, redis: c, bigquery: c, http: { ...c, state: 'up' } },
       capture: { pipeline: 'p', slot: null, checkpoint: null, delivery: null, errors: [] },
+      backfill: { runs: [], errors: [] },
       problems: Array.from({ length: problems }, () => ({ component: 'postgres' as const, problem: 'p', fix: 'f' })),
     };
   };

@@ -32,6 +32,8 @@ export class Output {
   private readonly stdout: NodeJS.WriteStream;
   private readonly stderr: NodeJS.WriteStream;
   private logLevel: LogLevel;
+  /** Progress bars: on a TTY (stderr, where they are drawn), never with --json, NO_COLOR or TERM=dumb. */
+  readonly progressBars: boolean;
 
   constructor(options: OutputOptions) {
     this.json = options.json;
@@ -41,6 +43,7 @@ export class Output {
     const env = options.env ?? process.env;
     this.isTTY = this.stdout.isTTY === true;
     this.color = new Chalk({ level: !this.json && wantsColor(this.stdout, env, options.color) ? 1 : 0 });
+    this.progressBars = !this.json && wantsColor(this.stderr, env, options.color);
   }
 
   useRedactor(redactor: Redactor): void {
@@ -63,6 +66,11 @@ export class Output {
   /** Raw text to stdout (progress, watch screens), still redacted. */
   write(text: string): void {
     this.stdout.write(this.redact(text));
+  }
+
+  /** The stream progress bars draw on. */
+  get progressStream(): NodeJS.WriteStream {
+    return this.stderr;
   }
 
   logger(component = 'streamctl'): Logger {

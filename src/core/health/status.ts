@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import { withTimeout } from '../timeout.js';
 import { probePostgres } from './postgres.js';
 import { endpointOf, probeBigQuery, probeHttp, probeKafka, probeRedis } from './probes.js';
+import { backfillStatus, type BackfillStatus } from './backfill.js';
 import { captureStatus, type CaptureStatus } from './capture.js';
 import { COMPONENTS, type ComponentName, type ProbeResult, type StatusReport } from './types.js';
 
@@ -29,11 +30,15 @@ export async function checkStatus(config: Config, logger: Logger, options: Statu
       }
     }),
   );
-  const capture = await withTimeout(captureStatus(config, logger), options.timeoutMs, 'capture status').catch(
-    (err: Error): CaptureStatus => ({ pipeline: config.pipeline.id, slot: null, checkpoint: null, delivery: null, errors: [err.message] }),
-  );
+  const [capture, backfill] = await Promise.all([
+    withTimeout(captureStatus(config, logger), options.timeoutMs, 'capture status').catch(
+      (err: Error): CaptureStatus => ({ pipeline: config.pipeline.id, slot: null, checkpoint: null, delivery: null, errors: [err.message] }),
+    ),
+    withTimeout(backfillStatus(config, logger), options.timeoutMs, 'backfill status').catch((err: Error): BackfillStatus => ({ runs: [], errors: [err.message] })),
+  ]);
   return {
     capture,
+    backfill,
     checked_at: new Date().toISOString(),
     components: Object.fromEntries(results.map(([name, r]) => [name, r.health])) as StatusReport['components'],
     problems: results.flatMap(([, r]) => r.problems),

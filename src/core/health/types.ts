@@ -1,3 +1,4 @@
+import type { BackfillStatus } from './backfill.js';
 import type { CaptureStatus } from './capture.js';
 
 export const COMPONENTS = ['postgres', 'kafka', 'redis', 'bigquery', 'http'] as const;
@@ -25,6 +26,7 @@ export interface StatusReport {
   components: Record<ComponentName, ComponentHealth>;
   problems: ReadinessProblem[];
   capture: CaptureStatus;
+  backfill: BackfillStatus;
 }
 
 export interface ProbeResult {

@@ -26,7 +26,7 @@ export const TABLE_FIELDS: TableField[] = [
   { name: 'source_schema', type: 'STRING' },
   { name: 'source_table', type: 'STRING' },
   { name: 'row_key', type: 'STRING', description: "Canonical JSON of the primary key; '*' for a truncate." },
-  { name: 'version', type: 'STRING', description: 'Commit LSN (16 hex) : position (10 digits); sorts as text in change order.' },
+  { name: 'version', type: 'STRING', description: 'Commit LSN (16 hex) : position (10 digits), or LSN:- for a backfill read (just before that LSN); sorts as text in change order.' },
   { name: 'lsn', type: 'STRING' },
   { name: 'position', type: 'INT64' },
   { name: 'xid', type: 'INT64' },

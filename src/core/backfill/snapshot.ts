@@ -1,0 +1,103 @@
+import pg from 'pg';
+import type { PostgresConfig } from '../config/types.js';
+import { EnvironmentNotReadyError } from '../errors.js';
+import { SESSION_OPTIONS } from '../source/pg-types.js';
+
+/**
+ * Exact snapshots for chunks: the consistency method of backfill.
+ *
+ * Each chunk is read in a snapshot exported by a temporary logical replication slot
+ * (CREATE_REPLICATION_SLOT ... TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT). PostgreSQL
+ * builds that snapshot so that it sees exactly the transactions whose commit record lies
+ * before the slot's consistent point C, and a slot decoding from C sees exactly the others:
+ * C splits history with no race. (A plain snapshot next to pg_current_wal_lsn() does
+ * not: a transaction can have written its commit record and not yet be visible.)
+ *
+ * So a read of the chunk is the row as of C, and carries C as its version (see
+ * eventVersion): every change committed before C is already in it and sorts older, every
+ * change committed at or after C sorts newer, and the sinks' version check keeps the
+ * newer of the two whichever arrives first. No watermark writes, no window to reconcile
+ * against the stream, and it holds whether or not `stream` is running.
+ *
+ * The slot is dropped as soon as the snapshot is imported, so it holds back no WAL while
+ * the chunk is read. Creating it waits for transactions already running to finish (as
+ * creating any logical slot does): a long-open transaction delays a chunk.
+ */
+export class ChunkSnapshots {
+  private replication: pg.Client | null = null;
+  private count = 0;
+
+  /** `tag` makes slot names unique to this process: [a-z0-9_], up to 40 characters. */
+  constructor(
+    private readonly config: PostgresConfig,
+    private readonly tag: string,
+  ) {
+    if (!/^[a-z0-9_]{1,40}$/.test(tag)) throw new RangeError(`snapshot slot tag must be 1-40 of [a-z0-9_], got '${tag}'`);
+  }
+
+  async connect(applicationName: string): Promise<void> {
+    const client = new pg.Client({
+      host: this.config.host,
+      port: this.config.port,
+      user: this.config.user,
+      password: this.config.password,
+      database: this.config.database,
+      connectionTimeoutMillis: this.config.connectTimeoutMs,
+      application_name: applicationName,
+      options: SESSION_OPTIONS,
+      replication: 'database',
+    } as pg.ClientConfig);
+    client.on('error', () => {});
+    await client.connect();
+    this.replication = client;
+  }
+
+  /**
+   * Opens a REPEATABLE READ, READ ONLY transaction on `reader` in a fresh exact snapshot
+   * and returns its consistent point. The caller ends the transaction.
+   */
+  async begin(reader: pg.Client): Promise<string> {
+    const replication = this.replication;
+    if (!replication) throw new Error('chunk snapshots are not connected');
+    const slot = `streamctl_bf_${this.tag}_${++this.count}`;
+    let created: { consistent_point: string; snapshot_name: string };
+    try {
+      const { rows } = await replication.query<{ consistent_point: string; snapshot_name: string }>(`CREATE_REPLICATION_SLOT ${slot} TEMPORARY LOGICAL pgoutput EXPORT_SNAPSHOT`);
+      created = rows[0]!;
+    } catch (err) {
+      throw explainSlotError(err);
+    }
+    try {
+      if (!/^[0-9A-F-]+$/i.test(created.snapshot_name)) throw new Error(`unexpected snapshot name '${created.snapshot_name}'`);
+      await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await reader.query(`SET TRANSACTION SNAPSHOT '${created.snapshot_name}'`);
+    } finally {
+      // Any command on the replication connection ends the export; the import is done.
+      await replication.query(`DROP_REPLICATION_SLOT ${slot}`);
+    }
+    return created.consistent_point;
+  }
+
+  async close(): Promise<void> {
+    await this.replication?.end().catch(() => {});
+    this.replication = null;
+  }
+}
+
+function explainSlotError(err: unknown): Error {
+  const e = err as { code?: string; message?: string };
+  if (e.code === '53400') {
+    return new EnvironmentNotReadyError('backfill needs a free replication slot for each chunk (a temporary one, dropped at once), and none is free', [
+      `max_replication_slots: every slot is in use (${e.message}); raise max_replication_slots in postgresql.conf and restart PostgreSQL, or drop an unused slot (SELECT pg_drop_replication_slot('name'))`,
+    ]);
+  }
+  if (e.code === '42501') {
+    return new EnvironmentNotReadyError('backfill reads each chunk in a snapshot exported by a replication slot, and this user may not create one', [
+      `grant the REPLICATION attribute: ALTER ROLE <user> REPLICATION (${e.message})`,
+    ]);
+  }
+  if (e.code === '55000') {
+    return new EnvironmentNotReadyError('PostgreSQL is not set up for logical replication', [`set wal_level = logical in postgresql.conf and restart PostgreSQL (${e.message})`]);
+  }
+  return err as Error;
+}

@@ -1,0 +1,67 @@
+import type pg from 'pg';
+import { EnvironmentNotReadyError, StreamctlError } from '../errors.js';
+import { EXIT } from '../exit-codes.js';
+import { qualified, tableText, type TableRef } from './plan.js';
+
+export interface TableInfo {
+  ref: TableRef;
+  /** The columns capture uses as the row's key: the replica identity index, else the primary key. */
+  keyColumns: string[];
+}
+
+/**
+ * The key of each table, or every problem at once. The backfill key must be the key
+ * capture puts in its events (the replica identity), or a read and a change of the same
+ * row would land on different keys in the sinks.
+ */
+export async function describeTables(client: pg.Client, tables: readonly TableRef[]): Promise<TableInfo[]> {
+  const problems: string[] = [];
+  let missing = 0;
+  const out: TableInfo[] = [];
+  for (const ref of tables) {
+    const name = tableText(ref);
+    const { rows: found } = await client.query<{ oid: number | null }>('SELECT to_regclass($1)::oid AS oid', [qualified(ref)]);
+    const oid = found[0]?.oid ?? null;
+    if (oid === null) {
+      problems.push(`table ${name} does not exist`);
+      missing++;
+      continue;
+    }
+    const { rows } = await client.query<{ attname: string; replident: string }>(
+      `SELECT a.attname, c.relreplident AS replident
+         FROM pg_class c
+         JOIN pg_index i ON i.indrelid = c.oid
+          AND ((c.relreplident = 'i' AND i.indisreplident) OR (c.relreplident = 'd' AND i.indisprimary))
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey::int2[])
+        WHERE c.oid = $1
+        ORDER BY array_position(i.indkey::int2[], a.attnum)`,
+      [oid],
+    );
+    if (rows.length === 0) {
+      const { rows: ident } = await client.query<{ replident: string }>('SELECT relreplident AS replident FROM pg_class WHERE oid = $1', [oid]);
+      problems.push(
+        ident[0]?.replident === 'f'
+          ? `table ${name} has REPLICA IDENTITY FULL, so capture keys its events by the whole row and a backfill read could not share a key with them: ALTER TABLE ${name} REPLICA IDENTITY DEFAULT (with a primary key)`
+          : `table ${name} has no primary key (or replica identity index): backfill pages through a table by its key; add a primary key`,
+      );
+      continue;
+    }
+    out.push({ ref, keyColumns: rows.map((r) => r.attname) });
+  }
+  if (problems.length > 0) {
+    const message = `cannot backfill (${problems.length} problem${problems.length === 1 ? '' : 's'})`;
+    // A table that is not there is a mistyped --table (usage); one without a key needs a schema change.
+    if (missing > 0) throw new StreamctlError(message, EXIT.USAGE, problems);
+    throw new EnvironmentNotReadyError(message, problems);
+  }
+  return out;
+}
+
+/** The planner's row estimate (for the ETA): cheap, and labelled as an estimate wherever shown. */
+export async function estimateRows(client: pg.Client, ref: TableRef, where: string | null): Promise<number> {
+  const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(
+    `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${qualified(ref)}${where ? ` WHERE (${where})` : ''}`,
+  );
+  const plan = rows[0]?.['QUERY PLAN'];
+  return Math.max(0, Math.round(plan?.[0]?.Plan['Plan Rows'] ?? 0));
+}
