@@ -10,9 +10,10 @@ export interface CliResult {
 }
 
 /** Runs bin/streamctl as a user would, with only the environment given (plus PATH). */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<CliResult> {
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000, command?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    // `command`: run that program with `args` instead (a shell around streamctl, say).
+    const child = spawn(command ?? process.execPath, command ? args : [BIN, ...args], {
       env: { PATH: process.env['PATH'], ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -164,6 +164,21 @@ describe('streamctl backfill', { timeout: 240_000 }, () => {
     assert.ok(summary.chunks >= 3);
   });
 
+  it('draws a progress bar on a terminal, and plain log lines with NO_COLOR', async () => {
+    // `script` gives the command a pseudo-terminal, as an operator's shell would.
+    const onTty = (extra: Record<string, string>) =>
+      runCli(['-c', `script -qec '${process.execPath} ${BIN} backfill --table public.${paced} --chunk-size 500' /dev/null`], { ...env, TERM: 'xterm', ...extra }, 60_000, 'bash');
+    const text = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '\n');
+    const tty = await onTty({});
+    assert.equal(tty.code, 0, tty.stdout + tty.stderr);
+    assert.match(text(tty.stdout), new RegExp(`public\\.${paced} [█░]+ \\d+/~\\d+ rows \\| \\d+ rows/s \\| ETA`), 'a bar with rows, rows/s and ETA');
+    assert.doesNotMatch(text(tty.stdout), /backfill: (progress|table done) /, 'no log lines under the bar');
+    const plain = await onTty({ NO_COLOR: '1' });
+    assert.equal(plain.code, 0, plain.stdout + plain.stderr);
+    assert.doesNotMatch(plain.stdout, /[█░]/, 'no bar');
+    assert.match(plain.stdout, new RegExp(`INFO  backfill: table done table=public\\.${paced} rows=3000`));
+  });
+
   it('usage and environment errors are specific, with documented exit codes', async () => {
     const none = await runCli(['backfill'], env);
     assert.equal(none.code, 2);
