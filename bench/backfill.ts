@@ -60,7 +60,7 @@ async function main(): Promise<void> {
                 ARRAY['tag' || (g % 11), 'tag' || (g % 7)],
                 jsonb_build_object('source', 'web', 'campaign', 'spring-' || (g % 13), 'items', g % 5 + 1),
                 gen_random_uuid(), now() - (g % 86400) * interval '1 second', 'order note ' || md5(g::text)
-         FROM generate_series($1::int, $2::int) g`,
+         FROM generate_series($1::int8, $2::int8) g`,
         [done + 1, Math.min(N, done + 500_000)],
       );
     }
