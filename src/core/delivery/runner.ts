@@ -128,7 +128,9 @@ export class SinkRunner {
     for (let i = 0; i < batch.messages.length; i += this.options.maxBatchEvents) {
       if (!isRunning() || isStale()) return;
       const chunk = batch.messages.slice(i, i + this.options.maxBatchEvents);
+      const began = Date.now();
       const delivered = await this.deliverChunk(topic, partition, chunk, heartbeat);
+      this.logger.debug('chunk', { partition, from: chunk[0]!.offset, events: chunk.length, delivered, ms: Date.now() - began });
       if (!delivered) {
         // The circuit is open (or half-open with its one probe elsewhere): read this chunk
         // again later; the short pause keeps a half-open sink from being polled in a loop.
