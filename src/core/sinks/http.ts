@@ -6,6 +6,7 @@ import { recordKey } from '../event/identity.js';
 import type { Logger } from '../logger.js';
 import { IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign } from './http-signature.js';
 import { redactUrl } from '../redact-url.js';
+import { deadlineSignal } from '../timeout.js';
 
 const PKG_URL = new URL('../../../../package.json', import.meta.url);
 const VERSION = (JSON.parse(readFileSync(PKG_URL, 'utf8')) as { version: string }).version;
@@ -148,8 +149,16 @@ export class HttpSink implements Sink {
     if (single && first === undefined) throw new Error('HTTP sink: empty request');
     const body = JSON.stringify(single ? first : events);
     const idempotencyKey = single ? (first as SinkRecord['event']).id : batchIdempotencyKey(events.map((e) => e.id));
-    const signal = AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), this.#stopping.signal]);
+    // The deadline covers the answer's body too; see deadlineSignal for why not AbortSignal.any.
+    const deadline = deadlineSignal(this.#timeoutMs, this.#stopping.signal);
+    try {
+      return await this.#post(body, idempotencyKey, deadline.signal);
+    } finally {
+      deadline.clear();
+    }
+  }
 
+  async #post(body: string, idempotencyKey: string, signal: AbortSignal): Promise<WriteResult> {
     let res: Response;
     try {
       res = await fetch(this.#url, {
@@ -236,18 +245,16 @@ export class HttpSink implements Sink {
     const target = this.#healthUrl || this.#url;
     const method = this.#healthUrl ? 'GET' : 'HEAD';
     let res: Response;
+    const deadline = deadlineSignal(this.#timeoutMs);
     try {
-      res = await fetch(target, {
-        method,
-        redirect: 'manual',
-        headers: { 'user-agent': USER_AGENT },
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
+      res = await fetch(target, { method, redirect: 'manual', headers: { 'user-agent': USER_AGENT }, signal: deadline.signal });
+      await res.arrayBuffer().catch(() => undefined);
     } catch (err) {
       const failure = this.#requestError(err);
       throw new Error(`HTTP sink health check: ${failure.ok ? 'failed' : failure.message}`);
+    } finally {
+      deadline.clear();
     }
-    await res.arrayBuffer().catch(() => undefined);
     const healthy = this.#healthUrl ? res.ok : res.status < 500;
     if (!healthy) throw new Error(`HTTP sink health check: ${method} ${redactUrl(target)} answered HTTP ${res.status}`);
   }
