@@ -12,13 +12,19 @@ const PKG_URL = new URL('../../../../package.json', import.meta.url);
 const VERSION = (JSON.parse(readFileSync(PKG_URL, 'utf8')) as { version: string }).version;
 export const USER_AGENT = `streamctl/${VERSION}`;
 
-/** Requests in flight at once, per `write`. */
+/** Requests in flight at once, over every `write` of this sink. */
 export const DEFAULT_CONCURRENCY = 16;
+/**
+ * Units (one request each) the pipeline keeps going per partition. More than the requests
+ * allowed at once: a unit waiting out a Retry-After or a backoff holds no connection, and
+ * the others should go on meanwhile.
+ */
+const UNITS_IN_FLIGHT_PER_REQUEST_SLOT = 4;
 /** How much of an error response's body goes into a result's message. */
 const BODY_EXCERPT = 200;
 
 export interface HttpSinkOptions {
-  /** Requests in flight at once within one `write` (default 16). */
+  /** Requests in flight at once over all `write` calls (default 16). */
   concurrency?: number;
 }
 
@@ -33,8 +39,8 @@ export interface HttpSinkOptions {
  *   event in the array still carries its own id, which is what the receiver dedups on: a
  *   re-delivery cut into different batches gets another header but the same ids.
  *
- * Requests go out with bounded concurrency (undici's global dispatcher keeps connections
- * alive), but never two of the same row at once: a request waits for the earlier one of
+ * Requests go out with bounded concurrency, shared by every `write` in flight (undici's
+ * global dispatcher keeps connections alive), but never two of the same row at once: a request waits for the earlier one of
  * any row it carries, and is not sent when that one failed retryably (it is reported
  * `blocked`, retryable), so a retry can never land an older version of a row after a newer
  * one. Results come back in record order whatever order the answers arrive in.
@@ -44,6 +50,8 @@ export interface HttpSinkOptions {
 export class HttpSink implements Sink {
   readonly name = 'http' as const;
   readonly storesOffsets = false;
+  /** One request per unit, so the pipeline retries each request on its own. */
+  readonly units: { size: number; inFlight: number };
 
   readonly #key: string;
   readonly #url: string;
@@ -52,6 +60,7 @@ export class HttpSink implements Sink {
   readonly #batchSize: number;
   readonly #concurrency: number;
   readonly #logger: Logger;
+  readonly #slots: Semaphore;
   #stopping = new AbortController();
   #stopped = false;
 
@@ -71,6 +80,8 @@ export class HttpSink implements Sink {
     this.#timeoutMs = config.timeoutMs;
     this.#batchSize = config.batchSize;
     this.#concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+    this.#slots = new Semaphore(this.#concurrency);
+    this.units = { size: this.#batchSize, inFlight: this.#concurrency * UNITS_IN_FLIGHT_PER_REQUEST_SLOT };
     this.#logger = logger.child('sink.http');
   }
 
@@ -119,7 +130,7 @@ export class HttpSink implements Sink {
       return [...mine];
     });
 
-    const slots = new Semaphore(this.#concurrency);
+    const slots = this.#slots;
     const outcomes: Promise<WriteResult>[] = [];
     units.forEach((indexes, u) => {
       outcomes[u] = (async () => {
