@@ -5,7 +5,6 @@ import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { SinkRecord } from '../../src/core/delivery/sink.js';
-import { deadlineSignal } from '../../src/core/timeout.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { HttpSink, batchIdempotencyKey, parseRetryAfter } from '../../src/core/sinks/http.js';
 
@@ -117,24 +116,4 @@ describe('HTTP sink: the request timeout holds under garbage collection', () => 
     }
   });
 
-  it('deadlineSignal aborts on its own timer or with its parent, and clear() disarms it', async () => {
-    const gc = collector();
-    const timed = deadlineSignal(50);
-    for (let i = 0; i < 5; i++) gc();
-    await new Promise((resolve) => setTimeout(resolve, 120));
-    assert.equal(timed.signal.aborted, true);
-    assert.equal((timed.signal.reason as DOMException).name, 'TimeoutError');
-
-    const parent = new AbortController();
-    const child = deadlineSignal(10_000, parent.signal);
-    parent.abort();
-    assert.equal(child.signal.aborted, true);
-    assert.equal((child.signal.reason as DOMException).name, 'AbortError');
-    child.clear();
-
-    const cleared = deadlineSignal(30);
-    cleared.clear();
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    assert.equal(cleared.signal.aborted, false);
-  });
 });

@@ -6,7 +6,7 @@ import { recordKey } from '../event/identity.js';
 import type { Logger } from '../logger.js';
 import { IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign } from './http-signature.js';
 import { redactUrl } from '../redact-url.js';
-import { deadlineSignal } from '../timeout.js';
+import { type Answer, HttpTransport, RequestStopped, RequestTimeout } from './http-transport.js';
 
 const PKG_URL = new URL('../../../../package.json', import.meta.url);
 const VERSION = (JSON.parse(readFileSync(PKG_URL, 'utf8')) as { version: string }).version;
@@ -61,7 +61,8 @@ export class HttpSink implements Sink {
   readonly #concurrency: number;
   readonly #logger: Logger;
   readonly #slots: Semaphore;
-  #stopping = new AbortController();
+  readonly #transport: HttpTransport;
+  #target: URL | undefined;
   #stopped = false;
 
   constructor(config: HttpSinkConfig, hmacKey: string, logger: Logger, options: HttpSinkOptions = {}) {
@@ -81,6 +82,7 @@ export class HttpSink implements Sink {
     this.#batchSize = config.batchSize;
     this.#concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
     this.#slots = new Semaphore(this.#concurrency);
+    this.#transport = new HttpTransport(this.#concurrency);
     this.units = { size: this.#batchSize, inFlight: this.#concurrency * UNITS_IN_FLIGHT_PER_REQUEST_SLOT };
     this.#logger = logger.child('sink.http');
   }
@@ -99,8 +101,9 @@ export class HttpSink implements Sink {
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`HTTP sink: ${setting} must be http: or https:`);
     }
+    this.#target = new URL(this.#url);
     if (this.#stopped) {
-      this.#stopping = new AbortController();
+      this.#transport.restart();
       this.#stopped = false;
     }
     this.#logger.info('HTTP sink ready', { url: redactUrl(this.#url), batch_size: this.#batchSize, timeout_ms: this.#timeoutMs });
@@ -160,51 +163,31 @@ export class HttpSink implements Sink {
     if (single && first === undefined) throw new Error('HTTP sink: empty request');
     const body = JSON.stringify(single ? first : events);
     const idempotencyKey = single ? (first as SinkRecord['event']).id : batchIdempotencyKey(events.map((e) => e.id));
-    // The deadline covers the answer's body too; see deadlineSignal for why not AbortSignal.any.
-    const deadline = deadlineSignal(this.#timeoutMs, this.#stopping.signal);
-    try {
-      return await this.#post(body, idempotencyKey, deadline.signal);
-    } finally {
-      deadline.clear();
-    }
-  }
 
-  async #post(body: string, idempotencyKey: string, signal: AbortSignal): Promise<WriteResult> {
-    let res: Response;
+    let res: Answer;
     try {
-      res = await fetch(this.#url, {
-        method: 'POST',
-        body,
-        redirect: 'manual',
-        signal,
-        headers: {
+      res = await this.#transport.request(
+        'POST',
+        (this.#target ??= new URL(this.#url)),
+        {
           'content-type': 'application/json',
           'user-agent': USER_AGENT,
           [IDEMPOTENCY_HEADER]: idempotencyKey,
           [SIGNATURE_HEADER]: sign(this.#key, body),
         },
-      });
+        body,
+        this.#timeoutMs,
+        BODY_EXCERPT,
+      );
     } catch (err) {
       return this.#failed(idempotencyKey, this.#requestError(err));
     }
 
-    if (res.status >= 200 && res.status < 300) {
-      // Read the answer to the end so the connection goes back to the pool; it has landed
-      // whatever happens to the rest of the body.
-      await res.arrayBuffer().catch(() => undefined);
-      return OK;
-    }
-
-    let excerpt = '';
-    try {
-      excerpt = (await res.text()).slice(0, BODY_EXCERPT);
-    } catch {
-      // The status is what matters; a body cut short (timeout, reset) changes nothing.
-    }
+    if (res.status >= 200 && res.status < 300) return OK;
     const errorClass = `http_${res.status}`;
-    const message = `HTTP ${res.status}${excerpt ? `: ${excerpt}` : ''}`;
+    const message = `HTTP ${res.status}${res.body ? `: ${res.body}` : ''}`;
     if (res.status === 408 || res.status === 429 || res.status >= 500) {
-      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+      const retryAfterMs = parseRetryAfter(headerOf(res, 'retry-after'));
       return this.#failed(idempotencyKey, {
         ok: false,
         permanent: false,
@@ -215,7 +198,7 @@ export class HttpSink implements Sink {
     }
     if (res.status >= 300 && res.status < 400) {
       // A signed POST is not replayed to another place: the configured URL is wrong.
-      const location = res.headers.get('location');
+      const location = headerOf(res, 'location');
       return this.#failed(idempotencyKey, {
         ok: false,
         permanent: true,
@@ -227,16 +210,14 @@ export class HttpSink implements Sink {
   }
 
   #requestError(err: unknown): WriteResult {
-    const name = (err as { name?: string }).name;
-    if (this.#stopping.signal.aborted && name === 'AbortError') return STOPPED;
-    if (name === 'TimeoutError' || name === 'AbortError') {
+    if (err instanceof RequestStopped) return STOPPED;
+    if (err instanceof RequestTimeout) {
       return { ok: false, permanent: false, errorClass: 'timeout', message: `no answer within ${this.#timeoutMs} ms` };
     }
-    // fetch says only 'fetch failed'; the reason (ECONNREFUSED, ECONNRESET, DNS) is in its cause.
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const why = cause?.code ?? cause?.message;
+    // A socket error: its code (ECONNREFUSED, ECONNRESET, ENOTFOUND) says the most.
+    const code = (err as { code?: string }).code;
     const message = err instanceof Error ? err.message : String(err);
-    return { ok: false, permanent: false, errorClass: 'network', message: why ? `${message} (${why})` : message };
+    return { ok: false, permanent: false, errorClass: 'network', message: code && !message.includes(code) ? `${message} (${code})` : message };
   }
 
   #failed(idempotencyKey: string, result: WriteResult): WriteResult {
@@ -255,18 +236,14 @@ export class HttpSink implements Sink {
   async healthCheck(): Promise<void> {
     const target = this.#healthUrl || this.#url;
     const method = this.#healthUrl ? 'GET' : 'HEAD';
-    let res: Response;
-    const deadline = deadlineSignal(this.#timeoutMs);
+    let res: Answer;
     try {
-      res = await fetch(target, { method, redirect: 'manual', headers: { 'user-agent': USER_AGENT }, signal: deadline.signal });
-      await res.arrayBuffer().catch(() => undefined);
+      res = await this.#transport.request(method, new URL(target), { 'user-agent': USER_AGENT }, undefined, this.#timeoutMs, 0);
     } catch (err) {
       const failure = this.#requestError(err);
       throw new Error(`HTTP sink health check: ${failure.ok ? 'failed' : failure.message}`);
-    } finally {
-      deadline.clear();
     }
-    const healthy = this.#healthUrl ? res.ok : res.status < 500;
+    const healthy = this.#healthUrl ? res.status >= 200 && res.status < 300 : res.status < 500;
     if (!healthy) throw new Error(`HTTP sink health check: ${method} ${redactUrl(target)} answered HTTP ${res.status}`);
   }
 
@@ -274,8 +251,13 @@ export class HttpSink implements Sink {
     this.#stopped = true;
     // Requests in flight end now, reported 'stopped' (retryable): the pipeline has not
     // committed their offsets, so they are sent again after a restart.
-    this.#stopping.abort();
+    this.#transport.stop();
   }
+}
+
+function headerOf(res: Answer, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] : v;
 }
 
 const OK: WriteResult = { ok: true };
