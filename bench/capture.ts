@@ -28,7 +28,7 @@ import { loadConfig, type Config } from '../src/core/config/index.js';
 import { silentLogger } from '../src/core/logger.js';
 import { SESSION_OPTIONS } from '../src/core/source/pg-types.js';
 import { forEachSlotEvent } from '../test/helpers/slot-events.js';
-import { cpuMark, cpuSince, load, ROOT, run, stackSummary } from './machine.js';
+import { cpuMark, cpuSeconds, cpuSince, load, ROOT, run, stackSummary } from './machine.js';
 
 const BIN = process.env['BENCH_STREAMCTL_BIN'] ?? path.join(ROOT, 'bin/streamctl');
 const KAFKA_CP = `${path.join(ROOT, '.stack/kafka/libs')}/*`;
@@ -54,17 +54,6 @@ function rssKb(pid: number): number | null {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
   } catch {
     return null;
   }

@@ -32,7 +32,7 @@
  * BENCH_STREAM_NODE_ARGS (node flags for streamctl only, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`),
  * BENCH_SINKS (redis,bigquery,http: which sinks run), BENCH_LAYOUT (one: `streamctl stream`
  * with capture and every sink in one process, as the issue asks; split: `--role capture` and
- * one `--role deliver` process per sink).
+ * one `--role deliver` process per sink), BENCH_KAFKA_PROBE (set: also time commit -> Kafka).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -41,6 +41,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { Consumer } from 'kafkajs';
 import type pg from 'pg';
 import { makeBigQuery } from '../src/core/clients/bigquery.js';
 import { makeKafka } from '../src/core/clients/kafka.js';
@@ -50,7 +51,7 @@ import { derivedNames, loadConfig, type Config } from '../src/core/config/index.
 import { canonicalJson } from '../src/core/event/identity.js';
 import { silentLogger } from '../src/core/logger.js';
 import { HttpReceiver } from '../src/receiver/server.js';
-import { cpuMark, cpuSince, load, ROOT } from './machine.js';
+import { cpuMark, cpuSeconds, cpuSince, load, ROOT } from './machine.js';
 
 const ALL_SINKS = ['redis', 'bigquery', 'http'] as const;
 type SinkName = (typeof ALL_SINKS)[number];
@@ -115,9 +116,12 @@ interface Histogram {
 }
 
 /** processing_latency_seconds and events_processed_total per sink, from a /metrics text. */
-function parseMetrics(text: string): { latency: Map<string, Histogram>; processed: Map<string, number> } {
+function parseMetrics(text: string): { latency: Map<string, Histogram>; processed: Map<string, number>; plain: Map<string, number> } {
   const latency = new Map<string, Histogram>();
   const processed = new Map<string, number>();
+  // Unlabelled series (the capturer's commit latency and batch size sums and counts).
+  const plain = new Map<string, number>();
+  for (const m of text.matchAll(/^(streamctl_capture_\w+_(?:sum|count)) (\S+)$/gm)) plain.set(m[1]!, (plain.get(m[1]!) ?? 0) + Number(m[2]));
   const hist = (sink: string) => {
     let h = latency.get(sink);
     if (!h) latency.set(sink, (h = { buckets: new Map(), count: 0, sum: 0 }));
@@ -136,7 +140,7 @@ function parseMetrics(text: string): { latency: Map<string, Histogram>; processe
     else if (name === 'processing_latency_seconds_sum') hist(sink).sum = Number(value);
     else if (name === 'events_processed_total') processed.set(sink, (processed.get(sink) ?? 0) + Number(value));
   }
-  return { latency, processed };
+  return { latency, processed, plain };
 }
 
 function histogramDelta(after: Histogram | undefined, before: Histogram | undefined): Histogram {
@@ -209,7 +213,8 @@ async function main(): Promise<void> {
     ...Object.fromEntries(ALL_SINKS.filter((s) => !SINKS.includes(s)).map((s) => [`STREAMCTL_SINKS_${s.toUpperCase()}_ENABLED`, 'false'])),
   };
   const config: Config = loadConfig({ env });
-  const admin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
+  const kafka = makeKafka(config.kafka, silentLogger, { retries: 10 });
+  const admin = kafka.admin();
   await admin.connect();
   const redis = makeRedis(config.sinks.redis, silentLogger);
   await redis.connect();
@@ -272,6 +277,30 @@ async function main(): Promise<void> {
       return parseMetrics(texts.join('\n'));
     };
 
+    // Optional: where the time goes before the sinks. A read_committed consumer of the changes
+    // topic in this process: record timestamp (the capturer's send) - commit_ts, and arrival
+    // here (after the Kafka transaction's commit) - commit_ts. It costs this process CPU.
+    const probe = { produced: [] as number[], visible: [] as number[] };
+    let probeConsumer: Consumer | null = null;
+    if (process.env['BENCH_KAFKA_PROBE']) {
+      probeConsumer = kafka.consumer({ groupId: `${tag}-probe`, readUncommitted: false });
+      await probeConsumer.connect();
+      await probeConsumer.subscribe({ topic: derivedNames(config).changesTopic, fromBeginning: false });
+      await probeConsumer.run({
+        eachBatch: async ({ batch }) => {
+          const now = Date.now();
+          for (const m of batch.messages) {
+            const text = m.value?.toString() ?? '';
+            const at = text.indexOf('"commit_ts":"');
+            const committed = at < 0 ? NaN : Date.parse(text.slice(at + 13, text.indexOf('"', at + 13)));
+            if (!(committed >= windowStart && committed < windowEnd)) continue;
+            probe.produced.push(Number(m.timestamp) - committed);
+            probe.visible.push(now - committed);
+          }
+        },
+      });
+    }
+
     // --- the load ------------------------------------------------------------------------
     const interval = (1000 * TX_ROWS) / RATE; // ms between transactions
     const total = Math.round(((SECONDS + WARMUP) * RATE) / TX_ROWS);
@@ -328,6 +357,7 @@ async function main(): Promise<void> {
     windowEnd = windowStart + SECONDS * 1000;
     let before: Awaited<ReturnType<typeof scrape>> | null = null;
     let mark = cpuMark();
+    let ownCpu: number[] = [];
     const running = new Set<Promise<void>>();
     for (let n = 0; n < total; n++) {
       const due = loadStarted + n * interval;
@@ -336,6 +366,7 @@ async function main(): Promise<void> {
       if (before === null && Date.now() >= windowStart) {
         before = await scrape();
         mark = cpuMark();
+        ownCpu = children.map((c) => cpuSeconds(c.child.pid!) ?? NaN);
       }
       const c = free.pop();
       if (!c) {
@@ -353,12 +384,17 @@ async function main(): Promise<void> {
     await Promise.all(running);
     const loadSeconds = (Date.now() - loadStarted) / 1000;
     const cpu = cpuSince(mark, 'children');
+    // Each streamctl process's own CPU over the window: near 100 % of one core means its one
+    // event loop was saturated (Node runs JavaScript on one thread per process).
+    const windowSeconds = (Date.now() - windowStart) / 1000;
+    const streamCpu = children.map((c, i) => `${c.name} ${Math.round((100 * ((cpuSeconds(c.child.pid!) ?? NaN) - (ownCpu[i] ?? NaN))) / windowSeconds)}%`).join(', ');
     const loadAtEnd = load();
     if (before === null) before = await scrape();
     const atEnd = await scrape();
     say(`load: ${committedEvents} changes committed in ${round(loadSeconds, 1)} s; in the measured window ${windowEvents} = ` +
       `${Math.round(windowEvents / SECONDS)} events/s` + (skipped ? `; ${skipped} transactions skipped (all ${CONNECTIONS} connections busy)` : ''));
-    say(`CPU during the measured window (% of one core): ${cpu}; load avg ${loadAtEnd}`);
+    say(`CPU during the measured window (% of one core): streamctl ${streamCpu}; by command: ${cpu} ` +
+      `(by command includes exited children's whole lifetimes, other engineers' test processes too); load avg ${loadAtEnd}`);
 
     // --- drain: every sink has every event ------------------------------------------------
     const drainStarted = Date.now();
@@ -372,6 +408,11 @@ async function main(): Promise<void> {
     }
     await Promise.all(inFlightPolls);
     const behind = SINKS.filter((s) => (after.processed.get(s) ?? 0) < committedEvents);
+    const d = (name: string) => (atEnd.plain.get(name) ?? 0) - (before!.plain.get(name) ?? 0);
+    const commits = d('streamctl_capture_commit_latency_seconds_count');
+    say(`capture during the window: ${commits} Kafka transactions (one every ${round((SECONDS * 1000) / Math.max(1, commits))} ms), ` +
+      `${Math.round(d('streamctl_capture_batch_events_sum') / Math.max(1, commits))} events each, ` +
+      `${round((1000 * d('streamctl_capture_commit_latency_seconds_sum')) / Math.max(1, commits), 1)} ms to write and commit each on average`);
     say(`drained in ${round((Date.now() - drainStarted) / 1000, 1)} s after the load stopped` +
       (behind.length ? `; NOT drained within ${DRAIN} s: ${behind.map((s) => `${s} ${after.processed.get(s) ?? 0}/${committedEvents}`).join(', ')}` : ''));
 
@@ -404,6 +445,15 @@ async function main(): Promise<void> {
       delivered_per_s: histogramHttp.delivered_per_s,
     };
     const pollSorted = [...polls].sort((a, b) => a - b);
+    if (probeConsumer) {
+      await probeConsumer.disconnect();
+      const p = (xs: number[]) => {
+        const sorted = [...xs].sort((a, b) => a - b);
+        return `p50 ${quantile(sorted, 0.5)} ms, p95 ${quantile(sorted, 0.95)} ms, p99 ${quantile(sorted, 0.99)} ms`;
+      };
+      say(`stage    capture, commit_ts -> record timestamp (capturer's send): ${p(probe.produced)} over ${probe.produced.length} events`);
+      say(`stage    Kafka, commit_ts -> visible to a read_committed consumer here: ${p(probe.visible)}`);
+    }
 
     for (const sink of SINKS) {
       const s = sinks[sink]!;
@@ -451,7 +501,7 @@ async function main(): Promise<void> {
     await setup.query(`DROP TABLE IF EXISTS ${table}`).catch(() => {});
     await setup.end();
     await admin.deleteTopics({ topics: [`${tag}.changes`, `${tag}.checkpoints`, `${tag}.dlq`] }).catch(() => {});
-    await admin.deleteGroups(SINKS.map((s) => derivedNames(config).consumerGroup(s))).catch(() => {});
+    await admin.deleteGroups([...SINKS.map((s) => derivedNames(config).consumerGroup(s)), `${tag}-probe`]).catch(() => {});
     await admin.disconnect();
     const keys = await redis.keys(`${tag}:*`);
     for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
