@@ -20,7 +20,8 @@ import { makePgClient } from '../src/core/clients/postgres.js';
 import { backfillGroup } from '../src/core/backfill/kafka-writer.js';
 import { loadConfig, type Config } from '../src/core/config/index.js';
 import { silentLogger } from '../src/core/logger.js';
-import { cpuMark, cpuSince, exited, intEnv, KAFKA_CP, load, ROOT, round, rssKb, run, runAsync, say, stackSummary } from './lib.js';
+import { exited, intEnv, KAFKA_CP, round, rssKb, runAsync, say } from './lib.js';
+import { cpuMark, cpuSince, load, ROOT, run, stackSummary } from './machine.js';
 
 const BIN = path.join(ROOT, 'bin/streamctl');
 const N = intEnv('BENCH_ROWS', 3_000_000);

@@ -28,7 +28,8 @@ import { loadConfig, type Config } from '../src/core/config/index.js';
 import { silentLogger } from '../src/core/logger.js';
 import { SESSION_OPTIONS } from '../src/core/source/pg-types.js';
 import { forEachSlotEvent } from '../test/helpers/slot-events.js';
-import { cpuMark, cpuSeconds, cpuSince, exited, intEnv, KAFKA_CP, load, ROOT, round, rssKb, run, runAsync, say, sleep, stackSummary } from './lib.js';
+import { exited, intEnv, KAFKA_CP, round, rssKb, runAsync, say, sleep } from './lib.js';
+import { cpuMark, cpuSeconds, cpuSince, load, ROOT, run, stackSummary } from './machine.js';
 
 const BIN = process.env['BENCH_STREAMCTL_BIN'] ?? path.join(ROOT, 'bin/streamctl');
 const PG_RECVLOGICAL = '/usr/lib/postgresql/15/bin/pg_recvlogical';

@@ -1,12 +1,9 @@
-/** What every benchmark shares: environment parsing, processes, CPU and memory readings, the machine's description. */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+/** Small helpers every benchmark uses: environment numbers, child processes, memory, output. What else ran on the machine is in machine.ts. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { ROOT } from './machine.js';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const KAFKA_CP = `${path.join(ROOT, '.stack/kafka/libs')}/*`;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -21,6 +18,7 @@ export function intEnv(name: string, fallback: number): number {
   return v;
 }
 
+/** Resident memory of a process now, in kB; null once it is gone. */
 export function rssKb(pid: number): number | null {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -30,26 +28,9 @@ export function rssKb(pid: number): number | null {
   }
 }
 
-/** utime + stime of a process, in seconds. */
-export function cpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return null;
-  }
-}
-
 export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}
-
-export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 export function runAsync(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -63,79 +44,3 @@ export function runAsync(cmd: string, args: string[], env: NodeJS.ProcessEnv = {
     child.once('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }
-
-export function stackSummary(): string {
-  try {
-    const { stdout } = run('bash', [path.join(ROOT, 'scripts/stack'), 'status']);
-    return stdout
-      .split('\n')
-      .map((l) => /^(\S+)\s+(up|down)\s+(?:rss\s+(\S+))?/.exec(l))
-      .filter((m): m is RegExpExecArray => m !== null && m[2] === 'up')
-      .map((m) => (m[3] ? `${m[1]} (rss ${m[3]})` : m[1]))
-      .join(', ');
-  } catch {
-    return 'unknown (scripts/stack status failed)';
-  }
-}
-
-/**
- * CPU ticks of every process but this one, by pid: own time plus that of its reaped children
- * (so a PostgreSQL backend that exits still counts, in the postmaster). This process's own
- * children (pg_recvlogical, the ProducerPerformance JVM) are reaped by it: see selfTicks.
- */
-export function cpuSnapshot(): Map<number, { comm: string; ticks: number }> {
-  const out = new Map<number, { comm: string; ticks: number }>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    const ticks = procTicks(entry);
-    if (ticks) out.set(Number(entry), ticks);
-  }
-  return out;
-}
-
-export function procTicks(pid: string): { comm: string; ticks: number } | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\/.*/, '');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-    return { comm, ticks: f[11]! + f[12]! + f[13]! + f[14]! };
-  } catch {
-    return null; // gone meanwhile
-  }
-}
-
-/** [own, reaped children] CPU ticks of this process. */
-export function selfTicks(): [number, number] {
-  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ').map(Number);
-  return [f[11]! + f[12]!, f[13]! + f[14]!];
-}
-
-export interface CpuMark {
-  procs: Map<number, { comm: string; ticks: number }>;
-  self: [number, number];
-  at: number;
-}
-export const cpuMark = (): CpuMark => ({ procs: cpuSnapshot(), self: selfTicks(), at: performance.now() });
-
-/** CPU used since `mark`, in % of one core, per command, busiest first (USER_HZ = 100). */
-export function cpuSince(mark: CpuMark, children: string): string {
-  const seconds = (performance.now() - mark.at) / 1000;
-  const byComm = new Map<string, number>();
-  for (const [pid, now] of cpuSnapshot()) {
-    const delta = now.ticks - (mark.procs.get(pid)?.ticks ?? 0);
-    byComm.set(now.comm, (byComm.get(now.comm) ?? 0) + delta);
-  }
-  const [own, reaped] = selfTicks();
-  byComm.set('bench (this process)', own - mark.self[0]);
-  if (reaped - mark.self[1] > 0) byComm.set(children, reaped - mark.self[1]);
-  const pct = (ticks: number) => Math.round(ticks / seconds);
-  const total = [...byComm.values()].reduce((a, b) => a + b, 0);
-  const parts = [...byComm]
-    .filter(([, t]) => pct(t) >= 3)
-    .sort((a, b) => b[1] - a[1])
-    .map(([comm, t]) => `${comm} ${pct(t)}%`);
-  return `${parts.join(', ')}; all processes ${pct(total)}% of ${os.cpus().length * 100}%`;
-}
-
-export const load = () => os.loadavg().map((v) => v.toFixed(2)).join(' ');
-

@@ -1,4 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Admin, Kafka } from 'kafkajs';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
@@ -65,6 +68,12 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
     STREAMCTL_SINKS_HTTP_BREAKER_HALF_OPEN_AFTER_MS: '2000',
     STREAMCTL_DELIVERY_SESSION_TIMEOUT_MS: '6000',
   });
+  // Every child's stderr goes to a file of its own here, kept after the run: when a run
+  // fails, the logs of the deliverer killed an hour earlier are what explains it.
+  const logDir = path.join(process.env['CRASH_LOG_DIR'] ?? tmpdir(), `streamctl-crash-delivery-${tag}`);
+  mkdirSync(logDir, { recursive: true });
+  log(`child logs in ${logDir}`);
+  const deliverEnv = { ...env, STREAMCTL_LOG_LEVEL: process.env['CRASH_DELIVER_LOG_LEVEL'] ?? 'info' };
   const tables: WorkloadTables = workloadTables(tag);
   env['STREAMCTL_POSTGRES_TABLES'] = Object.values(tables).map((t) => `public.${t}`).join(',');
   const config: Config = loadConfig({ env });
@@ -81,7 +90,7 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
   try {
     await createWorkloadTables(db, tables);
     await fetch(`${receiverUrl}/_control`, { method: 'POST', body: JSON.stringify({ rates: options.faults, retryAfterSeconds: 1 }) });
-    const capture = startStream({ ...env, STREAMCTL_LOG_LEVEL: 'info' }, 'capture');
+    const capture = startStream({ ...env, STREAMCTL_LOG_LEVEL: 'info' }, 'capture', path.join(logDir, 'capture.log'));
     children.push(capture.child);
     await waitFor('capture to start', async () => capture.log.text.includes('capture starting') || (capture.child.exitCode !== null && Promise.reject(new Error(capture.log.text))));
 
@@ -90,7 +99,7 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
     void workload.finally(() => (workloadDone = true));
     let kills = 0;
     while (kills < options.kills || !workloadDone) {
-      const deliver = startStream(env, 'deliver');
+      const deliver = startStream(deliverEnv, 'deliver', path.join(logDir, `deliver-${String(kills + 1).padStart(2, '0')}.log`));
       children.push(deliver.child);
       const [lo, hi] = options.killWindowMs;
       await Promise.race([sleep(lo + rand(hi - lo)), exited(deliver.child)]);
@@ -104,7 +113,7 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
     log(`workload done: ${events} row changes; ${kills} kills; draining`);
     await waitFor('capture to catch up', async () => (await readCheckpoint(admin, config))?.events_total === events, 300_000);
     // The last deliverer runs without faults injected only for hangs: failures still go on.
-    const last = startStream(env, 'deliver');
+    const last = startStream({ ...deliverEnv, STREAMCTL_LOG_LEVEL: process.env['CRASH_FINAL_LOG_LEVEL'] ?? 'debug' }, 'deliver', path.join(logDir, 'deliver-final.log'));
     children.push(last.child);
     let lastReport = 0;
     // A transaction marker at the end of a partition can stay counted in a group's lag
@@ -118,17 +127,29 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
       async () => {
         const ends = await admin.fetchTopicOffsets(names.changesTopic);
         const lag: Record<string, number> = {};
+        const perPartition: Record<string, number[]> = {};
         for (const sink of ['redis', 'bigquery', 'http'] as const) {
           const committed = await admin.fetchOffsets({ groupId: names.consumerGroup(sink), topics: [names.changesTopic] });
           lag[sink] = 0;
+          perPartition[sink] = [];
           for (const end of ends) {
             const done = BigInt(committed[0]?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1');
-            lag[sink] += Number(BigInt(end.high) - (done < 0n ? BigInt(end.low) : done));
+            const n = Number(BigInt(end.high) - (done < 0n ? BigInt(end.low) : done));
+            lag[sink] += n;
+            perPartition[sink][end.partition] = n;
           }
         }
         if (Date.now() - lastReport > 10_000) {
           lastReport = Date.now();
-          log(`draining, lag per sink: ${JSON.stringify(lag)}`);
+          log(`draining, lag per sink: ${JSON.stringify(lag)} per partition: ${JSON.stringify(perPartition)}`);
+          // A lag that stopped moving: say who is in each group and what it holds.
+          if (steadySince && Date.now() - steadySince > 20_000 && Object.values(lag).some((n) => n > ends.length)) {
+            const groups = await admin.describeGroups(['redis', 'bigquery', 'http'].map((s) => names.consumerGroup(s)));
+            for (const g of groups.groups) {
+              const members = g.members.map((m) => `${m.clientId}/${m.memberId.slice(-8)}@${m.clientHost}`);
+              log(`  group ${g.groupId}: state ${g.state}, members ${JSON.stringify(members)}`);
+            }
+          }
         }
         if (last.child.exitCode !== null) throw new Error(`the last deliverer exited: ${last.log.text.slice(-3000)}`);
         const key = JSON.stringify(lag);

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import type pg from 'pg';
 import type { Admin } from 'kafkajs';
 import { BIN } from './run-cli.js';
@@ -27,10 +28,20 @@ export function isolatedPipeline(tables: string[], httpUrl: string, extra: Recor
   };
 }
 
-export function startStream(env: Record<string, string>, role = 'all'): { child: ChildProcess; log: { text: string } } {
+/**
+ * `streamctl stream --role <role>` as its own process. Its stderr is kept in memory and,
+ * when `logFile` is given, also appended to that file: a long crash run must leave the
+ * logs of a process it killed long ago for whoever investigates a failure.
+ */
+export function startStream(env: Record<string, string>, role = 'all', logFile?: string): { child: ChildProcess; log: { text: string } } {
   const child = spawn(process.execPath, [BIN, 'stream', '--role', role], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   const log = { text: '' };
-  child.stderr?.on('data', (d: Buffer) => (log.text += d.toString()));
+  const file = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined;
+  child.stderr?.on('data', (d: Buffer) => {
+    log.text += d.toString();
+    file?.write(d);
+  });
+  child.once('close', () => file?.end());
   return { child, log };
 }
 

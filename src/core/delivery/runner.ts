@@ -1,8 +1,10 @@
-import { BrokenCircuitError, type CircuitBreakerPolicy, type RetryPolicy } from 'cockatiel';
+import { BrokenCircuitError, CircuitState, type CircuitBreakerPolicy, type RetryPolicy } from 'cockatiel';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { PipelineMetrics } from '../metrics.js';
 import { sleep } from '../timeout.js';
+import { planUnits, type Unit } from './plan.js';
+import { runSchedule } from './schedule.js';
 import type { DeadLetter, DlqWriter } from './dlq.js';
 import type { Enricher } from './enrich.js';
 import { RetryableWriteError } from './policies.js';
@@ -25,13 +27,16 @@ type Failed = Extract<WriteResult, { ok: false }>;
 
 /**
  * One sink's share of delivery: its own consumer group (read_committed), so a slow or
- * failing sink never holds back the others. Per chunk of a partition's batch:
+ * failing sink never holds back the others. A partition's batch is cut into units (the
+ * sink says how big and how many at once: ./plan.ts, ./schedule.ts). Per unit:
  *   1. parse, validate, enrich; what is invalid goes to the DLQ first;
- *   2. write to the sink under retry (backoff) inside the breaker;
- *   3. what still failed (permanent, or out of retries) goes to the DLQ;
- *   4. only then the offsets move on (stored with the data for a sink that keeps them).
- * Every event therefore ends up in the sink or in the DLQ. When the breaker opens, the
- * partitions pause and the chunk is read again after the half-open delay.
+ *   2. write to the sink under retry (backoff, Retry-After) inside the breaker; only the
+ *      unit's failed records are sent again, while other units go on;
+ *   3. what still failed (permanent, or out of retries) goes to the DLQ.
+ * Offsets move only past leading units that are finished, so every event ends up in the
+ * sink or in the DLQ. A row's events are written in order: a unit waits for the earlier
+ * units of its rows. When the breaker opens, the partitions pause and what was not
+ * delivered is read again after the half-open delay.
  */
 export class SinkRunner {
   private consumer: Consumer | null = null;
@@ -49,6 +54,8 @@ export class SinkRunner {
     private readonly logger: Logger,
     private readonly options: RunnerOptions,
   ) {
+    // Offsets stored with a unit's data claim everything before it is written too.
+    if (sink.storesOffsets && (sink.units?.inFlight ?? 1) > 1) throw new Error(`${sink.name} sink stores offsets: it must write one unit at a time`);
     const sinkLabel = { sink: sink.name };
     metrics.circuitState.set(sinkLabel, 0);
     breaker.onBreak(() => {
@@ -123,37 +130,82 @@ export class SinkRunner {
     }, this.options.halfOpenAfterMs);
   }
 
+  /** How this sink's records are cut into writes, and how many run at once per partition. */
+  private get shape(): { size: number; inFlight: number } {
+    return this.sink.units ?? { size: this.options.maxBatchEvents, inFlight: 1 };
+  }
+
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
-    for (let i = 0; i < batch.messages.length; i += this.options.maxBatchEvents) {
-      if (!isRunning() || isStale()) return;
-      const chunk = batch.messages.slice(i, i + this.options.maxBatchEvents);
-      const delivered = await this.deliverChunk(topic, partition, chunk, heartbeat);
-      if (!delivered) {
-        // The circuit is open (or half-open with its one probe elsewhere): read this chunk
-        // again later; the short pause keeps a half-open sink from being polled in a loop.
-        this.consumer?.seek({ topic, partition, offset: chunk[0]!.offset });
-        await sleep(250);
-        return;
-      }
-      const last = chunk[chunk.length - 1]!;
-      resolveOffset(last.offset);
-      await this.consumer?.commitOffsets([{ topic, partition, offset: (BigInt(last.offset) + 1n).toString() }]);
-      await heartbeat();
+    const messages = batch.messages;
+    if (messages.length === 0) return;
+    const { size, inFlight } = this.shape;
+    // The record key is table + primary key: the row whose order must hold.
+    const units = planUnits(messages.map((m) => m.key?.toString() ?? ''), size);
+    const nextOffset = (u: Unit) => (BigInt(messages[u.to - 1]!.offset) + 1n).toString();
+    let committed = 0;
+    let committedAt = Date.now();
+    const commitUpTo = async (done: number) => {
+      if (done <= committed) return;
+      const unit = units[done - 1]!;
+      resolveOffset(messages[unit.to - 1]!.offset);
+      await this.consumer?.commitOffsets([{ topic, partition, offset: nextOffset(unit) }]);
+      committed = done;
+      committedAt = Date.now();
+    };
+
+    const result = await runSchedule(units, inFlight, 1000, {
+      run: async (u, signal) => {
+        const unit = units[u]!;
+        const began = Date.now();
+        const delivered = await this.deliverUnit(topic, partition, messages.slice(unit.from, unit.to), signal);
+        if (size > 1) this.logger.debug('unit', { partition, from: messages[unit.from]!.offset, events: unit.to - unit.from, delivered, ms: Date.now() - began });
+        return delivered;
+      },
+      // One unit at a time (a sink that stores offsets): commit each. Else at most once a second.
+      progress: (done) => (inFlight === 1 || Date.now() - committedAt >= 1000 ? commitUpTo(done) : Promise.resolve()),
+      tick: async () => {
+        if (!isRunning() || isStale()) throw new BatchStopped();
+        // Retries can outlast the session timeout: keep telling the group this member is
+        // alive, on a timer of its own, whatever the units are waiting for. Its errors stop
+        // the batch: REBALANCE_IN_PROGRESS tells kafkajs to rejoin; swallowing it kept a busy
+        // member working until the group expelled it and its commits failed, over and over.
+        // What was delivered and not committed is delivered again after the rebalance, which
+        // every sink absorbs (versions, event ids, Idempotency-Key).
+        await heartbeat();
+      },
+    });
+
+    if (result.error !== undefined) {
+      // Stopping or rebalancing: keep what is certain (best effort), then let kafkajs decide.
+      await commitUpTo(result.done).catch(() => {});
+      if (result.error instanceof BatchStopped) return;
+      throw result.error;
+    }
+    await commitUpTo(result.done);
+    if (result.done < units.length) {
+      // The circuit is open (or half-open with its probe elsewhere): read what is left again
+      // later; the short pause keeps a half-open sink from being polled in a loop.
+      this.consumer?.seek({ topic, partition, offset: messages[units[result.done]!.from]!.offset });
+      await sleep(250);
+      return;
     }
     // The whole batch is done: move past what followed its last event in the log too
     // (transaction markers, aborted records), as the Java consumer does; else the group's
     // lag never falls below one marker per partition.
     const end = batch.lastOffset();
-    const lastEvent = batch.messages[batch.messages.length - 1]?.offset;
-    if (lastEvent !== undefined && BigInt(end) > BigInt(lastEvent)) {
+    const lastEvent = messages[messages.length - 1]!.offset;
+    if (BigInt(end) > BigInt(lastEvent)) {
       resolveOffset(end);
       await this.consumer?.commitOffsets([{ topic, partition, offset: (BigInt(end) + 1n).toString() }]);
     }
   }
 
-  /** False when the breaker is open and nothing of the chunk was delivered. */
-  private async deliverChunk(topic: string, partition: number, messages: KafkaMessage[], heartbeat: () => Promise<void>): Promise<boolean> {
+  /**
+   * One unit: true when every record is in the sink or the DLQ; false when the breaker
+   * would not let it through or it was cancelled (nothing of it goes to the DLQ then).
+   */
+  private async deliverUnit(topic: string, partition: number, messages: KafkaMessage[], signal: AbortSignal): Promise<boolean> {
     // No early return on an open state: cockatiel moves to half-open inside execute() once
     // halfOpenAfter has passed, so the probe has to go through it.
     const letters: DeadLetter[] = [];
@@ -169,35 +221,37 @@ export class SinkRunner {
     await this.dlq.write(letters);
     for (const l of letters) this.metrics.dlqEvents.inc({ sink: this.sink.name, class: l.errorClass });
 
+    // Stored with the data by a sink that keeps offsets; such a sink runs one unit at a
+    // time, so everything before this unit is already written.
     const next = (BigInt(messages[messages.length - 1]!.offset) + 1n).toString();
     const offsets = this.sink.storesOffsets ? { group: this.options.group, next: { [`${topic}:${partition}`]: next } } : undefined;
     let pending = records;
     const firstFailure = new Map<string, string>();
     const lastError = new Map<string, Failed>();
     let attempts = 0;
-    let retryAfterMs: number | undefined;
+    let retryAt = 0;
     const failedForGood: Array<{ record: (typeof records)[number]; failure: Failed }> = [];
 
-    // Retries can outlast the session timeout: keep telling the group this member is alive.
-    // Its errors must propagate: REBALANCE_IN_PROGRESS tells kafkajs to stop this batch and
-    // rejoin; swallowing it kept a busy member working until the group expelled it and its
-    // commits failed, over and over. What this chunk already delivered is delivered again
-    // after the rebalance, which every sink absorbs (versions, event ids, Idempotency-Key).
-    const keepAlive = () => heartbeat();
     const attempt = async (): Promise<void> => {
-      attempts++;
-      await keepAlive();
-      for (let waited = 0; retryAfterMs && waited < retryAfterMs; waited += 1000) {
-        await sleep(Math.min(1000, retryAfterMs - waited));
-        await keepAlive();
+      if (attempts > 0) {
+        // Told when to come back (Retry-After): wait at least that long in all (cockatiel's
+        // backoff already passed), without holding anything but this unit.
+        const wait = retryAt - Date.now();
+        if (wait > 0) await sleepUnlessAborted(wait, signal);
+        // Another unit opened the circuit meanwhile: stop here, undelivered, rather than
+        // retry into a sink known to be down (the half-open probe decides when to go on).
+        if (this.breaker.state === CircuitState.Open) throw new Cancelled();
       }
-      retryAfterMs = undefined;
+      if (signal.aborted) throw new Cancelled();
+      attempts++;
+      retryAt = 0;
       this.metrics.sinkAttempts.inc({ sink: this.sink.name }, pending.length);
       const results = await this.sink.write(pending, offsets).catch(
         (err: Error): WriteResult[] => pending.map(() => ({ ok: false, permanent: false, errorClass: 'sink_exception', message: err.message })),
       );
       const retryable: typeof records = [];
       const ackedAt = Date.now();
+      let retryAfterMs = 0;
       pending.forEach((record, i) => {
         const r = results[i] ?? { ok: false, permanent: false, errorClass: 'no_result', message: 'the sink returned no result for this record' };
         if (r.ok) {
@@ -212,29 +266,27 @@ export class SinkRunner {
         if (r.permanent) failedForGood.push({ record, failure: r });
         else {
           retryable.push(record);
-          if (r.retryAfterMs !== undefined) retryAfterMs = Math.max(retryAfterMs ?? 0, r.retryAfterMs);
+          if (r.retryAfterMs !== undefined) retryAfterMs = Math.max(retryAfterMs, r.retryAfterMs);
         }
       });
       pending = retryable;
       if (pending.length > 0) {
+        retryAt = retryAfterMs > 0 ? ackedAt + retryAfterMs : 0;
         const sample = lastError.get(pending[0]!.offset)!;
-        throw new RetryableWriteError(`${pending.length} event(s) not delivered: ${sample.errorClass}: ${sample.message}`, retryAfterMs);
+        throw new RetryableWriteError(`${pending.length} event(s) not delivered: ${sample.errorClass}: ${sample.message}`, retryAfterMs || undefined);
       }
     };
 
     try {
       await this.breaker.execute(() => this.retry.execute(attempt));
     } catch (err) {
-      if (err instanceof BrokenCircuitError) {
-        // Opened by another partition's chunk meanwhile: nothing here was delivered for
-        // good unless some records already landed; those are idempotent to write again.
-        if (attempts === 0) return false;
-      } else if (!(err instanceof RetryableWriteError)) {
-        throw err;
-      }
+      // The circuit is open, or this unit was cancelled: it is read again later. What of it
+      // already landed is idempotent to write again.
+      if (err instanceof BrokenCircuitError || err instanceof Cancelled) return false;
+      if (!(err instanceof RetryableWriteError)) throw err;
       // Out of retries: what is still pending goes to the DLQ (the breaker counted it).
       for (const record of pending) failedForGood.push({ record, failure: lastError.get(record.offset)! });
-      this.logger.warn('retries exhausted: sending to the DLQ', { events: pending.length, error: (err as Error).message });
+      this.logger.warn('retries exhausted: sending to the DLQ', { events: pending.length, error: err.message });
     }
     const dead = failedForGood.map(({ record, failure }) =>
       this.letter(record.event.id, record.raw, { topic, partition }, failure.errorClass, failure.message, attempts, firstFailure.get(record.offset)!, now()),
@@ -274,4 +326,22 @@ export class SinkRunner {
     this.consumer = null;
     await this.sink.stop();
   }
+}
+
+/** The batch stops because kafkajs is stopping or the partition was sought elsewhere. */
+class BatchStopped extends Error {}
+
+/** A unit gave up without a verdict (cancelled, or the circuit opened): not dead-lettered. */
+class Cancelled extends Error {}
+
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

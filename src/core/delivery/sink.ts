@@ -48,6 +48,15 @@ export interface Sink {
    * step as the data (sinks with `storesOffsets`).
    */
   write(records: SinkRecord[], offsets?: OffsetsToStore): Promise<WriteResult[]>;
+  /**
+   * How the pipeline cuts a partition's records into `write` calls ("units") and how many
+   * it runs at once per partition. Absent: units of delivery.maxBatchEvents, one at a time,
+   * as a sink that stores offsets with its data needs. A sink that answers per request
+   * (HTTP) asks for small units, many at once: each unit is retried on its own, so a slow
+   * or failing request holds back only its row, not the partition. The pipeline keeps a
+   * row's events in order across units either way.
+   */
+  readonly units?: { size: number; inFlight: number };
   /** True when the sink stores consumed offsets with its data; the consumer seeks to them on assignment. */
   readonly storesOffsets: boolean;
   /** The offsets the sink holds for `group`, as `topic:partition` -> next offset. */

@@ -6,18 +6,25 @@ import { recordKey } from '../event/identity.js';
 import type { Logger } from '../logger.js';
 import { IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign } from './http-signature.js';
 import { redactUrl } from '../redact-url.js';
+import { type Answer, HttpTransport, RequestStopped, RequestTimeout } from './http-transport.js';
 
 const PKG_URL = new URL('../../../../package.json', import.meta.url);
 const VERSION = (JSON.parse(readFileSync(PKG_URL, 'utf8')) as { version: string }).version;
 export const USER_AGENT = `streamctl/${VERSION}`;
 
-/** Requests in flight at once, per `write`. */
+/** Requests in flight at once, over every `write` of this sink. */
 export const DEFAULT_CONCURRENCY = 16;
+/**
+ * Units (one request each) the pipeline keeps going per partition. More than the requests
+ * allowed at once: a unit waiting out a Retry-After or a backoff holds no connection, and
+ * the others should go on meanwhile.
+ */
+const UNITS_IN_FLIGHT_PER_REQUEST_SLOT = 4;
 /** How much of an error response's body goes into a result's message. */
 const BODY_EXCERPT = 200;
 
 export interface HttpSinkOptions {
-  /** Requests in flight at once within one `write` (default 16). */
+  /** Requests in flight at once over all `write` calls (default 16). */
   concurrency?: number;
 }
 
@@ -32,8 +39,8 @@ export interface HttpSinkOptions {
  *   event in the array still carries its own id, which is what the receiver dedups on: a
  *   re-delivery cut into different batches gets another header but the same ids.
  *
- * Requests go out with bounded concurrency (undici's global dispatcher keeps connections
- * alive), but never two of the same row at once: a request waits for the earlier one of
+ * Requests go out with bounded concurrency, shared by every `write` in flight (undici's
+ * global dispatcher keeps connections alive), but never two of the same row at once: a request waits for the earlier one of
  * any row it carries, and is not sent when that one failed retryably (it is reported
  * `blocked`, retryable), so a retry can never land an older version of a row after a newer
  * one. Results come back in record order whatever order the answers arrive in.
@@ -43,6 +50,8 @@ export interface HttpSinkOptions {
 export class HttpSink implements Sink {
   readonly name = 'http' as const;
   readonly storesOffsets = false;
+  /** One request per unit, so the pipeline retries each request on its own. */
+  readonly units: { size: number; inFlight: number };
 
   readonly #key: string;
   readonly #url: string;
@@ -51,7 +60,9 @@ export class HttpSink implements Sink {
   readonly #batchSize: number;
   readonly #concurrency: number;
   readonly #logger: Logger;
-  #stopping = new AbortController();
+  readonly #slots: Semaphore;
+  readonly #transport: HttpTransport;
+  #target: URL | undefined;
   #stopped = false;
 
   constructor(config: HttpSinkConfig, hmacKey: string, logger: Logger, options: HttpSinkOptions = {}) {
@@ -70,6 +81,9 @@ export class HttpSink implements Sink {
     this.#timeoutMs = config.timeoutMs;
     this.#batchSize = config.batchSize;
     this.#concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+    this.#slots = new Semaphore(this.#concurrency);
+    this.#transport = new HttpTransport(this.#concurrency);
+    this.units = { size: this.#batchSize, inFlight: this.#concurrency * UNITS_IN_FLIGHT_PER_REQUEST_SLOT };
     this.#logger = logger.child('sink.http');
   }
 
@@ -87,8 +101,9 @@ export class HttpSink implements Sink {
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`HTTP sink: ${setting} must be http: or https:`);
     }
+    this.#target = new URL(this.#url);
     if (this.#stopped) {
-      this.#stopping = new AbortController();
+      this.#transport.restart();
       this.#stopped = false;
     }
     this.#logger.info('HTTP sink ready', { url: redactUrl(this.#url), batch_size: this.#batchSize, timeout_ms: this.#timeoutMs });
@@ -118,7 +133,7 @@ export class HttpSink implements Sink {
       return [...mine];
     });
 
-    const slots = new Semaphore(this.#concurrency);
+    const slots = this.#slots;
     const outcomes: Promise<WriteResult>[] = [];
     units.forEach((indexes, u) => {
       outcomes[u] = (async () => {
@@ -148,43 +163,31 @@ export class HttpSink implements Sink {
     if (single && first === undefined) throw new Error('HTTP sink: empty request');
     const body = JSON.stringify(single ? first : events);
     const idempotencyKey = single ? (first as SinkRecord['event']).id : batchIdempotencyKey(events.map((e) => e.id));
-    const signal = AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), this.#stopping.signal]);
 
-    let res: Response;
+    let res: Answer;
     try {
-      res = await fetch(this.#url, {
-        method: 'POST',
-        body,
-        redirect: 'manual',
-        signal,
-        headers: {
+      res = await this.#transport.request(
+        'POST',
+        (this.#target ??= new URL(this.#url)),
+        {
           'content-type': 'application/json',
           'user-agent': USER_AGENT,
           [IDEMPOTENCY_HEADER]: idempotencyKey,
           [SIGNATURE_HEADER]: sign(this.#key, body),
         },
-      });
+        body,
+        this.#timeoutMs,
+        BODY_EXCERPT,
+      );
     } catch (err) {
       return this.#failed(idempotencyKey, this.#requestError(err));
     }
 
-    if (res.status >= 200 && res.status < 300) {
-      // Read the answer to the end so the connection goes back to the pool; it has landed
-      // whatever happens to the rest of the body.
-      await res.arrayBuffer().catch(() => undefined);
-      return OK;
-    }
-
-    let excerpt = '';
-    try {
-      excerpt = (await res.text()).slice(0, BODY_EXCERPT);
-    } catch {
-      // The status is what matters; a body cut short (timeout, reset) changes nothing.
-    }
+    if (res.status >= 200 && res.status < 300) return OK;
     const errorClass = `http_${res.status}`;
-    const message = `HTTP ${res.status}${excerpt ? `: ${excerpt}` : ''}`;
+    const message = `HTTP ${res.status}${res.body ? `: ${res.body}` : ''}`;
     if (res.status === 408 || res.status === 429 || res.status >= 500) {
-      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+      const retryAfterMs = parseRetryAfter(headerOf(res, 'retry-after'));
       return this.#failed(idempotencyKey, {
         ok: false,
         permanent: false,
@@ -195,7 +198,7 @@ export class HttpSink implements Sink {
     }
     if (res.status >= 300 && res.status < 400) {
       // A signed POST is not replayed to another place: the configured URL is wrong.
-      const location = res.headers.get('location');
+      const location = headerOf(res, 'location');
       return this.#failed(idempotencyKey, {
         ok: false,
         permanent: true,
@@ -207,16 +210,14 @@ export class HttpSink implements Sink {
   }
 
   #requestError(err: unknown): WriteResult {
-    const name = (err as { name?: string }).name;
-    if (this.#stopping.signal.aborted && name === 'AbortError') return STOPPED;
-    if (name === 'TimeoutError' || name === 'AbortError') {
+    if (err instanceof RequestStopped) return STOPPED;
+    if (err instanceof RequestTimeout) {
       return { ok: false, permanent: false, errorClass: 'timeout', message: `no answer within ${this.#timeoutMs} ms` };
     }
-    // fetch says only 'fetch failed'; the reason (ECONNREFUSED, ECONNRESET, DNS) is in its cause.
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const why = cause?.code ?? cause?.message;
+    // A socket error: its code (ECONNREFUSED, ECONNRESET, ENOTFOUND) says the most.
+    const code = (err as { code?: string }).code;
     const message = err instanceof Error ? err.message : String(err);
-    return { ok: false, permanent: false, errorClass: 'network', message: why ? `${message} (${why})` : message };
+    return { ok: false, permanent: false, errorClass: 'network', message: code && !message.includes(code) ? `${message} (${code})` : message };
   }
 
   #failed(idempotencyKey: string, result: WriteResult): WriteResult {
@@ -235,20 +236,14 @@ export class HttpSink implements Sink {
   async healthCheck(): Promise<void> {
     const target = this.#healthUrl || this.#url;
     const method = this.#healthUrl ? 'GET' : 'HEAD';
-    let res: Response;
+    let res: Answer;
     try {
-      res = await fetch(target, {
-        method,
-        redirect: 'manual',
-        headers: { 'user-agent': USER_AGENT },
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
+      res = await this.#transport.request(method, new URL(target), { 'user-agent': USER_AGENT }, undefined, this.#timeoutMs, 0);
     } catch (err) {
       const failure = this.#requestError(err);
       throw new Error(`HTTP sink health check: ${failure.ok ? 'failed' : failure.message}`);
     }
-    await res.arrayBuffer().catch(() => undefined);
-    const healthy = this.#healthUrl ? res.ok : res.status < 500;
+    const healthy = this.#healthUrl ? res.status >= 200 && res.status < 300 : res.status < 500;
     if (!healthy) throw new Error(`HTTP sink health check: ${method} ${redactUrl(target)} answered HTTP ${res.status}`);
   }
 
@@ -256,8 +251,13 @@ export class HttpSink implements Sink {
     this.#stopped = true;
     // Requests in flight end now, reported 'stopped' (retryable): the pipeline has not
     // committed their offsets, so they are sent again after a restart.
-    this.#stopping.abort();
+    this.#transport.stop();
   }
+}
+
+function headerOf(res: Answer, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] : v;
 }
 
 const OK: WriteResult = { ok: true };
