@@ -20,8 +20,8 @@ import { makePgClient } from '../src/core/clients/postgres.js';
 import { backfillGroup } from '../src/core/backfill/kafka-writer.js';
 import { loadConfig, type Config } from '../src/core/config/index.js';
 import { silentLogger } from '../src/core/logger.js';
-import { exited, intEnv, KAFKA_CP, round, rssKb, runAsync, say } from './lib.js';
-import { cpuMark, cpuSince, load, ROOT, run, stackSummary } from './machine.js';
+import { exited, intEnv, producerPerformance, round, rssKb, runAsync, say } from './lib.js';
+import { cpuMark, cpuSince, load, ROOT, stackSummary } from './machine.js';
 
 const BIN = path.join(ROOT, 'bin/streamctl');
 const N = intEnv('BENCH_ROWS', 3_000_000);
@@ -121,20 +121,7 @@ async function main(): Promise<void> {
     // --- limit B: Kafka's ProducerPerformance --------------------------------------------
     const txMs = Math.max(1, Math.round((summary.seconds * 1000) / Math.max(1, summary.chunks)));
     const recordSize = sizes.value + sizes.key;
-    const created = run('java', ['-Xmx256m', '-cp', KAFKA_CP, 'org.apache.kafka.tools.TopicCommand', '--bootstrap-server', config.kafka.brokers[0]!,
-      '--create', '--topic', perfTopic, '--partitions', '3', '--replication-factor', '1']);
-    if (created.code !== 0) throw new Error(`TopicCommand failed: ${created.stderr.trim()}`);
-    mark = cpuMark();
-    const perf = await runAsync('java', ['-Xmx512m', '-cp', KAFKA_CP, 'org.apache.kafka.tools.ProducerPerformance',
-      '--bootstrap-server', config.kafka.brokers[0]!, '--topic', perfTopic, '--num-records', String(N), '--record-size', String(recordSize),
-      '--throughput', '-1', '--transaction-duration-ms', String(txMs),
-      '--command-property', 'acks=all', `transactional.id=${tag}-perf`]);
-    const perfLine = perf.stdout.trim().split('\n').reverse().find((l) => /records sent, [\d.]+ records\/sec/.test(l));
-    if (perf.code !== 0 || !perfLine) throw new Error(`ProducerPerformance failed (${perf.code}): ${(perf.stderr || perf.stdout).slice(-2000)}`);
-    const limitPerf = Number(/records sent, ([\d.]+) records\/sec/.exec(perfLine)![1]);
-    say(`limit B  kafka ProducerPerformance: ${Math.round(limitPerf)} records/s (${recordSize} B records, acks=all, transactions of ${txMs} ms)`);
-    say(`         ${perfLine}`);
-    say(`         CPU meanwhile, JVM start-up included (% of one core): ${cpuSince(mark, 'ProducerPerformance JVM')}`);
+    const limitPerf = await producerPerformance({ broker: config.kafka.brokers[0]!, topic: perfTopic, records: N, recordSize, transactionMs: txMs, transactionalId: `${tag}-perf` });
 
     const limit = Math.min(limitCopy, limitPerf);
     const ratio = ours / limit;

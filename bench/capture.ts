@@ -28,7 +28,7 @@ import { loadConfig, type Config } from '../src/core/config/index.js';
 import { silentLogger } from '../src/core/logger.js';
 import { SESSION_OPTIONS } from '../src/core/source/pg-types.js';
 import { forEachSlotEvent } from '../test/helpers/slot-events.js';
-import { exited, intEnv, KAFKA_CP, round, rssKb, runAsync, say, sleep } from './lib.js';
+import { exited, intEnv, producerPerformance, round, rssKb, say, sleep } from './lib.js';
 import { cpuMark, cpuSeconds, cpuSince, load, ROOT, run, stackSummary } from './machine.js';
 
 const BIN = process.env['BENCH_STREAMCTL_BIN'] ?? path.join(ROOT, 'bin/streamctl');
@@ -192,20 +192,7 @@ async function main(): Promise<void> {
     // --- limit B: Kafka's ProducerPerformance --------------------------------------------
     const txMs = intEnv('BENCH_TX_MS', cadenceMs);
     const recordSize = size.value + size.key;
-    const created = run('java', ['-Xmx256m', '-cp', KAFKA_CP, 'org.apache.kafka.tools.TopicCommand', '--bootstrap-server', config.kafka.brokers[0]!,
-      '--create', '--topic', perfTopic, '--partitions', '3', '--replication-factor', '1']);
-    if (created.code !== 0) throw new Error(`TopicCommand failed: ${created.stderr.trim()}`);
-    mark = cpuMark();
-    const perf = await runAsync('java', ['-Xmx512m', '-cp', KAFKA_CP, 'org.apache.kafka.tools.ProducerPerformance',
-      '--bootstrap-server', config.kafka.brokers[0]!, '--topic', perfTopic, '--num-records', String(N), '--record-size', String(recordSize),
-      '--throughput', '-1', '--transaction-duration-ms', String(txMs),
-      '--command-property', 'acks=all', `transactional.id=${tag}-perf`]);
-    const summary = perf.stdout.trim().split('\n').reverse().find((l) => /records sent, [\d.]+ records\/sec/.test(l));
-    if (perf.code !== 0 || !summary) throw new Error(`ProducerPerformance failed (${perf.code}): ${(perf.stderr || perf.stdout).slice(-2000)}`);
-    const limitB = Number(/records sent, ([\d.]+) records\/sec/.exec(summary)![1]);
-    say(`limit B  kafka ProducerPerformance: ${Math.round(limitB)} records/s (${recordSize} B records, acks=all, transactions of ${txMs} ms)`);
-    say(`         ${summary}`);
-    say(`         CPU meanwhile, JVM start-up included (% of one core): ${cpuSince(mark, 'ProducerPerformance JVM')}`);
+    const limitB = await producerPerformance({ broker: config.kafka.brokers[0]!, topic: perfTopic, records: N, recordSize, transactionMs: txMs, transactionalId: `${tag}-perf` });
 
     const limit = Math.min(limitA, limitB);
     const ratio = ours / limit;

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT } from './machine.js';
+import { cpuMark, cpuSince, ROOT, run } from './machine.js';
 
 export const KAFKA_CP = `${path.join(ROOT, '.stack/kafka/libs')}/*`;
 
@@ -43,4 +43,27 @@ export function runAsync(cmd: string, args: string[], env: NodeJS.ProcessEnv = {
     child.once('error', reject);
     child.once('exit', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/**
+ * Kafka's own ProducerPerformance on a fresh 3-partition topic: `records` records of
+ * `recordSize` bytes, acks=all, in transactions of `transactionMs`. The limit a benchmark
+ * compares itself with. Prints what it measured and the CPU meanwhile; returns records/s.
+ */
+export async function producerPerformance(options: { broker: string; topic: string; records: number; recordSize: number; transactionMs: number; transactionalId: string }): Promise<number> {
+  const created = run('java', ['-Xmx256m', '-cp', KAFKA_CP, 'org.apache.kafka.tools.TopicCommand', '--bootstrap-server', options.broker,
+    '--create', '--topic', options.topic, '--partitions', '3', '--replication-factor', '1']);
+  if (created.code !== 0) throw new Error(`TopicCommand failed: ${created.stderr.trim()}`);
+  const mark = cpuMark();
+  const perf = await runAsync('java', ['-Xmx512m', '-cp', KAFKA_CP, 'org.apache.kafka.tools.ProducerPerformance',
+    '--bootstrap-server', options.broker, '--topic', options.topic, '--num-records', String(options.records), '--record-size', String(options.recordSize),
+    '--throughput', '-1', '--transaction-duration-ms', String(options.transactionMs),
+    '--command-property', 'acks=all', `transactional.id=${options.transactionalId}`]);
+  const summary = perf.stdout.trim().split('\n').reverse().find((l) => /records sent, [\d.]+ records\/sec/.test(l));
+  if (perf.code !== 0 || !summary) throw new Error(`ProducerPerformance failed (${perf.code}): ${(perf.stderr || perf.stdout).slice(-2000)}`);
+  const perSecond = Number(/records sent, ([\d.]+) records\/sec/.exec(summary)![1]);
+  say(`limit    kafka ProducerPerformance: ${Math.round(perSecond)} records/s (${options.recordSize} B records, acks=all, transactions of ${options.transactionMs} ms)`);
+  say(`         ${summary}`);
+  say(`         CPU meanwhile, JVM start-up included (% of one core): ${cpuSince(mark, 'ProducerPerformance JVM')}`);
+  return perSecond;
 }

@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { makeReplicationClient } from '../clients/postgres.js';
 import type { PostgresConfig } from '../config/types.js';
 import { EnvironmentNotReadyError } from '../errors.js';
 import { SESSION_OPTIONS } from '../source/pg-types.js';
@@ -36,17 +37,7 @@ export class ChunkSnapshots {
   }
 
   async connect(applicationName: string): Promise<void> {
-    const client = new pg.Client({
-      host: this.config.host,
-      port: this.config.port,
-      user: this.config.user,
-      password: this.config.password,
-      database: this.config.database,
-      connectionTimeoutMillis: this.config.connectTimeoutMs,
-      application_name: applicationName,
-      options: SESSION_OPTIONS,
-      replication: 'database',
-    } as pg.ClientConfig);
+    const client = makeReplicationClient(this.config, applicationName, SESSION_OPTIONS);
     client.on('error', () => {});
     await client.connect();
     this.replication = client;

@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { makeReplicationClient } from '../clients/postgres.js';
 import type { Pgoutput } from 'pg-logical-replication';
 import type { PostgresConfig } from '../config/types.js';
 import { RawTextPgoutputPlugin } from '../source/pgoutput-plugin.js';
@@ -46,17 +47,7 @@ export class ReplicationStream {
 
   async start(confirmedFlush: bigint): Promise<void> {
     this.confirmed = confirmedFlush;
-    const client = new pg.Client({
-      host: this.config.host,
-      port: this.config.port,
-      user: this.config.user,
-      password: this.config.password,
-      database: this.config.database,
-      connectionTimeoutMillis: this.config.connectTimeoutMs,
-      application_name: 'streamctl-capture',
-      replication: 'database',
-      options: SESSION_OPTIONS,
-    } as pg.ClientConfig);
+    const client = makeReplicationClient(this.config, 'streamctl-capture', SESSION_OPTIONS);
     this.client = client;
     client.on('error', (err: Error) => this.fail(err));
     await client.connect();

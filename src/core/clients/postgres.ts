@@ -15,3 +15,11 @@ export function makePgClient(config: PostgresConfig, extra: Partial<pg.ClientCon
     ...extra,
   });
 }
+
+/**
+ * A walsender connection in database mode (logical replication commands and simple SQL),
+ * with the session settings every streamctl connection uses (see pg-types.ts).
+ */
+export function makeReplicationClient(config: PostgresConfig, applicationName: string, sessionOptions: string): pg.Client {
+  return makePgClient(config, { application_name: applicationName, options: sessionOptions, replication: 'database' } as Partial<pg.ClientConfig>);
+}
