@@ -184,11 +184,13 @@ class LineView implements ProgressView {
   private plans = new Map<string, TablePlan>();
   private lastLine = 0;
   private readonly startedAt = performance.now();
-  private firstRows: number | null = null;
+  /** Rows a resumed run had written before this process: not part of this process's rate. */
+  private doneBefore = 0;
 
   constructor(private readonly logger: ReturnType<Output['logger']>) {}
 
   start(plans: TablePlan[]): void {
+    this.doneBefore = plans.reduce((n, p) => n + p.done, 0);
     for (const p of plans) {
       this.plans.set(p.table, p);
       this.logger.info('table', { table: p.table, estimated_rows: p.estimate, done_before: p.done, state: p.state });
@@ -196,21 +198,19 @@ class LineView implements ProgressView {
   }
 
   chunk(table: string, tableRows: number, totalRows: number): void {
-    this.firstRows ??= totalRows;
     const now = performance.now();
     if (now - this.lastLine < LINE_EVERY_MS) return;
     this.lastLine = now;
     const seconds = (now - this.startedAt) / 1000;
-    const rate = seconds > 0 ? Math.round(totalRows / seconds) : 0;
+    const rate = seconds > 0 ? Math.round((totalRows - this.doneBefore) / seconds) : 0;
     const estimate = this.plans.get(table)?.estimate ?? 0;
-    const tableRate = rate > 0 ? rate : 1;
     this.logger.info('progress', {
       table,
       rows: tableRows,
       estimated_rows: estimate,
       percent: estimate > 0 ? Math.min(100, Math.round((tableRows / estimate) * 100)) : null,
       rows_per_s: rate,
-      eta_s: estimate > tableRows ? Math.round((estimate - tableRows) / tableRate) : 0,
+      eta_s: estimate > tableRows && rate > 0 ? Math.round((estimate - tableRows) / rate) : null,
     });
   }
 

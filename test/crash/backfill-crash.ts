@@ -9,7 +9,7 @@ import { makeRedis } from '../../src/core/clients/redis.js';
 import { derivedNames, loadConfig, type Config } from '../../src/core/config/index.js';
 import { canonicalJson } from '../../src/core/event/identity.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { decodeQueryRow, SESSION_OPTIONS, TypeRegistry } from '../../src/core/source/pg-types.js';
+import { decodeQueryRow, RAW_TEXT_TYPES as RAW, SESSION_OPTIONS, TypeRegistry } from '../../src/core/source/pg-types.js';
 import { exited } from '../helpers/capturer.js';
 import { readTopic } from '../helpers/kafka-read.js';
 import { dropPipeline, isolatedPipeline, startStream, waitFor } from '../helpers/pipeline.js';
@@ -46,7 +46,6 @@ export interface BackfillCrashResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rand = (n: number) => Math.floor(Math.random() * n);
-const RAW = { getTypeParser: () => (v: string) => v };
 
 export async function runBackfillCrash(options: BackfillCrashOptions): Promise<BackfillCrashResult> {
   const log = options.log ?? (() => {});

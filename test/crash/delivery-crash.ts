@@ -13,7 +13,7 @@ import { derivedNames, loadConfig, type Config } from '../../src/core/config/ind
 import { DLQ_HEADERS } from '../../src/core/delivery/dlq.js';
 import { canonicalJson } from '../../src/core/event/identity.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { decodeQueryRow, SESSION_OPTIONS, TypeRegistry } from '../../src/core/source/pg-types.js';
+import { decodeQueryRow, RAW_TEXT_TYPES, SESSION_OPTIONS, TypeRegistry } from '../../src/core/source/pg-types.js';
 import { HttpReceiver } from '../../src/receiver/server.js';
 import { exited } from '../helpers/capturer.js';
 import { readTopic } from '../helpers/kafka-read.js';
@@ -78,7 +78,7 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
   env['STREAMCTL_POSTGRES_TABLES'] = Object.values(tables).map((t) => `public.${t}`).join(',');
   const config: Config = loadConfig({ env });
   const names = derivedNames(config);
-  const db = makePgClient(config.postgres, { options: SESSION_OPTIONS, types: { getTypeParser: () => (v: string) => v } });
+  const db = makePgClient(config.postgres, { options: SESSION_OPTIONS, types: RAW_TEXT_TYPES });
   await db.connect();
   const kafka = makeKafka(config.kafka, silentLogger, { retries: 10 });
   const admin = kafka.admin();

@@ -12,12 +12,12 @@ import {
   SESSION_OPTIONS,
   typeInfoFromRow,
   TypeRegistry,
+  RAW_TEXT_TYPES as RAW_TEXT,
 } from '../../src/core/source/pg-types.js';
 import { RawTextPgoutputPlugin } from '../../src/core/source/pgoutput-plugin.js';
 import { stackConfig, unique } from '../helpers/stack.js';
 import { COLUMNS, createTypeFixture } from '../helpers/type-fixture.js';
 
-const RAW_TEXT = { getTypeParser: () => (value: string) => value };
 
 
 describe('type fidelity: pgoutput and plain queries give the same JSON', { timeout: 120_000 }, () => {

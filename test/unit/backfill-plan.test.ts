@@ -3,6 +3,8 @@ import { describe, it } from 'node:test';
 import { chunkQuery, keyOf, parseTableName, qualified } from '../../src/core/backfill/plan.js';
 import { afterChunk, afterTable, decodeProgress, encodeProgress, isDone, MAX_PROGRESS_BYTES, newProgress, newRunId, totalRows } from '../../src/core/backfill/progress.js';
 import { RateLimiter } from '../../src/core/backfill/rate-limiter.js';
+import { explainSlotError } from '../../src/core/backfill/snapshot.js';
+import { EnvironmentNotReadyError } from '../../src/core/errors.js';
 
 describe('backfill table names', () => {
   it('defaults the schema to public and folds unquoted names to lower case, as PostgreSQL does', () => {
@@ -120,5 +122,23 @@ describe('backfill --rate', () => {
     assert.equal(RateLimiter.chunkSizeFor(100, 2500), 100);
     assert.equal(RateLimiter.chunkSizeFor(10_000, 0.5), 1);
     assert.throws(() => new RateLimiter(0), RangeError);
+  });
+});
+
+describe('backfill snapshot slot errors', () => {
+  it('name the fix, with exit 4, for each way PostgreSQL refuses the slot', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['53400', /raise max_replication_slots/],
+      ['42501', /ALTER ROLE <user> REPLICATION/],
+      ['55000', /wal_level = logical/],
+    ];
+    for (const [code, fix] of cases) {
+      const err = explainSlotError(Object.assign(new Error(`server said ${code}`), { code }));
+      assert.ok(err instanceof EnvironmentNotReadyError, code);
+      assert.equal((err as EnvironmentNotReadyError).exitCode, 4);
+      assert.match((err as EnvironmentNotReadyError).problems.join('\n'), fix);
+    }
+    const other = new Error('connection reset');
+    assert.equal(explainSlotError(other), other, 'anything else passes through');
   });
 });

@@ -13,7 +13,7 @@ import type { Logger } from '../logger.js';
 import { EnvironmentNotReadyError, StreamctlError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { sleep } from '../timeout.js';
-import { decodeQueryRow, SESSION_OPTIONS, TypeRegistry } from '../source/pg-types.js';
+import { decodeQueryRow, RAW_TEXT_TYPES, SESSION_OPTIONS, TypeRegistry } from '../source/pg-types.js';
 import { BackfillKafkaWriter, readProgress } from './kafka-writer.js';
 import { lockTables } from './lock.js';
 import { chunkQuery, keyOf, parseTableName, qualified, tableText, type TableRef } from './plan.js';
@@ -74,9 +74,6 @@ export interface BackfillSummary {
 }
 
 export const DEFAULT_CHUNK_SIZE = 10_000;
-
-/** Raw text for every column: the shared decoder turns it into the envelope's JSON (pg-types.ts). */
-const RAW_TEXT = { getTypeParser: () => (value: string) => value };
 
 /** A backfill failed part way; what is committed stays, and the message says how to resume. */
 export class BackfillFailedError extends StreamctlError {
@@ -256,7 +253,7 @@ export class Backfill {
       await registry.resolve(typeRows.map((r) => r.oid));
       tx = await writer.beginChunk();
       const query = chunkQuery(info.ref, info.keyColumns, progress.last_key, progress.where, chunkSize);
-      const stream = data.query(new QueryStream(query.text, query.values, { batchSize: 1000, rowMode: 'array', types: RAW_TEXT } as never));
+      const stream = data.query(new QueryStream(query.text, query.values, { batchSize: 1000, rowMode: 'array', types: RAW_TEXT_TYPES } as never));
       const readAt = new Date().toISOString();
       const source = { pipeline: this.config.pipeline.id, db: this.config.postgres.database, kind: 'backfill' as const, run };
       let rows = 0;

@@ -75,7 +75,8 @@ export class ChunkSnapshots {
   }
 }
 
-function explainSlotError(err: unknown): Error {
+/** PostgreSQL's refusal to create the slot, as the operator's fix (exit 4); anything else unchanged. */
+export function explainSlotError(err: unknown): Error {
   const e = err as { code?: string; message?: string };
   if (e.code === '53400') {
     return new EnvironmentNotReadyError('backfill needs a free replication slot for each chunk (a temporary one, dropped at once), and none is free', [

@@ -430,6 +430,9 @@ export function decodeTuple(
   return { row, unchanged };
 }
 
+/** pg type parsers that leave every value as PostgreSQL printed it: what decodeQueryRow expects. */
+export const RAW_TEXT_TYPES = { getTypeParser: () => (value: string) => value };
+
 /**
  * Decodes a row of a plain query run with raw-text parsers
  * (`types: { getTypeParser: () => (v: string) => v }`), object or array row mode.
