@@ -51,7 +51,9 @@ function render(report: StatusReport, out: Output): string {
   const delivery = report.capture.delivery;
   if (delivery) {
     const lags = Object.entries(delivery.lag).map(([sink, n]) => `${sink} ${n}`);
-    lines.push(`  delivery  lag ${lags.length > 0 ? lags.join(', ') : 'no sink has read yet'}  DLQ ${delivery.dlq_depth}`);
+    const open = Object.entries(delivery.dlq_open ?? {}).map(([sink, n]) => `${sink} ${n}`);
+    const dlq = delivery.dlq_open ? `DLQ ${delivery.dlq_depth} open${open.length > 0 ? ` (${open.join(', ')})` : ''}` : `DLQ ${delivery.dlq_depth}`;
+    lines.push(`  delivery  lag ${lags.length > 0 ? lags.join(', ') : 'no sink has read yet'}  ${dlq}`);
   }
   for (const e of report.capture.errors) lines.push(`  ${c.red(e)}`);
   const { runs, errors } = report.backfill;

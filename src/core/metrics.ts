@@ -87,6 +87,12 @@ export class PipelineMetrics {
     help: 'Records in the dead-letter topic',
     registers: [this.registry],
   });
+  readonly dlqReplayed = new Counter({
+    name: 'dlq_replayed_total',
+    help: 'Dead letters a replay-dlq run resolved: replayed, superseded (the sink held a newer version) or requeued (failed again)',
+    labelNames: ['sink', 'outcome'] as const,
+    registers: [this.registry],
+  });
   readonly circuitState = new Gauge({
     name: 'circuit_state',
     help: 'Circuit breaker of a sink: 0 closed, 1 open (paused), 2 half-open',

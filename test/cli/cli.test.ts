@@ -8,7 +8,7 @@ import { runCli } from '../helpers/run-cli.js';
 const SUBCOMMANDS: Record<string, string[]> = {
   stream: ['--role <role>'],
   backfill: ['--table <schema.table>', '--where <sql>', '--chunk-size <rows>', '--rate <rows/s>', '--resume <run-id>'],
-  'replay-dlq': ['--sink <sink>', '--since <iso-time>', '--execute'],
+  'replay-dlq': ['--sink <sink>', '--table <schema.table>', '--error-class <class>', '--since <iso-time>', '--until <iso-time>', '--event-id <id>', '--key <json>', '--source-offset', '--limit <n>', '--show-event', '--execute', '--to <sink>', '--max-attempts <n>', '--rate <events/s>'],
   'stress-test': ['--rate <events/s>', '--duration <seconds>', '--slo-p99-ms <ms>'],
   status: ['--watch [seconds]', '--timeout <ms>'],
 };
@@ -56,10 +56,12 @@ describe('streamctl CLI', () => {
     assert.equal(badRole.code, 2);
   });
 
-  it('says plainly when a subcommand is not built yet (exit 1)', async () => {
-    const r = await runCli(['replay-dlq']);
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /'replay-dlq' is not built yet .*nothing was done/);
+  it('replay-dlq lists every bad flag at once (exit 2) before touching Kafka', async () => {
+    const r = await runCli(['--config', closedPortsConfig(), 'replay-dlq', '--since', 'soon', '--key', '7', '--rate', '5']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /bad replay-dlq flags \(3 problems\)/);
+    assert.match(r.stderr, /--since: 'soon' is not an ISO 8601 time/);
+    assert.match(r.stderr, /--rate only makes sense with --execute/);
   });
 
   it('lists every config mistake at once and exits 2, as text and as JSON', async () => {

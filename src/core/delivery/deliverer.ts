@@ -17,6 +17,7 @@ import { breakerFor, retryPolicyFor } from './policies.js';
 import { SinkRunner } from './runner.js';
 import type { Sink, SinkName } from './sink.js';
 import { makeRowValidator } from './validate-rows.js';
+import { OpenLetterCounter } from '../replay/open-letters.js';
 
 /** Reads a secret from the config or its file; the caller adds it to the redactor. */
 export function secretOf(inline: string, file: string): string {
@@ -40,6 +41,20 @@ export function deliverySecrets(config: Config): string[] {
   return out;
 }
 
+export interface ConfiguredSink {
+  sink: Sink;
+  retry: RetryPolicy;
+  breaker: BreakerPolicy;
+}
+
+/** One sink as `stream` builds it, with its retry and breaker policies (replay-dlq builds the same). */
+export function configuredSink(config: Config, name: SinkName, logger: Logger): ConfiguredSink {
+  const s = config.sinks;
+  if (name === 'redis') return { sink: new RedisSink(s.redis, logger.child('redis')), retry: s.redis.retry, breaker: s.redis.breaker };
+  if (name === 'bigquery') return { sink: new BigQuerySink(s.bigquery, logger.child('bigquery'), config.pipeline.id), retry: s.bigquery.retry, breaker: s.bigquery.breaker };
+  return { sink: new HttpSink(s.http, secretOf(s.http.hmacKey, s.http.hmacKeyFile), logger.child('http')), retry: s.http.retry, breaker: s.http.breaker };
+}
+
 /**
  * `stream --role deliver`: one runner per enabled sink, each with its own consumer group,
  * retry policy and breaker, all sharing one DLQ writer. A sink that cannot start (its
@@ -53,6 +68,7 @@ export class Deliverer {
   private lagTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly started = new Set<SinkName>();
+  private readonly openLetters: OpenLetterCounter;
 
   constructor(
     private readonly config: Config,
@@ -61,24 +77,15 @@ export class Deliverer {
   ) {
     this.kafka = makeKafka(config.kafka, logger);
     this.dlq = new DlqWriter(this.kafka, derivedNames(config).dlqTopic);
+    this.openLetters = new OpenLetterCounter(this.kafka, config);
   }
 
   get running(): SinkName[] {
     return [...this.started];
   }
 
-  private sinks(): Array<{ sink: Sink; retry: RetryPolicy; breaker: BreakerPolicy }> {
-    const s = this.config.sinks;
-    const out: Array<{ sink: Sink; retry: RetryPolicy; breaker: BreakerPolicy }> = [];
-    if (s.redis.enabled) out.push({ sink: new RedisSink(s.redis, this.logger.child('redis')), retry: s.redis.retry, breaker: s.redis.breaker });
-    if (s.bigquery.enabled) {
-      out.push({ sink: new BigQuerySink(s.bigquery, this.logger.child('bigquery'), this.config.pipeline.id), retry: s.bigquery.retry, breaker: s.bigquery.breaker });
-    }
-    if (s.http.enabled) {
-      const key = secretOf(s.http.hmacKey, s.http.hmacKeyFile);
-      out.push({ sink: new HttpSink(s.http, key, this.logger.child('http')), retry: s.http.retry, breaker: s.http.breaker });
-    }
-    return out;
+  private sinks(): ConfiguredSink[] {
+    return (['redis', 'bigquery', 'http'] as const).filter((name) => this.config.sinks[name].enabled).map((name) => configuredSink(this.config, name, this.logger));
   }
 
   async start(): Promise<void> {
@@ -143,7 +150,7 @@ export class Deliverer {
   async measureLag(): Promise<void> {
     if (!this.admin) return;
     try {
-      const { lag, dlq_depth } = await deliveryLag(this.admin, this.config);
+      const { lag, dlq_depth } = await deliveryLag(this.admin, this.config, (admin) => this.openLetters.count(admin));
       for (const [sink, n] of Object.entries(lag)) this.metrics.queueDepth.set({ sink }, n);
       this.metrics.dlqDepth.set(dlq_depth);
     } catch (err) {

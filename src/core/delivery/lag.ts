@@ -1,4 +1,5 @@
 import type { Admin } from 'kafkajs';
+import type { OpenLetters } from '../replay/open-letters.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
 import type { SinkName } from './sink.js';
@@ -6,8 +7,12 @@ import type { SinkName } from './sink.js';
 export interface DeliveryLag {
   /** Events in the changes topic each enabled sink has not acknowledged yet. */
   lag: Partial<Record<SinkName, number>>;
-  /** Records in the dead-letter topic. */
+  /** Open dead letters (not resolved by replay-dlq) when counted; else records in the dead-letter topic. */
   dlq_depth: number;
+  /** Records in the dead-letter topic (duplicates and resolved letters included). */
+  dlq_records?: number;
+  /** Open dead letters per sink, when counted. */
+  dlq_open?: OpenLetters['bySink'];
 }
 
 /**
@@ -15,7 +20,7 @@ export interface DeliveryLag {
  * minus each sink group's committed offsets (the runner commits past trailing
  * transaction markers, so a caught-up sink shows 0).
  */
-export async function deliveryLag(admin: Admin, config: Config): Promise<DeliveryLag> {
+export async function deliveryLag(admin: Admin, config: Config, openLetters?: (admin: Admin) => Promise<OpenLetters>): Promise<DeliveryLag> {
   const names = derivedNames(config);
   const topics = await admin.listTopics();
   const out: DeliveryLag = { lag: {}, dlq_depth: 0 };
@@ -36,6 +41,13 @@ export async function deliveryLag(admin: Admin, config: Config): Promise<Deliver
   if (topics.includes(names.dlqTopic)) {
     const dlq = await admin.fetchTopicOffsets(names.dlqTopic);
     out.dlq_depth = dlq.reduce((n, p) => n + Number(BigInt(p.high) - BigInt(p.low)), 0);
+    if (openLetters) {
+      // Resolved letters stay in the topic (it is a log); what counts is what is still open.
+      const open = await openLetters(admin);
+      out.dlq_records = out.dlq_depth;
+      out.dlq_depth = open.total;
+      out.dlq_open = open.bySink;
+    }
   }
   return out;
 }

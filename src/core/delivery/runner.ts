@@ -202,6 +202,16 @@ export class SinkRunner {
   }
 
   /**
+   * The same pipeline over records given by the caller instead of a consumer (replay-dlq):
+   * prepare, write under retry and breaker, dead-letter what fails, through the DLQ writer
+   * given to the constructor. The sink must be started. True when every record is in the
+   * sink or the DLQ; false when the breaker would not let them through.
+   */
+  deliverRecords(topic: string, partition: number, messages: KafkaMessage[]): Promise<boolean> {
+    return this.deliverUnit(topic, partition, messages, new AbortController().signal);
+  }
+
+  /**
    * One unit: true when every record is in the sink or the DLQ; false when the breaker
    * would not let it through or it was cancelled (nothing of it goes to the DLQ then).
    */

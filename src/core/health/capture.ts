@@ -6,6 +6,7 @@ import { readCheckpoint } from '../capture/kafka-writer.js';
 import type { Checkpoint } from '../capture/checkpoint.js';
 import type { Logger } from '../logger.js';
 import { deliveryLag, type DeliveryLag } from '../delivery/lag.js';
+import { countOpenLetters } from '../replay/open-letters.js';
 
 /** Where capture stands: its slot in PostgreSQL and its last checkpoint in Kafka. */
 export interface CaptureStatus {
@@ -31,7 +32,8 @@ export async function captureStatus(config: Config, logger: Logger): Promise<Cap
   const pg = makePgClient(config.postgres);
   pg.on('error', () => {});
   // A few quick retries: the group-coordinator lookup behind the offset fetch can need one.
-  const admin = makeKafka(config.kafka, logger, { retries: 3, quiet: true }).admin();
+  const kafka = makeKafka(config.kafka, logger, { retries: 3, quiet: true });
+  const admin = kafka.admin();
   await Promise.all([
     (async () => {
       try {
@@ -63,7 +65,7 @@ export async function captureStatus(config: Config, logger: Logger): Promise<Cap
           const age = checkpoint.written_at ? (Date.now() - Date.parse(checkpoint.written_at)) / 1000 : NaN;
           status.checkpoint = { ...checkpoint, age_seconds: Number.isFinite(age) ? Math.round(age * 10) / 10 : -1 };
         }
-        status.delivery = await deliveryLag(admin, config);
+        status.delivery = await deliveryLag(admin, config, () => countOpenLetters(kafka, config));
       } catch (err) {
         status.errors.push(`checkpoint: ${(err as Error).message}`);
       } finally {
