@@ -9,7 +9,7 @@ export interface DeliveryLag {
   lag: Partial<Record<SinkName, number>>;
   /** Open dead letters (not resolved by replay-dlq) when counted; else records in the dead-letter topic. */
   dlq_depth: number;
-  /** Records in the dead-letter topic (duplicates and resolved letters included). */
+  /** Offsets in the dead-letter topic: every copy, resolved or not, and replay-dlq's transaction markers. */
   dlq_records?: number;
   /** Open dead letters per sink, when counted. */
   dlq_open?: OpenLetters['bySink'];
