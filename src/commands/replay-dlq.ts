@@ -106,7 +106,7 @@ export function replayDlqCommand(): Command {
             out.result(renderInspect(result, out, flags.showEvent === true), { ok: true, ...result });
             if (stop.signal.aborted) return EXIT.INTERRUPTED;
             if (result.summary.letters === 0) {
-              logger.warn('no dead letter matches these filters', { dlq_records_read: result.summary.read });
+              logger.warn(result.summary.read === 0 ? 'the DLQ is empty: nothing has been dead-lettered' : 'no dead letter matches these filters', { dlq_records_read: result.summary.read });
               return EXIT.CHECK_FAILED;
             }
             return EXIT.OK;
@@ -180,26 +180,18 @@ export function filterOf(flags: Flags, config: Config): LetterFilter {
   }
   if (filter.since !== undefined && filter.until !== undefined && filter.until <= filter.since) problems.push('--until must be after --since');
   if (flags.eventId?.length) filter.eventIds = flags.eventId;
-  if (flags.key?.length) {
-    filter.keys = [];
-    for (const k of flags.key) {
+  // Each value parsed on its own, so every bad one is reported, not only the first.
+  const parseEach = <T,>(values: string[], parse: (v: string) => T, label: string): T[] =>
+    values.flatMap((v) => {
       try {
-        filter.keys.push(canonicalKey(k));
+        return [parse(v)];
       } catch (err) {
-        problems.push((err as Error).message);
+        problems.push(`${label}${(err as Error).message}`);
+        return [];
       }
-    }
-  }
-  if (flags.sourceOffset?.length) {
-    filter.sourceOffsets = [];
-    for (const r of flags.sourceOffset) {
-      try {
-        filter.sourceOffsets.push(parseSourceRange(r));
-      } catch (err) {
-        problems.push(`--source-offset ${(err as Error).message}`);
-      }
-    }
-  }
+    });
+  if (flags.key?.length) filter.keys = parseEach(flags.key, canonicalKey, '');
+  if (flags.sourceOffset?.length) filter.sourceOffsets = parseEach(flags.sourceOffset, parseSourceRange, '--source-offset ');
   if (!flags.execute) {
     for (const flag of ['to', 'rate', 'metricsPort'] as const) if (flags[flag] !== undefined) problems.push(`--${flag.replace('metricsPort', 'metrics-port')} only makes sense with --execute`);
   } else if (flags.showEvent || flags.all) problems.push('--show-event and --all are for inspecting (without --execute)');
