@@ -199,7 +199,7 @@ export function filterOf(flags: Flags, config: Config): LetterFilter {
   return filter;
 }
 
-function renderInspect(result: InspectResult, out: Output, showEvent: boolean): string {
+export function renderInspect(result: InspectResult, out: Output, showEvent: boolean): string {
   const c = out.color;
   const s = result.summary;
   const lines: string[] = [];

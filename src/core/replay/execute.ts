@@ -141,7 +141,7 @@ export class ReplayRun {
     let open = 0;
     let stoppedBy: string | null = null;
     let replayedSoFar = 0;
-    const began = Date.now();
+    let began: number | undefined;
     const stop = new AbortController();
     const onAbort = () => stop.abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -189,6 +189,8 @@ export class ReplayRun {
                 if (stop.signal.aborted || stoppedBy) return;
                 const chunk = items.slice(from, from + options.batchSize).map((item, i) => ({ ...item, message: { ...item.message, offset: String(i) } }));
                 if (options.rate) {
+                  // From the first write, so the time spent reading up to it is not a credit to burst with.
+                  began ??= Date.now();
                   const due = began + (1000 * (counts.replayed + counts.superseded + counts.requeued + chunk.length)) / options.rate;
                   while (Date.now() < due && !stop.signal.aborted) await sleep(Math.min(200, due - Date.now()));
                   if (stop.signal.aborted) return;
