@@ -13,6 +13,8 @@ import { makePgClient } from '../../src/core/clients/postgres.js';
 import { loadConfig, type Config } from '../../src/core/config/index.js';
 import { changeEventId, recordKey } from '../../src/core/event/identity.js';
 import { silentLogger } from '../../src/core/logger.js';
+import { PipelineMetrics } from '../../src/core/metrics.js';
+import { ReplayRun } from '../../src/core/replay/execute.js';
 import { readRow } from '../../src/core/sinks/redis.js';
 import { HttpReceiver } from '../../src/receiver/server.js';
 import { exited } from '../helpers/capturer.js';
@@ -280,5 +282,25 @@ describe('replay-dlq: inspect, filter, re-deliver', { timeout: 300_000 }, () => 
     assert.equal(run.interrupted, true);
     assert.equal(run.complete, false);
     assert.deepEqual(run.counts, { replayed: 0, superseded: 0, requeued: 0, held_back: 0 });
+  });
+
+  it('counts dlq_replayed_total{sink,outcome}; a letter that keeps failing gains attempts each time', async () => {
+    const metrics = new PipelineMetrics();
+    const summary = await new ReplayRun(kafka, loadConfig({ env, file: configFile }), silentLogger, metrics).execute({ filter: { sinks: ['bigquery'] }, maxAttempts: 10, batchSize: 100 });
+    assert.deepEqual(summary.counts, { replayed: 0, superseded: 0, requeued: 1, held_back: 0 });
+    const text = await metrics.registry.metrics();
+    assert.match(text, /^dlq_replayed_total\{sink="bigquery",outcome="requeued"\} 1$/m);
+    const failing = (await inspect(['--event-id', ids['9']!])).letters.find((l) => l.state === 'failing');
+    assert.equal(failing?.attempts, 3);
+  });
+
+  it('--to another sink resolves the letter there; nothing is left open', async () => {
+    const r = await cli(['--execute', '--event-id', ids['9']!, '--to', 'redis']);
+    assert.equal(r.code, 0, r.stderr);
+    const run = JSON.parse(r.stdout) as Run;
+    // Redis took row 9 from the stream already: its version is there, so nothing is written.
+    assert.deepEqual(run.bySink, { redis: { replayed: 1, superseded: 0, requeued: 0 } });
+    const open = await inspect();
+    assert.equal(open.summary.states['open']! + open.summary.states['failing']!, 0);
   });
 });
