@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/core/config/index.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { HttpReceiver } from '../../src/receiver/server.js';
 import { exited } from '../helpers/capturer.js';
+import { BIN, runCli } from '../helpers/run-cli.js';
 import { alertRules, dashboardQueries, operands } from '../helpers/monitoring.js';
 import { dropPipeline, isolatedPipeline, RECEIVER_KEY, startStream, waitFor } from '../helpers/pipeline.js';
 import { freePort, startPrometheus, type PrometheusInstance } from '../helpers/prometheus.js';
@@ -111,6 +112,31 @@ describe('monitoring: the dashboard and the alert rules against a real Prometheu
       90_000,
     ).catch(() => {});
     assert.deepEqual(empty, []);
+  });
+
+  it('status shows the HTTP circuit open and for how long, read from the stream it asks', async () => {
+    const r = await runCli(['--json', 'status', '--timeout', '10000'], pipeline.env);
+    const report = JSON.parse(r.stdout) as { circuits: { source: string; sinks: Array<{ sink: string; state: string; open_seconds: number | null }> } };
+    assert.equal(report.circuits.source, `http://127.0.0.1:${pipeline.env['STREAMCTL_METRICS_PORT']}/metrics`);
+    const bySink = Object.fromEntries(report.circuits.sinks.map((s) => [s.sink, s]));
+    assert.equal(bySink['http']?.state, 'open');
+    assert.ok((bySink['http']?.open_seconds ?? -1) >= 0);
+    assert.deepEqual(bySink['redis'], { sink: 'redis', state: 'closed', open_seconds: null });
+    const text = await runCli(['status', '--timeout', '10000'], pipeline.env);
+    assert.match(text.stdout, /circuits {2}redis closed, http open for \d+s/);
+  });
+
+  it('status --watch on a terminal redraws in place (no screen clear per check), and appends when piped', async () => {
+    const watch = `${process.execPath} ${BIN} status --watch 1 --timeout 10000`;
+    // script(1) gives it a terminal; timeout(1) sends SIGINT after two or three checks.
+    const tty = await runCli(['-c', `script -qec 'timeout -s INT 5 ${watch}' /dev/null`], { ...pipeline.env, TERM: 'xterm' }, 60_000, 'bash');
+    const frames = tty.stdout.split('\x1b[H').length - 1;
+    assert.ok(frames >= 2, `${frames} frames`);
+    assert.equal(tty.stdout.split('\x1b[2J').length - 1, 1, 'the screen is cleared once, at the start');
+    assert.match(tty.stdout, /\x1b\[\?25h/, 'the cursor is shown again on exit');
+    const piped = await runCli(['-c', `timeout -s INT 4 ${watch}`], pipeline.env, 60_000, 'bash');
+    assert.doesNotMatch(piped.stdout, /\x1b\[/);
+    assert.ok(piped.stdout.split('streamctl status at').length - 1 >= 2);
   });
 
   it('sees the workload in the numbers: the HTTP circuit open, an event dead-lettered, both sinks delivered, this pipeline\'s slot', async () => {
