@@ -7,6 +7,7 @@ import type { PipelineMetrics } from '../metrics.js';
 
 /** As often as the original design's health checks. */
 export const MONITOR_INTERVAL_MS = 30_000;
+const STOP_WAIT_MS = 2000;
 
 /**
  * What Prometheus needs to know about the pipeline that no single loop of capture or
@@ -35,10 +36,12 @@ export class PipelineMonitor {
     this.timer = setTimeout(tick, 0);
   }
 
+  /** Lets a measurement in flight finish, but never holds a shutdown up for long (Kafka may be gone). */
   async stop(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    await this.running;
+    // unref: a wait that lost the race must not keep the process alive.
+    if (this.running) await Promise.race([this.running, new Promise<void>((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
   }
 
   /** One measurement; a failure is logged and leaves the last values, never stops the stream. */
