@@ -7,6 +7,7 @@ import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { makeRedis } from '../../src/core/clients/redis.js';
 import { loadConfig } from '../../src/core/config/index.js';
+import { LOCAL_STACK } from '../../src/core/local-stack.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { HttpReceiver } from '../../src/receiver/server.js';
 import { exited } from '../helpers/capturer.js';
@@ -92,6 +93,12 @@ describe('monitoring: the dashboard and the alert rules against a real Prometheu
     });
     assert.deepEqual(rules.map((r) => r.name).sort(), alertRules().map((r) => r.alert).sort());
     assert.deepEqual(rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.lastError}`), []);
+  });
+
+  it("the stack's own Prometheus (scripts/stack) is ready, with the shipped rules loaded", async () => {
+    assert.ok((await fetch(`${LOCAL_STACK.prometheus.url}/-/ready`)).ok);
+    const body = (await (await fetch(`${LOCAL_STACK.prometheus.url}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: Array<{ name: string }> }> } };
+    assert.deepEqual(body.data.groups.flatMap((g) => g.rules.map((r) => r.name)).sort(), alertRules().map((r) => r.alert).sort());
   });
 
   it('every dashboard query and every operand of every alert rule returns a series while the workload runs', async () => {
