@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { EXIT } from '../core/exit-codes.js';
 import { checkStatus } from '../core/health/status.js';
+import type { CircuitsStatus } from '../core/health/circuits.js';
 import { COMPONENTS, type StatusReport } from '../core/health/types.js';
 import { sleep } from '../core/timeout.js';
 import { contextFor } from './shared/context.js';
@@ -18,6 +19,33 @@ export function statusExitCode(report: StatusReport): number {
   if (Object.values(report.components).some((c) => c.state === 'down')) return EXIT.CHECK_FAILED;
   if (report.problems.length > 0) return EXIT.ENV_NOT_READY;
   return EXIT.OK;
+}
+
+/** "2h 05m", "3m 07s", "12s": how long a circuit has been open. */
+export function duration(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  const two = (n: number) => String(n).padStart(2, '0');
+  return h > 0 ? `${h}h ${two(m)}m` : m > 0 ? `${m}m ${two(s)}s` : `${s}s`;
+}
+
+function renderCircuits(circuits: CircuitsStatus, out: Output): string {
+  const c = out.color;
+  if (circuits.error) return `  circuits  ${c.gray(circuits.error)}`;
+  if (circuits.sinks.length === 0) return `  circuits  ${c.gray('no sink is delivering in that stream')}`;
+  const each = circuits.sinks.map(({ sink, state, open_seconds }) =>
+    state === 'closed' ? `${sink} ${c.green('closed')}` : `${sink} ${(state === 'open' ? c.red : c.yellow)(state)} for ${duration(open_seconds ?? 0)}`,
+  );
+  return `  circuits  ${each.join(', ')}  ${c.gray(`(from ${circuits.source})`)}`;
+}
+
+/**
+ * One --watch frame drawn over the previous one: cursor home, each line cleared to its end,
+ * then everything below cleared, so the screen does not flash blank between checks.
+ */
+export function inPlaceFrame(text: string): string {
+  return `\x1b[H${text.split('\n').map((l) => `${l}\x1b[K`).join('\n')}\n\x1b[J`;
 }
 
 function render(report: StatusReport, out: Output): string {
@@ -56,6 +84,7 @@ function render(report: StatusReport, out: Output): string {
     lines.push(`  delivery  lag ${lags.length > 0 ? lags.join(', ') : 'no sink has read yet'}  ${dlq}`);
   }
   for (const e of report.capture.errors) lines.push(`  ${c.red(e)}`);
+  if (report.circuits) lines.push(renderCircuits(report.circuits, out));
   const { runs, errors } = report.backfill;
   if (runs.length > 0 || errors.length > 0) lines.push('', 'backfill');
   for (const r of runs) {
@@ -75,6 +104,10 @@ function render(report: StatusReport, out: Output): string {
 export function statusCommand(): Command {
   return new Command('status')
     .description('health of every component: PostgreSQL, Kafka, Redis, BigQuery, the HTTP endpoint')
+    .addHelpText(
+      'after',
+      "\nCircuits: each sink's circuit state and how long it has been open, read from the running\nstream's /metrics at metrics.host:metrics.port (not a check: exit codes ignore it).\n--watch on a terminal redraws in place; piped, each check is appended.",
+    )
     .option('-w, --watch [seconds]', 'check again every N seconds (default 5) until interrupted', positiveInt(3600))
     .option('--timeout <ms>', 'how long each component may take to answer', positiveInt(120_000), 5000)
     .action(
@@ -94,12 +127,17 @@ export function statusCommand(): Command {
         };
         process.once('SIGINT', onSignal);
         process.once('SIGTERM', onSignal);
+        // On a terminal each check redraws the last one in place (cursor hidden meanwhile);
+        // otherwise (a pipe, a log, --json) each check is appended.
+        const inPlace = out.isTTY && !out.json;
+        if (inPlace) out.write('\x1b[2J\x1b[?25l');
         while (!stop) {
           const report = await checkStatus(config, logger, { timeoutMs: flags.timeout });
-          if (out.isTTY && !out.json) out.write('\x1b[2J\x1b[H');
-          out.result(render(report, out), { ok: statusExitCode(report) === EXIT.OK, ...report });
+          if (inPlace) out.write(inPlaceFrame(render(report, out)));
+          else out.result(render(report, out), { ok: statusExitCode(report) === EXIT.OK, ...report });
           for (let waited = 0; waited < every * 1000 && !stop; waited += 200) await sleep(200);
         }
+        if (inPlace) out.write('\x1b[?25h');
         return EXIT.INTERRUPTED;
       }),
     );

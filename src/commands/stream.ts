@@ -5,6 +5,7 @@ import { Deliverer, deliverySecrets } from '../core/delivery/deliverer.js';
 import { EXIT } from '../core/exit-codes.js';
 import { PipelineMetrics } from '../core/metrics.js';
 import { startMetricsServer } from '../core/metrics-server.js';
+import { PipelineMonitor } from '../core/metrics/monitor.js';
 import { contextFor } from './shared/context.js';
 import { oneOf } from './shared/parsers.js';
 import { action } from './shared/run.js';
@@ -49,6 +50,8 @@ export function streamCommand(): Command {
         let streaming = false;
         const server = await startMetricsServer(metrics, { host: config.metrics.host, port: config.metrics.port, ready: () => streaming });
         logger.info('metrics listening', { url: `http://${server.address.address}:${server.address.port}/metrics` });
+        const monitor = new PipelineMonitor(config, metrics, logger.child('monitor'));
+        monitor.start();
         try {
           await deliverer?.start();
           streaming = true;
@@ -64,6 +67,7 @@ export function streamCommand(): Command {
         } finally {
           streaming = false;
           await deliverer?.stop();
+          await monitor.stop();
           await server.close();
         }
         return EXIT.OK;

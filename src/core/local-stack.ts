@@ -11,4 +11,6 @@ export const LOCAL_STACK = {
   bigquery: { apiEndpoint: 'http://127.0.0.1:19050', projectId: 'streamctl-local', dataset: 'streamctl' },
   http: { url: 'http://127.0.0.1:18080/events', hmacKeyFile: '.stack/http/hmac.key' },
   metrics: { port: 19464 },
+  /** The stack's Prometheus (alert rules loaded, targets in .stack/prometheus/targets/). */
+  prometheus: { url: 'http://127.0.0.1:19090' },
 } as const;

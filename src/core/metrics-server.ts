@@ -13,6 +13,7 @@ export async function startMetricsServer(
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {
+      metrics.ready.set(options.ready() ? 1 : 0);
       metrics.registry.metrics().then(
         (text) => {
           res.writeHead(200, { 'content-type': metrics.registry.contentType });

@@ -100,6 +100,55 @@ export class PipelineMetrics {
     registers: [this.registry],
   });
 
+  // Operations: what the alert rules and the dashboard in docker/ need beyond the above.
+  // Measured by src/core/metrics/monitor.ts every 30 s in every `stream` process (any role),
+  // so a slot or a backfill is watched even where capture itself is not running.
+  readonly ready = new Gauge({
+    name: 'streamctl_ready',
+    help: '1 while this process is doing its job (/ready answers 200), else 0',
+    registers: [this.registry],
+  });
+  readonly slotActive = new Gauge({
+    name: 'streamctl_replication_slot_active',
+    help: '1 when a session reads the replication slot, 0 when nobody does (or the slot is missing)',
+    labelNames: ['slot'] as const,
+    registers: [this.registry],
+  });
+  readonly slotRetainedWalBytes = new Gauge({
+    name: 'streamctl_replication_slot_retained_wal_bytes',
+    help: 'WAL PostgreSQL keeps for the slot: current WAL position minus its restart position',
+    labelNames: ['slot'] as const,
+    registers: [this.registry],
+  });
+  readonly slotConfirmedLsn = new Gauge({
+    name: 'streamctl_replication_slot_confirmed_lsn',
+    help: "The slot's confirmed flush position, as a number (it stands still when capture makes no progress)",
+    labelNames: ['slot'] as const,
+    registers: [this.registry],
+  });
+  readonly walLsn = new Gauge({
+    name: 'streamctl_postgres_wal_lsn',
+    help: "PostgreSQL's current WAL write position, as a number (it moves when anything is written)",
+    registers: [this.registry],
+  });
+  readonly backfillRuns = new Gauge({
+    name: 'streamctl_backfill_runs',
+    help: 'Backfill runs of this pipeline by state: running, interrupted (not done, nobody holds its locks), done (last 24 h)',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+  readonly backfillInterruptedAge = new Gauge({
+    name: 'streamctl_backfill_interrupted_age_seconds',
+    help: 'Seconds since the oldest interrupted backfill run committed its last chunk (0 when none is interrupted)',
+    registers: [this.registry],
+  });
+  readonly circuitOpenedAt = new Gauge({
+    name: 'circuit_opened_timestamp_seconds',
+    help: 'Unix time at which the circuit of a sink left the closed state (0 while closed); open for time() - this',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'streamctl_' });
   }

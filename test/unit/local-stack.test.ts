@@ -19,4 +19,6 @@ it('scripts/stack.env and src/core/local-stack.ts name the same ports and creden
   assert.equal(`http://127.0.0.1:${env['BQ_PORT']}`, LOCAL_STACK.bigquery.apiEndpoint);
   assert.equal(env['BQ_PROJECT'], LOCAL_STACK.bigquery.projectId);
   assert.equal(`http://127.0.0.1:${env['HTTP_PORT']}/events`, LOCAL_STACK.http.url);
+  assert.equal(Number(env['METRICS_PORT']), LOCAL_STACK.metrics.port);
+  assert.equal(`http://127.0.0.1:${env['PROMETHEUS_PORT']}`, LOCAL_STACK.prometheus.url);
 });

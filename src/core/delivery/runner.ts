@@ -58,14 +58,19 @@ export class SinkRunner {
     if (sink.storesOffsets && (sink.units?.inFlight ?? 1) > 1) throw new Error(`${sink.name} sink stores offsets: it must write one unit at a time`);
     const sinkLabel = { sink: sink.name };
     metrics.circuitState.set(sinkLabel, 0);
+    metrics.circuitOpenedAt.set(sinkLabel, 0);
+    // Half-open and open again keeps the first opening: "open for N minutes" counts from there.
+    let openedAt = 0;
     breaker.onBreak(() => {
       metrics.circuitState.set(sinkLabel, 1);
+      if (openedAt === 0) metrics.circuitOpenedAt.set(sinkLabel, (openedAt = Date.now() / 1000));
       this.logger.warn('circuit open: pausing the sink', { resume_in_ms: options.halfOpenAfterMs });
       this.pause();
     });
     breaker.onHalfOpen(() => metrics.circuitState.set(sinkLabel, 2));
     breaker.onReset(() => {
       metrics.circuitState.set(sinkLabel, 0);
+      metrics.circuitOpenedAt.set(sinkLabel, (openedAt = 0));
       this.logger.info('circuit closed: the sink answers again');
     });
   }

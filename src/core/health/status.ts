@@ -5,6 +5,7 @@ import { probePostgres } from './postgres.js';
 import { endpointOf, probeBigQuery, probeHttp, probeKafka, probeRedis } from './probes.js';
 import { backfillStatus, type BackfillStatus } from './backfill.js';
 import { captureStatus, type CaptureStatus } from './capture.js';
+import { circuitsStatus } from './circuits.js';
 import { COMPONENTS, type ComponentName, type ProbeResult, type StatusReport } from './types.js';
 
 export interface StatusOptions {
@@ -30,6 +31,7 @@ export async function checkStatus(config: Config, logger: Logger, options: Statu
       }
     }),
   );
+  const circuits = circuitsStatus(config, options.timeoutMs);
   const [capture, backfill] = await Promise.all([
     withTimeout(captureStatus(config, logger), options.timeoutMs, 'capture status').catch(
       (err: Error): CaptureStatus => ({ pipeline: config.pipeline.id, slot: null, checkpoint: null, delivery: null, errors: [err.message] }),
@@ -39,6 +41,7 @@ export async function checkStatus(config: Config, logger: Logger, options: Statu
   return {
     capture,
     backfill,
+    circuits: await circuits,
     checked_at: new Date().toISOString(),
     components: Object.fromEntries(results.map(([name, r]) => [name, r.health])) as StatusReport['components'],
     problems: results.flatMap(([, r]) => r.problems),

@@ -1,5 +1,6 @@
 import type { BackfillStatus } from './backfill.js';
 import type { CaptureStatus } from './capture.js';
+import type { CircuitsStatus } from './circuits.js';
 
 export const COMPONENTS = ['postgres', 'kafka', 'redis', 'bigquery', 'http'] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
@@ -27,6 +28,8 @@ export interface StatusReport {
   problems: ReadinessProblem[];
   capture: CaptureStatus;
   backfill: BackfillStatus;
+  /** Each sink's circuit breaker, read from the running stream's /metrics. */
+  circuits?: CircuitsStatus;
 }
 
 export interface ProbeResult {
