@@ -15,7 +15,7 @@ import { sleep } from '../timeout.js';
 import { SESSION_OPTIONS, TypeRegistry } from '../source/pg-types.js';
 import { beginTransaction, eventsOf, type OpenTransaction, type SourceInfo } from './assembler.js';
 import { isCovered, isTransactionCovered, type Checkpoint } from './checkpoint.js';
-import { CaptureKafkaWriter, readCheckpoint, type OutgoingRecord } from './kafka-writer.js';
+import { captureProducer, readCheckpoint, type CaptureProducer, type OutgoingRecord } from './kafka-writer.js';
 import { ReplicationStream } from './replication-stream.js';
 import { ensurePublication, ensureSlot, preflight } from './setup.js';
 import { StreamctlError } from '../errors.js';
@@ -130,7 +130,7 @@ export class Capturer {
    */
   private async runOnce(signal: AbortSignal, takeOver: boolean): Promise<void> {
     const kafka = makeKafka(this.config.kafka, this.logger);
-    const writer = new CaptureKafkaWriter(kafka, this.config);
+    const writer = captureProducer(kafka, this.config);
     const admin = kafka.admin();
     const pgAdmin = makePgClient(this.config.postgres, { options: SESSION_OPTIONS });
     let stream: ReplicationStream | null = null;
@@ -198,7 +198,7 @@ export class Capturer {
     }
   }
 
-  private async loop(stream: ReplicationStream, writer: CaptureKafkaWriter, registry: TypeRegistry, start: Checkpoint | null, signal: AbortSignal): Promise<void> {
+  private async loop(stream: ReplicationStream, writer: CaptureProducer, registry: TypeRegistry, start: Checkpoint | null, signal: AbortSignal): Promise<void> {
     const { maxBatchEvents, maxBatchBytes, lingerMs } = this.config.capture;
     let checkpoint = start;
     let eventsTotal = start?.events_total ?? 0;
@@ -228,7 +228,7 @@ export class Capturer {
             events_total: eventsTotal + batch.records.length,
           };
       const started = performance.now();
-      await writer.commit(batch.records, next);
+      await writer.commitAll(batch.records, next);
       this.metrics.captureCommitSeconds.observe((performance.now() - started) / 1000);
       this.metrics.captureTransactions.inc();
       this.metrics.captureBatchSize.observe(batch.records.length);
