@@ -198,16 +198,70 @@ export class Capturer {
     }
   }
 
+  /**
+   * The capture loop, pipelined: a full batch is handed to Kafka and, while that
+   * transaction commits (tens to hundreds of milliseconds of round trips), the loop goes on
+   * reading, decoding and encoding the next batch. At most one transaction is in flight
+   * (Kafka allows one open transaction per producer): the next batch waits for it before
+   * it is sent. PostgreSQL is still told an LSN only once the commit covering it is done:
+   * the batch's own LSN in the commit's callback, and any LSN that needed no Kafka write
+   * (a skipped or empty transaction, a keepalive) is held back until the commit in flight
+   * before it is done, so confirmations stay in LSN order.
+   */
   private async loop(stream: ReplicationStream, writer: CaptureProducer, registry: TypeRegistry, start: Checkpoint | null, signal: AbortSignal): Promise<void> {
     const { maxBatchEvents, maxBatchBytes, lingerMs } = this.config.capture;
+    /** The checkpoint of the last batch handed to Kafka (committed or in flight). */
     let checkpoint = start;
     let eventsTotal = start?.events_total ?? 0;
     let batch = emptyBatch();
     let tx: OpenTransaction | null = null;
     let skipTx = false;
+    let inFlight: Promise<void> | null = null;
+    let commitFailure: unknown = null;
+    /** The highest LSN that needs no Kafka write, waiting for the commit in flight. */
+    let heldConfirm: bigint | null = null;
 
+    const settled = async (): Promise<void> => {
+      if (inFlight) await inFlight;
+      if (commitFailure !== null) throw commitFailure;
+    };
+
+    const confirmWhenCommitted = (lsn: bigint): void => {
+      if (inFlight) heldConfirm = heldConfirm === null || lsn > heldConfirm ? lsn : heldConfirm;
+      else this.confirm(stream, lsn);
+    };
+
+    const commit = (committing: Batch, next: Checkpoint): Promise<void> => {
+      const started = performance.now();
+      return writer.commitAll(committing.records, next).then(
+        () => {
+          this.metrics.captureCommitSeconds.observe((performance.now() - started) / 1000);
+          this.metrics.captureTransactions.inc();
+          this.metrics.captureBatchSize.observe(committing.records.length);
+          for (const [label, n] of committing.counts) {
+            const [table, op] = label.split('|') as [string, string];
+            this.metrics.captureEvents.inc({ table, op }, n);
+          }
+          this.stats = { eventsWritten: this.stats.eventsWritten + committing.records.length, transactionsCommitted: this.stats.transactionsCommitted + 1, checkpoint: next };
+          inFlight = null;
+          // Only now may PostgreSQL forget the WAL of the transactions this commit covers.
+          if (committing.lastComplete) this.confirm(stream, committing.lastComplete.endLsn);
+          if (heldConfirm !== null) this.confirm(stream, heldConfirm);
+          heldConfirm = null;
+          stream.interrupt();
+        },
+        (err: unknown) => {
+          commitFailure = err;
+          inFlight = null;
+          stream.interrupt();
+        },
+      );
+    };
+
+    /** Hands the batch to Kafka once the transaction before it is committed; returns without waiting for this one. */
     const flush = async (): Promise<void> => {
       if (batch.records.length === 0) return;
+      await settled();
       const next: Checkpoint = batch.partial
         ? {
             pipeline: this.config.pipeline.id,
@@ -227,20 +281,9 @@ export class Capturer {
             written_at: new Date().toISOString(),
             events_total: eventsTotal + batch.records.length,
           };
-      const started = performance.now();
-      await writer.commitAll(batch.records, next);
-      this.metrics.captureCommitSeconds.observe((performance.now() - started) / 1000);
-      this.metrics.captureTransactions.inc();
-      this.metrics.captureBatchSize.observe(batch.records.length);
-      for (const [label, n] of batch.counts) {
-        const [table, op] = label.split('|') as [string, string];
-        this.metrics.captureEvents.inc({ table, op }, n);
-      }
       eventsTotal = next.events_total;
       checkpoint = next;
-      this.stats = { eventsWritten: this.stats.eventsWritten + batch.records.length, transactionsCommitted: this.stats.transactionsCommitted + 1, checkpoint };
-      // Only now may PostgreSQL forget the WAL of the transactions this commit covers.
-      if (batch.lastComplete) this.confirm(stream, batch.lastComplete.endLsn);
+      inFlight = commit(batch, next);
       batch = emptyBatch();
     };
 
@@ -253,66 +296,75 @@ export class Capturer {
       batch.counts.set(label, (batch.counts.get(label) ?? 0) + 1);
     };
 
-    while (!signal.aborted) {
-      const lingerLeft = batch.records.length > 0 ? Math.max(0, lingerMs - (performance.now() - batch.firstAt)) : 1000;
-      if (batch.records.length > 0 && lingerLeft === 0 && tx === null) {
-        await flush();
-        continue;
-      }
-      const item = await stream.next(tx === null ? Math.max(1, lingerLeft) : 1000);
-      if (item === null) {
-        if (stream.isEnded) throw new Error('the replication stream ended');
-        continue;
-      }
-      if (item.kind === 'keepalive') {
-        // Every change before this keepalive has been handled; with nothing pending, the
-        // slot may move up to here, so it does not hold WAL written for other tables.
-        if (tx === null && batch.records.length === 0) this.confirm(stream, item.walEnd);
-        continue;
-      }
-      const message: Pgoutput.Message = item.message;
-      switch (message.tag) {
-        case 'begin':
-          tx = beginTransaction(message);
-          skipTx = isTransactionCovered(checkpoint, tx.commitLsn);
-          break;
-        case 'relation':
-          await registry.resolveForRelation(message);
-          break;
-        case 'commit': {
-          if (!tx) throw new Error('COMMIT without BEGIN in the replication stream');
-          const endLsn = message.commitEndLsn ? parseLsn(message.commitEndLsn) : tx.commitLsn;
-          if (batch.records.length === 0) {
-            // Nothing of it is waiting for Kafka (skipped, or no published change): confirm now.
-            this.confirm(stream, endLsn);
-          } else {
-            batch.lastComplete = { commitLsn: tx.commitLsn, endLsn };
-            batch.partial = null;
-            if (batch.records.length >= maxBatchEvents || batch.bytes >= maxBatchBytes) await flush();
-          }
-          tx = null;
-          break;
+    try {
+      while (!signal.aborted) {
+        if (commitFailure !== null) throw commitFailure;
+        const lingerLeft = batch.records.length > 0 ? Math.max(0, lingerMs - (performance.now() - batch.firstAt)) : 1000;
+        // A batch past its linger goes as soon as the transaction before it is done; until
+        // then it keeps filling (the commit's callback interrupts the wait below).
+        if (batch.records.length > 0 && lingerLeft === 0 && tx === null && inFlight === null) {
+          await flush();
+          continue;
         }
-        case 'insert':
-        case 'update':
-        case 'delete':
-        case 'truncate': {
-          if (!tx) throw new Error(`${message.tag} outside a transaction in the replication stream`);
-          for (const event of eventsOf(message, tx, registry, this.source)) {
-            if (skipTx || isCovered(checkpoint, tx.commitLsn, event.position!)) continue;
-            add(event);
-            batch.partial = { commitLsn: tx.commitLsn, position: event.position! };
-            // A transaction too big for one batch is split here; the checkpoint records the position.
-            if (batch.records.length >= maxBatchEvents || batch.bytes >= maxBatchBytes) await flush();
-          }
-          break;
+        const item = await stream.next(tx === null && lingerLeft > 0 ? lingerLeft : 1000);
+        if (item === null) {
+          if (stream.isEnded) throw new Error('the replication stream ended');
+          continue;
         }
-        default:
-          break; // type, origin, logical messages: nothing to write
+        if (item.kind === 'keepalive') {
+          // Every change before this keepalive has been handled; with nothing pending, the
+          // slot may move up to here, so it does not hold WAL written for other tables.
+          if (tx === null && batch.records.length === 0) confirmWhenCommitted(item.walEnd);
+          continue;
+        }
+        const message: Pgoutput.Message = item.message;
+        switch (message.tag) {
+          case 'begin':
+            tx = beginTransaction(message);
+            skipTx = isTransactionCovered(checkpoint, tx.commitLsn);
+            break;
+          case 'relation':
+            await registry.resolveForRelation(message);
+            break;
+          case 'commit': {
+            if (!tx) throw new Error('COMMIT without BEGIN in the replication stream');
+            const endLsn = message.commitEndLsn ? parseLsn(message.commitEndLsn) : tx.commitLsn;
+            if (batch.records.length === 0) {
+              // Nothing of it is waiting for Kafka (skipped, or no published change).
+              confirmWhenCommitted(endLsn);
+            } else {
+              batch.lastComplete = { commitLsn: tx.commitLsn, endLsn };
+              batch.partial = null;
+              if (batch.records.length >= maxBatchEvents || batch.bytes >= maxBatchBytes) await flush();
+            }
+            tx = null;
+            break;
+          }
+          case 'insert':
+          case 'update':
+          case 'delete':
+          case 'truncate': {
+            if (!tx) throw new Error(`${message.tag} outside a transaction in the replication stream`);
+            for (const event of eventsOf(message, tx, registry, this.source)) {
+              if (skipTx || isCovered(checkpoint, tx.commitLsn, event.position!)) continue;
+              add(event);
+              batch.partial = { commitLsn: tx.commitLsn, position: event.position! };
+              // A transaction too big for one batch is split here; the checkpoint records the position.
+              if (batch.records.length >= maxBatchEvents || batch.bytes >= maxBatchBytes) await flush();
+            }
+            break;
+          }
+          default:
+            break; // type, origin, logical messages: nothing to write
+        }
       }
+      // Graceful stop: commit what is read (a partial transaction is safe: the checkpoint says where it stopped).
+      await flush();
+      await settled();
+    } finally {
+      // On a failure, let the commit in flight finish (or fail) before the connections close under it.
+      await inFlight;
     }
-    // Graceful stop: commit what is read (a partial transaction is safe: the checkpoint says where it stopped).
-    if (batch.records.length > 0) await flush();
   }
 
   private confirm(stream: ReplicationStream, lsn: bigint): void {
