@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 
 interface ProfileNode {
   id: number;
+  children?: number[];
   callFrame: { functionName: string; url: string; lineNumber: number };
 }
 interface Profile {
@@ -26,9 +27,10 @@ const STAGES: Array<[string, (fn: string, url: string) => boolean]> = [
   ['column type decode', (_, url) => /source\/pg-types|postgres-array|pg-types\//.test(url)],
   ['pg / pg-query-stream (wire protocol)', (_, url) => /node_modules\/(pg|pg-protocol|pg-query-stream|pg-cursor)\//.test(url)],
   ['event building (assembler, envelope, ids)', (_, url) => /capture\/assembler|core\/event\/|backfill\/backfill/.test(url)],
-  ['JSON.stringify', (fn) => /^(stringify|JsonStringify|JSON\.stringify)$/.test(fn)],
+  // JSON.stringify is inlined into its caller's self time: capture's `add` does little else.
+  ['event JSON encode (JSON.stringify, Buffer.from)', (fn, url) => /^(stringify|JsonStringify|JSON\.stringify)$/.test(fn) || (fn === 'add' && /capture\/capturer/.test(url))],
   ['capture loop, replication stream', (_, url) => /capture\/(capturer|replication-stream)/.test(url)],
-  ['node internals (streams, net, buffers)', (_, url) => url.startsWith('node:')],
+  ['node internals (streams, net, buffers) not under the above', (_, url) => url.startsWith('node:')],
   ['(program) / native', (fn, url) => fn === '(program)' || url === ''],
   ['other', () => true],
 ];
@@ -44,13 +46,27 @@ const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const selfUs = new Map<number, number>();
 for (let i = 0; i < profile.samples.length; i++) selfUs.set(profile.samples[i]!, (selfUs.get(profile.samples[i]!) ?? 0) + (profile.timeDeltas[i] ?? 0));
 
+const parent = new Map<number, number>();
+for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const stageOf = (node: ProfileNode): string => STAGES.find(([, test]) => test(node.callFrame.functionName, node.callFrame.url))![0];
+/** Node internals, builtins and unknown code count for the nearest caller that has a stage (kafkajs' Buffer copies count as kafkajs). */
+const GENERIC = new Set(['node internals (streams, net, buffers) not under the above', '(program) / native', 'other']);
+function attributed(node: ProfileNode): string {
+  const own = stageOf(node);
+  if (!GENERIC.has(own) || node.callFrame.functionName === '(program)') return own;
+  for (let id = parent.get(node.id); id !== undefined; id = parent.get(id)) {
+    const stage = stageOf(byId.get(id)!);
+    if (!GENERIC.has(stage)) return stage;
+  }
+  return own;
+}
 const stages = new Map<string, number>();
 const functions = new Map<string, number>();
 let total = 0;
 let busy = 0;
 for (const [id, us] of selfUs) {
   const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-  const stage = STAGES.find(([, test]) => test(functionName, url))![0];
+  const stage = attributed(byId.get(id)!);
   stages.set(stage, (stages.get(stage) ?? 0) + us);
   total += us;
   if (stage === 'idle') continue;
