@@ -16,6 +16,7 @@ import { SESSION_OPTIONS, TypeRegistry } from '../source/pg-types.js';
 import { beginTransaction, eventsOf, type OpenTransaction, type SourceInfo } from './assembler.js';
 import { isCovered, isTransactionCovered, type Checkpoint } from './checkpoint.js';
 import { captureProducer, readCheckpoint, type CaptureProducer, type OutgoingRecord } from './kafka-writer.js';
+import { ConfirmGate } from './confirm-gate.js';
 import { ReplicationStream } from './replication-stream.js';
 import { ensurePublication, ensureSlot, preflight } from './setup.js';
 import { StreamctlError } from '../errors.js';
@@ -61,6 +62,8 @@ export class Capturer {
   private readonly names;
   private readonly source: SourceInfo;
   private stats: CaptureStats = { eventsWritten: 0, transactionsCommitted: 0, checkpoint: null };
+  /** The Kafka commit in flight (see `loop`); it settles without throwing (failures go to the loop). */
+  private inFlight: Promise<void> | null = null;
 
   constructor(
     private readonly config: Config,
@@ -158,6 +161,9 @@ export class Capturer {
       await this.loop(stream, writer, registry, checkpoint, signal);
     } finally {
       clearInterval(lagTimer);
+      // On a failure, let the commit in flight finish (or fail) before the connections close under it.
+      await this.inFlight;
+      this.inFlight = null;
       await stream?.stop();
       await writer.disconnect();
       await admin.disconnect().catch(() => {});
@@ -216,23 +222,17 @@ export class Capturer {
     let batch = emptyBatch();
     let tx: OpenTransaction | null = null;
     let skipTx = false;
-    let inFlight: Promise<void> | null = null;
     let commitFailure: unknown = null;
-    /** The highest LSN that needs no Kafka write, waiting for the commit in flight. */
-    let heldConfirm: bigint | null = null;
+    const gate = new ConfirmGate((lsn) => this.confirm(stream, lsn));
 
     const settled = async (): Promise<void> => {
-      if (inFlight) await inFlight;
+      if (this.inFlight) await this.inFlight;
       if (commitFailure !== null) throw commitFailure;
-    };
-
-    const confirmWhenCommitted = (lsn: bigint): void => {
-      if (inFlight) heldConfirm = heldConfirm === null || lsn > heldConfirm ? lsn : heldConfirm;
-      else this.confirm(stream, lsn);
     };
 
     const commit = (committing: Batch, next: Checkpoint): Promise<void> => {
       const started = performance.now();
+      gate.begin();
       return writer.commitAll(committing.records, next).then(
         () => {
           this.metrics.captureCommitSeconds.observe((performance.now() - started) / 1000);
@@ -243,16 +243,15 @@ export class Capturer {
             this.metrics.captureEvents.inc({ table, op }, n);
           }
           this.stats = { eventsWritten: this.stats.eventsWritten + committing.records.length, transactionsCommitted: this.stats.transactionsCommitted + 1, checkpoint: next };
-          inFlight = null;
+          this.inFlight = null;
           // Only now may PostgreSQL forget the WAL of the transactions this commit covers.
-          if (committing.lastComplete) this.confirm(stream, committing.lastComplete.endLsn);
-          if (heldConfirm !== null) this.confirm(stream, heldConfirm);
-          heldConfirm = null;
+          gate.committed(committing.lastComplete?.endLsn ?? null);
           stream.interrupt();
         },
         (err: unknown) => {
           commitFailure = err;
-          inFlight = null;
+          this.inFlight = null;
+          gate.failed();
           stream.interrupt();
         },
       );
@@ -283,7 +282,7 @@ export class Capturer {
           };
       eventsTotal = next.events_total;
       checkpoint = next;
-      inFlight = commit(batch, next);
+      this.inFlight = commit(batch, next);
       batch = emptyBatch();
     };
 
@@ -296,75 +295,70 @@ export class Capturer {
       batch.counts.set(label, (batch.counts.get(label) ?? 0) + 1);
     };
 
-    try {
-      while (!signal.aborted) {
-        if (commitFailure !== null) throw commitFailure;
-        const lingerLeft = batch.records.length > 0 ? Math.max(0, lingerMs - (performance.now() - batch.firstAt)) : 1000;
-        // A batch past its linger goes as soon as the transaction before it is done; until
-        // then it keeps filling (the commit's callback interrupts the wait below).
-        if (batch.records.length > 0 && lingerLeft === 0 && tx === null && inFlight === null) {
-          await flush();
-          continue;
-        }
-        const item = await stream.next(tx === null && lingerLeft > 0 ? lingerLeft : 1000);
-        if (item === null) {
-          if (stream.isEnded) throw new Error('the replication stream ended');
-          continue;
-        }
-        if (item.kind === 'keepalive') {
-          // Every change before this keepalive has been handled; with nothing pending, the
-          // slot may move up to here, so it does not hold WAL written for other tables.
-          if (tx === null && batch.records.length === 0) confirmWhenCommitted(item.walEnd);
-          continue;
-        }
-        const message: Pgoutput.Message = item.message;
-        switch (message.tag) {
-          case 'begin':
-            tx = beginTransaction(message);
-            skipTx = isTransactionCovered(checkpoint, tx.commitLsn);
-            break;
-          case 'relation':
-            await registry.resolveForRelation(message);
-            break;
-          case 'commit': {
-            if (!tx) throw new Error('COMMIT without BEGIN in the replication stream');
-            const endLsn = message.commitEndLsn ? parseLsn(message.commitEndLsn) : tx.commitLsn;
-            if (batch.records.length === 0) {
-              // Nothing of it is waiting for Kafka (skipped, or no published change).
-              confirmWhenCommitted(endLsn);
-            } else {
-              batch.lastComplete = { commitLsn: tx.commitLsn, endLsn };
-              batch.partial = null;
-              if (batch.records.length >= maxBatchEvents || batch.bytes >= maxBatchBytes) await flush();
-            }
-            tx = null;
-            break;
-          }
-          case 'insert':
-          case 'update':
-          case 'delete':
-          case 'truncate': {
-            if (!tx) throw new Error(`${message.tag} outside a transaction in the replication stream`);
-            for (const event of eventsOf(message, tx, registry, this.source)) {
-              if (skipTx || isCovered(checkpoint, tx.commitLsn, event.position!)) continue;
-              add(event);
-              batch.partial = { commitLsn: tx.commitLsn, position: event.position! };
-              // A transaction too big for one batch is split here; the checkpoint records the position.
-              if (batch.records.length >= maxBatchEvents || batch.bytes >= maxBatchBytes) await flush();
-            }
-            break;
-          }
-          default:
-            break; // type, origin, logical messages: nothing to write
-        }
+    while (!signal.aborted) {
+      if (commitFailure !== null) throw commitFailure;
+      const lingerLeft = batch.records.length > 0 ? Math.max(0, lingerMs - (performance.now() - batch.firstAt)) : 1000;
+      // A batch past its linger goes as soon as the transaction before it is done; until
+      // then it keeps filling (the commit's callback interrupts the wait below).
+      if (batch.records.length > 0 && lingerLeft === 0 && tx === null && this.inFlight === null) {
+        await flush();
+        continue;
       }
-      // Graceful stop: commit what is read (a partial transaction is safe: the checkpoint says where it stopped).
-      await flush();
-      await settled();
-    } finally {
-      // On a failure, let the commit in flight finish (or fail) before the connections close under it.
-      await inFlight;
+      const item = await stream.next(tx === null && lingerLeft > 0 ? lingerLeft : 1000);
+      if (item === null) {
+        if (stream.isEnded) throw new Error('the replication stream ended');
+        continue;
+      }
+      if (item.kind === 'keepalive') {
+        // Every change before this keepalive has been handled; with nothing pending, the
+        // slot may move up to here, so it does not hold WAL written for other tables.
+        if (tx === null && batch.records.length === 0) gate.confirmWhenCommitted(item.walEnd);
+        continue;
+      }
+      const message: Pgoutput.Message = item.message;
+      switch (message.tag) {
+        case 'begin':
+          tx = beginTransaction(message);
+          skipTx = isTransactionCovered(checkpoint, tx.commitLsn);
+          break;
+        case 'relation':
+          await registry.resolveForRelation(message);
+          break;
+        case 'commit': {
+          if (!tx) throw new Error('COMMIT without BEGIN in the replication stream');
+          const endLsn = message.commitEndLsn ? parseLsn(message.commitEndLsn) : tx.commitLsn;
+          if (batch.records.length === 0) {
+            // Nothing of it is waiting for Kafka (skipped, or no published change).
+            gate.confirmWhenCommitted(endLsn);
+          } else {
+            batch.lastComplete = { commitLsn: tx.commitLsn, endLsn };
+            batch.partial = null;
+            if (batch.records.length >= maxBatchEvents || batch.bytes >= maxBatchBytes) await flush();
+          }
+          tx = null;
+          break;
+        }
+        case 'insert':
+        case 'update':
+        case 'delete':
+        case 'truncate': {
+          if (!tx) throw new Error(`${message.tag} outside a transaction in the replication stream`);
+          for (const event of eventsOf(message, tx, registry, this.source)) {
+            if (skipTx || isCovered(checkpoint, tx.commitLsn, event.position!)) continue;
+            add(event);
+            batch.partial = { commitLsn: tx.commitLsn, position: event.position! };
+            // A transaction too big for one batch is split here; the checkpoint records the position.
+            if (batch.records.length >= maxBatchEvents || batch.bytes >= maxBatchBytes) await flush();
+          }
+          break;
+        }
+        default:
+          break; // type, origin, logical messages: nothing to write
+      }
     }
+    // Graceful stop: commit what is read (a partial transaction is safe: the checkpoint says where it stopped).
+    await flush();
+    await settled();
   }
 
   private confirm(stream: ReplicationStream, lsn: bigint): void {
