@@ -8,7 +8,8 @@
  * included), with its peak RSS sampled every 200 ms.
  *
  * Figures only, never assertions. The last stdout line is one JSON object.
- * Environment: BENCH_ROWS (3000000), BENCH_CHUNK_SIZE (10000).
+ * Environment: BENCH_ROWS (3000000), BENCH_CHUNK_SIZE (10000), BENCH_BACKFILL_NODE_ARGS (node flags for the
+ * backfill process only, space-separated, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -83,7 +84,8 @@ async function main(): Promise<void> {
     // --- ours ----------------------------------------------------------------------------
     mark = cpuMark();
     const oursStarted = performance.now();
-    child = spawn(process.execPath, [BIN, 'backfill', '--table', `public.${table}`, '--chunk-size', String(CHUNK), '--json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const nodeArgs = (process.env['BENCH_BACKFILL_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+    child = spawn(process.execPath, [...nodeArgs, BIN, 'backfill', '--table', `public.${table}`, '--chunk-size', String(CHUNK), '--json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const pid = child.pid!;
     let out = '';
     let log = '';

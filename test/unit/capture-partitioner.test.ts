@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Partitioners, type PartitionMetadata } from 'kafkajs';
-import { FastDefaultPartitioner, murmur2 } from '../../src/core/capture/partitioner.js';
+import { FastDefaultPartitioner, murmur2 } from '../../src/core/kafka/partitioner.js';
 
 const metadata = (n: number): PartitionMetadata[] =>
   Array.from({ length: n }, (_, i) => ({ partitionId: i, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0, offlineReplicas: [] }));

@@ -14,7 +14,8 @@ import { EnvironmentNotReadyError, StreamctlError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { sleep } from '../timeout.js';
 import { decodeQueryRow, RAW_TEXT_TYPES, SESSION_OPTIONS, TypeRegistry } from '../source/pg-types.js';
-import { BackfillKafkaWriter, readProgress } from './kafka-writer.js';
+import { backfillProducer, readProgress, type BackfillProducer } from './kafka-writer.js';
+import type { CheckpointedTransaction } from '../kafka/checkpointed-producer.js';
 import { lockTables } from './lock.js';
 import { chunkQuery, keyOf, parseTableName, qualified, tableText, type TableRef } from './plan.js';
 import { afterChunk, afterTable, encodeProgress, isDone, newProgress, newRunId, totalRows, type BackfillProgress } from './progress.js';
@@ -104,7 +105,7 @@ export class Backfill {
     const admin = kafka.admin();
     const data = makePgClient(this.config.postgres, { options: SESSION_OPTIONS });
     let lock: pg.Client | null = null;
-    let writer: BackfillKafkaWriter | null = null;
+    let writer: BackfillProducer | null = null;
     const snapshots = new ChunkSnapshots(this.config.postgres, `${process.pid}_${randomBytes(3).toString('hex')}`);
     try {
       await admin.connect();
@@ -126,7 +127,7 @@ export class Backfill {
       lock.on('error', () => {});
       await lockTables(lock, refs);
 
-      writer = new BackfillKafkaWriter(kafka, this.config, run);
+      writer = backfillProducer(kafka, this.config, run);
       await writer.connect(); // fences an earlier process of this run
       // Read again now that no older process can commit: this is the exact position.
       if (options.resume) progress = (await readProgress(admin, this.config, run)) ?? progress;
@@ -236,14 +237,14 @@ export class Backfill {
     chunkSize: number,
     data: pg.Client,
     snapshots: ChunkSnapshots,
-    writer: BackfillKafkaWriter,
+    writer: BackfillProducer,
     registry: TypeRegistry,
     run: string,
   ): Promise<{ progress: BackfillProgress; rows: number; tableIndex: number; tableDone: boolean; snapshotLsn: string }> {
     const tableIndex = progress.table_index;
     const { schema, table } = info.ref;
     const snapshotLsn = await snapshots.begin(data);
-    let tx: Awaited<ReturnType<BackfillKafkaWriter['beginChunk']>> | null = null;
+    let tx: CheckpointedTransaction<BackfillProgress> | null = null;
     try {
       // Types of the columns as they are in this snapshot (a column may have been added).
       const { rows: typeRows } = await data.query<{ oid: number }>(
@@ -251,7 +252,7 @@ export class Backfill {
         [qualified(info.ref)],
       );
       await registry.resolve(typeRows.map((r) => r.oid));
-      tx = await writer.beginChunk();
+      tx = await writer.begin();
       const query = chunkQuery(info.ref, info.keyColumns, progress.last_key, progress.where, chunkSize);
       const stream = data.query(new QueryStream(query.text, query.values, { batchSize: 1000, rowMode: 'array', types: RAW_TEXT_TYPES } as never));
       const readAt = new Date().toISOString();

@@ -15,7 +15,8 @@ import { sleep } from '../timeout.js';
 import { SESSION_OPTIONS, TypeRegistry } from '../source/pg-types.js';
 import { beginTransaction, eventsOf, type OpenTransaction, type SourceInfo } from './assembler.js';
 import { isCovered, isTransactionCovered, type Checkpoint } from './checkpoint.js';
-import { CaptureKafkaWriter, readCheckpoint, type OutgoingRecord } from './kafka-writer.js';
+import { captureProducer, readCheckpoint, type CaptureProducer, type OutgoingRecord } from './kafka-writer.js';
+import { ConfirmGate } from './confirm-gate.js';
 import { ReplicationStream } from './replication-stream.js';
 import { ensurePublication, ensureSlot, preflight } from './setup.js';
 import { StreamctlError } from '../errors.js';
@@ -61,6 +62,8 @@ export class Capturer {
   private readonly names;
   private readonly source: SourceInfo;
   private stats: CaptureStats = { eventsWritten: 0, transactionsCommitted: 0, checkpoint: null };
+  /** The Kafka commit in flight (see `loop`); it settles without throwing (failures go to the loop). */
+  private inFlight: Promise<void> | null = null;
 
   constructor(
     private readonly config: Config,
@@ -130,7 +133,7 @@ export class Capturer {
    */
   private async runOnce(signal: AbortSignal, takeOver: boolean): Promise<void> {
     const kafka = makeKafka(this.config.kafka, this.logger);
-    const writer = new CaptureKafkaWriter(kafka, this.config);
+    const writer = captureProducer(kafka, this.config);
     const admin = kafka.admin();
     const pgAdmin = makePgClient(this.config.postgres, { options: SESSION_OPTIONS });
     let stream: ReplicationStream | null = null;
@@ -158,6 +161,9 @@ export class Capturer {
       await this.loop(stream, writer, registry, checkpoint, signal);
     } finally {
       clearInterval(lagTimer);
+      // On a failure, let the commit in flight finish (or fail) before the connections close under it.
+      await this.inFlight;
+      this.inFlight = null;
       await stream?.stop();
       await writer.disconnect();
       await admin.disconnect().catch(() => {});
@@ -198,16 +204,63 @@ export class Capturer {
     }
   }
 
-  private async loop(stream: ReplicationStream, writer: CaptureKafkaWriter, registry: TypeRegistry, start: Checkpoint | null, signal: AbortSignal): Promise<void> {
+  /**
+   * The capture loop, pipelined: a full batch is handed to Kafka and, while that
+   * transaction commits (tens to hundreds of milliseconds of round trips), the loop goes on
+   * reading, decoding and encoding the next batch. At most one transaction is in flight
+   * (Kafka allows one open transaction per producer): the next batch waits for it before
+   * it is sent. PostgreSQL is still told an LSN only once the commit covering it is done:
+   * the batch's own LSN in the commit's callback, and any LSN that needed no Kafka write
+   * (a skipped or empty transaction, a keepalive) is held back until the commit in flight
+   * before it is done, so confirmations stay in LSN order.
+   */
+  private async loop(stream: ReplicationStream, writer: CaptureProducer, registry: TypeRegistry, start: Checkpoint | null, signal: AbortSignal): Promise<void> {
     const { maxBatchEvents, maxBatchBytes, lingerMs } = this.config.capture;
+    /** The checkpoint of the last batch handed to Kafka (committed or in flight). */
     let checkpoint = start;
     let eventsTotal = start?.events_total ?? 0;
     let batch = emptyBatch();
     let tx: OpenTransaction | null = null;
     let skipTx = false;
+    let commitFailure: unknown = null;
+    const gate = new ConfirmGate((lsn) => this.confirm(stream, lsn));
 
+    const settled = async (): Promise<void> => {
+      if (this.inFlight) await this.inFlight;
+      if (commitFailure !== null) throw commitFailure;
+    };
+
+    const commit = (committing: Batch, next: Checkpoint): Promise<void> => {
+      const started = performance.now();
+      gate.begin();
+      return writer.commitAll(committing.records, next).then(
+        () => {
+          this.metrics.captureCommitSeconds.observe((performance.now() - started) / 1000);
+          this.metrics.captureTransactions.inc();
+          this.metrics.captureBatchSize.observe(committing.records.length);
+          for (const [label, n] of committing.counts) {
+            const [table, op] = label.split('|') as [string, string];
+            this.metrics.captureEvents.inc({ table, op }, n);
+          }
+          this.stats = { eventsWritten: this.stats.eventsWritten + committing.records.length, transactionsCommitted: this.stats.transactionsCommitted + 1, checkpoint: next };
+          this.inFlight = null;
+          // Only now may PostgreSQL forget the WAL of the transactions this commit covers.
+          gate.committed(committing.lastComplete?.endLsn ?? null);
+          stream.interrupt();
+        },
+        (err: unknown) => {
+          commitFailure = err;
+          this.inFlight = null;
+          gate.failed();
+          stream.interrupt();
+        },
+      );
+    };
+
+    /** Hands the batch to Kafka once the transaction before it is committed; returns without waiting for this one. */
     const flush = async (): Promise<void> => {
       if (batch.records.length === 0) return;
+      await settled();
       const next: Checkpoint = batch.partial
         ? {
             pipeline: this.config.pipeline.id,
@@ -227,20 +280,9 @@ export class Capturer {
             written_at: new Date().toISOString(),
             events_total: eventsTotal + batch.records.length,
           };
-      const started = performance.now();
-      await writer.commit(batch.records, next);
-      this.metrics.captureCommitSeconds.observe((performance.now() - started) / 1000);
-      this.metrics.captureTransactions.inc();
-      this.metrics.captureBatchSize.observe(batch.records.length);
-      for (const [label, n] of batch.counts) {
-        const [table, op] = label.split('|') as [string, string];
-        this.metrics.captureEvents.inc({ table, op }, n);
-      }
       eventsTotal = next.events_total;
       checkpoint = next;
-      this.stats = { eventsWritten: this.stats.eventsWritten + batch.records.length, transactionsCommitted: this.stats.transactionsCommitted + 1, checkpoint };
-      // Only now may PostgreSQL forget the WAL of the transactions this commit covers.
-      if (batch.lastComplete) this.confirm(stream, batch.lastComplete.endLsn);
+      this.inFlight = commit(batch, next);
       batch = emptyBatch();
     };
 
@@ -254,12 +296,15 @@ export class Capturer {
     };
 
     while (!signal.aborted) {
+      if (commitFailure !== null) throw commitFailure;
       const lingerLeft = batch.records.length > 0 ? Math.max(0, lingerMs - (performance.now() - batch.firstAt)) : 1000;
-      if (batch.records.length > 0 && lingerLeft === 0 && tx === null) {
+      // A batch past its linger goes as soon as the transaction before it is done; until
+      // then it keeps filling (the commit's callback interrupts the wait below).
+      if (batch.records.length > 0 && lingerLeft === 0 && tx === null && this.inFlight === null) {
         await flush();
         continue;
       }
-      const item = await stream.next(tx === null ? Math.max(1, lingerLeft) : 1000);
+      const item = await stream.next(tx === null && lingerLeft > 0 ? lingerLeft : 1000);
       if (item === null) {
         if (stream.isEnded) throw new Error('the replication stream ended');
         continue;
@@ -267,7 +312,7 @@ export class Capturer {
       if (item.kind === 'keepalive') {
         // Every change before this keepalive has been handled; with nothing pending, the
         // slot may move up to here, so it does not hold WAL written for other tables.
-        if (tx === null && batch.records.length === 0) this.confirm(stream, item.walEnd);
+        if (tx === null && batch.records.length === 0) gate.confirmWhenCommitted(item.walEnd);
         continue;
       }
       const message: Pgoutput.Message = item.message;
@@ -283,8 +328,8 @@ export class Capturer {
           if (!tx) throw new Error('COMMIT without BEGIN in the replication stream');
           const endLsn = message.commitEndLsn ? parseLsn(message.commitEndLsn) : tx.commitLsn;
           if (batch.records.length === 0) {
-            // Nothing of it is waiting for Kafka (skipped, or no published change): confirm now.
-            this.confirm(stream, endLsn);
+            // Nothing of it is waiting for Kafka (skipped, or no published change).
+            gate.confirmWhenCommitted(endLsn);
           } else {
             batch.lastComplete = { commitLsn: tx.commitLsn, endLsn };
             batch.partial = null;
@@ -312,7 +357,8 @@ export class Capturer {
       }
     }
     // Graceful stop: commit what is read (a partial transaction is safe: the checkpoint says where it stopped).
-    if (batch.records.length > 0) await flush();
+    await flush();
+    await settled();
   }
 
   private confirm(stream: ReplicationStream, lsn: bigint): void {

@@ -29,6 +29,7 @@ export class ReplicationStream {
   private paused = false;
   private ended = false;
   private failure: Error | null = null;
+  private interrupted = false;
   private readonly plugin: RawTextPgoutputPlugin;
   /** Last flush position sent to PostgreSQL (answers keepalives that ask for a reply). */
   private confirmed = 0n;
@@ -98,8 +99,12 @@ export class ReplicationStream {
     return (this.client as unknown as { connection?: RawConnection } | null)?.connection?.stream;
   }
 
-  /** The next item, or null after `timeoutMs` with nothing (for linger), or when the stream ended. */
+  /**
+   * The next item, or null after `timeoutMs` with nothing (for linger), when the stream
+   * ended, or when `interrupt` was called while it waited.
+   */
   async next(timeoutMs: number): Promise<StreamItem | null> {
+    this.interrupted = false;
     for (;;) {
       if (this.failure) throw this.failure;
       const item = this.queue.shift();
@@ -121,8 +126,14 @@ export class ReplicationStream {
           resolve(true);
         };
       });
-      if (!arrived) return null;
+      if (!arrived || this.interrupted) return null;
     }
+  }
+
+  /** Makes a waiting `next` return null now: the capturer has something else to do (a commit finished). */
+  interrupt(): void {
+    this.interrupted = true;
+    this.wake();
   }
 
   get isEnded(): boolean {
