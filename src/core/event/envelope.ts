@@ -16,6 +16,10 @@ export interface ChangeEvent {
   after: Row | null;
   /** Columns not sent because their TOASTed value did not change. */
   unchanged?: string[];
+  /** On the delete that ends the old key of a primary-key change: the row's new key. */
+  moved_to?: Row;
+  /** On the update that starts the new key of a primary-key change: the row's old key. */
+  moved_from?: Row;
   lsn: string | null;
   position?: number;
   xid: number | null;
