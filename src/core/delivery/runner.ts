@@ -7,7 +7,7 @@ import { planUnits, type Unit } from './plan.js';
 import { runSchedule } from './schedule.js';
 import type { DeadLetter, DlqWriter } from './dlq.js';
 import type { Enricher } from './enrich.js';
-import { RetryableWriteError } from './policies.js';
+import { RetryableWriteError, UnitCancelledError } from './policies.js';
 import { prepare } from './prepare.js';
 import type { ChangeEvent } from '../event/envelope.js';
 import type { Sink, SinkRecord, WriteResult } from './sink.js';
@@ -331,8 +331,8 @@ export class SinkRunner {
 /** The batch stops because kafkajs is stopping or the partition was sought elsewhere. */
 class BatchStopped extends Error {}
 
-/** A unit gave up without a verdict (cancelled, or the circuit opened): not dead-lettered. */
-class Cancelled extends Error {}
+/** A unit gave up without a verdict (cancelled, or the circuit opened): not dead-lettered; never closes a half-open circuit. */
+class Cancelled extends UnitCancelledError {}
 
 function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
