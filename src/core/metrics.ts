@@ -13,6 +13,13 @@ export class PipelineMetrics {
     labelNames: ['table', 'op'] as const,
     registers: [this.registry],
   });
+  readonly oversizeEvents = new Counter({
+    name: 'streamctl_oversize_events_total',
+    help: 'Rows over kafka.maxRecordBytes, written as oversize markers (each is in every sink\'s DLQ; backfill the row by its key once the limit is raised)',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+
   readonly captureTransactions = new Counter({
     name: 'streamctl_capture_kafka_transactions_total',
     help: 'Kafka transactions committed by capture',

@@ -103,11 +103,11 @@ describe('row identity: REPLICA IDENTITY FULL and primary-key changes, end to en
     const problems: string[] = [];
     for (const [k, row] of want) {
       const have = got.get(k);
-      if (!have) problems.push(`${k} missing`);
+      if (!have) problems.push(`${k.slice(0, 40)} missing`);
       else for (const c of ['id', 'name', 'doc']) if (have[c] !== row[c]) problems.push(`${k}.${c}: ${String(have[c]).slice(0, 20)} != ${String(row[c]).slice(0, 20)}`);
       if (have && 'unresolved' in have && (have['unresolved'] as string[]).length > 0) problems.push(`${k} unresolved ${(have['unresolved'] as string[]).join(',')}`);
     }
-    for (const k of got.keys()) if (!want.has(k)) problems.push(`${k} should not be there`);
+    for (const k of got.keys()) if (!want.has(k)) problems.push(`${k.slice(0, 40)} should not be there`);
     return problems.slice(0, 6).join('; ');
   }
 

@@ -5,7 +5,7 @@ import { makePgClient } from '../clients/postgres.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
 import type { ChangeEvent } from '../event/envelope.js';
-import { recordKey } from '../event/identity.js';
+import { encodeEvent, oversizeLogFields } from '../event/oversize.js';
 import { formatLsn, parseLsn } from '../event/lsn.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { isFenced } from '../kafka/retry.js';
@@ -245,9 +245,14 @@ export class Capturer {
     };
 
     const add = (event: ChangeEvent): void => {
-      const value = Buffer.from(JSON.stringify(event));
+      // Over the size limit: a marker instead, so one huge row never stalls capture (oversize.ts).
+      const { key, value, oversize } = encodeEvent(event, this.config.kafka.maxRecordBytes);
+      if (oversize) {
+        this.metrics.oversizeEvents.inc({ table: `${event.schema}.${event.table}` });
+        this.logger.error('row over kafka.maxRecordBytes: wrote an oversize marker in its place', oversizeLogFields(event, oversize));
+      }
       if (batch.records.length === 0) batch.firstAt = performance.now();
-      batch.records.push({ key: Buffer.from(recordKey(event.schema, event.table, event.key)), value });
+      batch.records.push({ key, value });
       batch.bytes += value.length;
       const label = `${event.schema}.${event.table}|${event.op}`;
       batch.counts.set(label, (batch.counts.get(label) ?? 0) + 1);

@@ -42,6 +42,7 @@ export function defaultConfig(): Config {
       partitions: 3,
       replicationFactor: 1,
       transactionTimeoutMs: 60000,
+      maxRecordBytes: 16 * 1024 * 1024,
       retry: retry('forever', 300, 30000),
     },
     sinks: {

@@ -34,6 +34,12 @@ export interface KafkaConfig {
   partitions: number;
   replicationFactor: number;
   transactionTimeoutMs: number;
+  /**
+   * Largest event value written to the changes topic (bytes). The topics are created with a
+   * matching max.message.bytes; a row whose event is bigger becomes an oversize marker
+   * (see src/core/event/oversize.ts) rather than a record Kafka would refuse.
+   */
+  maxRecordBytes: number;
   retry: RetryPolicy;
 }
 

@@ -19,11 +19,16 @@ export interface RunnerOptions {
   partitionsConsumedConcurrently: number;
   halfOpenAfterMs: number;
   sessionTimeoutMs: number;
+  /** kafka.maxRecordBytes: a fetch must hold at least one whole record of that size. */
+  maxRecordBytes?: number;
   /** kafkajs gave up on the consumer (it does not restart itself for some errors). */
   onCrash: (error: Error) => void;
 }
 
 type Failed = Extract<WriteResult, { ok: false }>;
+
+/** Record key, headers and batch framing beyond the value (see kafka/topics.ts). */
+const FETCH_HEADROOM_BYTES = 1024 * 1024;
 
 /**
  * One sink's share of delivery: its own consumer group (read_committed), so a slow or
@@ -75,7 +80,8 @@ export class SinkRunner {
     const consumer = this.kafka.consumer({
       groupId: this.options.group,
       readUncommitted: false,
-      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxBytesPerPartition: Math.max(4 * 1024 * 1024, (this.options.maxRecordBytes ?? 0) + FETCH_HEADROOM_BYTES),
+      maxBytes: Math.max(10 * 1024 * 1024, (this.options.maxRecordBytes ?? 0) + FETCH_HEADROOM_BYTES),
       sessionTimeout: this.options.sessionTimeoutMs,
       heartbeatInterval: Math.max(500, Math.floor(this.options.sessionTimeoutMs / 5)),
     });
