@@ -150,14 +150,27 @@ export class SinkRunner {
     const units = planUnits(messages.map((m) => m.key?.toString() ?? ''), size);
     const nextOffset = (u: Unit) => (BigInt(messages[u.to - 1]!.offset) + 1n).toString();
     let committed = 0;
-    let committedAt = Date.now();
     const commitUpTo = async (done: number) => {
       if (done <= committed) return;
       const unit = units[done - 1]!;
       resolveOffset(messages[unit.to - 1]!.offset);
       await this.consumer?.commitOffsets([{ topic, partition, offset: nextOffset(unit) }]);
       committed = done;
-      committedAt = Date.now();
+    };
+    // A sink with many units in flight (HTTP) commits in the background, as soon as the
+    // leading finished units grow: one commit at a time, the next one taking whatever
+    // finished meanwhile. A crash then re-sends only what finished during one commit's
+    // round trip, not up to a second (or a whole batch) of accepted events.
+    let target = 0;
+    let background: Promise<void> | null = null;
+    const commitSoon = (done: number): Promise<void> => {
+      target = Math.max(target, done);
+      background ??= (async () => {
+        while (committed < target) await commitUpTo(target);
+      })()
+        .catch(() => {}) // a rebalance: the final commit below (or the next owner) decides
+        .finally(() => (background = null));
+      return Promise.resolve();
     };
 
     const result = await runSchedule(units, inFlight, 1000, {
@@ -168,8 +181,8 @@ export class SinkRunner {
         if (size > 1) this.logger.debug('unit', { partition, from: messages[unit.from]!.offset, events: unit.to - unit.from, delivered, ms: Date.now() - began });
         return delivered;
       },
-      // One unit at a time (a sink that stores offsets): commit each. Else at most once a second.
-      progress: (done) => (inFlight === 1 || Date.now() - committedAt >= 1000 ? commitUpTo(done) : Promise.resolve()),
+      // One unit at a time (a sink that stores offsets): commit each, in line. Else in the background.
+      progress: (done) => (inFlight === 1 ? commitUpTo(done) : commitSoon(done)),
       tick: async () => {
         if (!isRunning() || isStale()) throw new BatchStopped();
         // Retries can outlast the session timeout: keep telling the group this member is
@@ -182,6 +195,7 @@ export class SinkRunner {
       },
     });
 
+    await background;
     if (result.error !== undefined) {
       // Stopping or rebalancing: keep what is certain (best effort), then let kafkajs decide.
       await commitUpTo(result.done).catch(() => {});
