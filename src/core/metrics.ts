@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ProgressBoard } from './health/progress.js';
 
 /**
  * The pipeline's Prometheus metrics, one registry per process. The names are the ones the
@@ -6,6 +7,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 export class PipelineMetrics {
   readonly registry = new Registry();
+  /** Stuck detection (health/progress.ts): each component reports work and progress here. */
+  readonly progress = new ProgressBoard();
 
   readonly captureEvents = new Counter({
     name: 'streamctl_capture_events_total',

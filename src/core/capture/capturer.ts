@@ -60,6 +60,7 @@ const emptyBatch = (): Batch => ({ records: [], bytes: 0, firstAt: 0, counts: ne
 export class Capturer {
   private readonly names;
   private readonly source: SourceInfo;
+  private readonly progress;
   private stats: CaptureStats = { eventsWritten: 0, transactionsCommitted: 0, checkpoint: null };
 
   constructor(
@@ -69,6 +70,7 @@ export class Capturer {
   ) {
     this.names = derivedNames(config);
     this.source = { pipeline: config.pipeline.id, db: config.postgres.database, slot: this.names.slot };
+    this.progress = metrics.progress.watch('capture');
   }
 
   get current(): CaptureStats {
@@ -113,6 +115,7 @@ export class Capturer {
         if (err instanceof CaptureFencedError || isFenced(err)) throw new CaptureFencedError();
         if (err instanceof StreamctlError) throw err;
         failures++;
+        this.progress.work(); // the same position will be tried again: work with no progress yet
         const retry = this.config.kafka.retry;
         const delay = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** Math.min(failures - 1, 16));
         this.logger.warn('capture interrupted, restarting from the last checkpoint', { error: (err as Error).message, attempt: failures, retry_in_ms: delay });
@@ -236,6 +239,7 @@ export class Capturer {
         const [table, op] = label.split('|') as [string, string];
         this.metrics.captureEvents.inc({ table, op }, n);
       }
+      this.progress.progress(`checkpoint ${next.lsn}`);
       eventsTotal = next.events_total;
       checkpoint = next;
       this.stats = { eventsWritten: this.stats.eventsWritten + batch.records.length, transactionsCommitted: this.stats.transactionsCommitted + 1, checkpoint };
@@ -251,6 +255,7 @@ export class Capturer {
         this.metrics.oversizeEvents.inc({ table: `${event.schema}.${event.table}` });
         this.logger.error('row over kafka.maxRecordBytes: wrote an oversize marker in its place', oversizeLogFields(event, oversize));
       }
+      this.progress.work();
       if (batch.records.length === 0) batch.firstAt = performance.now();
       batch.records.push({ key, value });
       batch.bytes += value.length;
@@ -320,9 +325,11 @@ export class Capturer {
     if (batch.records.length > 0) await flush();
   }
 
+  /** Called only when nothing read is waiting for Kafka, so confirming is progress too (health/progress.ts). */
   private confirm(stream: ReplicationStream, lsn: bigint): void {
     if (lsn <= stream.confirmedFlush) return;
     stream.sendStatus(lsn);
+    this.progress.progress(`lsn ${formatLsn(lsn)}`);
     this.metrics.confirmedLsn.set(Number(lsn));
   }
 }

@@ -141,6 +141,12 @@ export interface Config {
   kafka: KafkaConfig;
   sinks: { redis: RedisSinkConfig; bigquery: BigQuerySinkConfig; http: HttpSinkConfig };
   metrics: { host: string; port: number };
+  health: {
+    /** Capture or a sink with work and no progress for this long is stuck: /ready false, `status` exit 3. */
+    stuckAfterSeconds: number;
+    /** `status` warns about an inactive slot retaining more WAL than this. */
+    slotWalWarnBytes: number;
+  };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
 }
 

@@ -46,6 +46,7 @@ const FETCH_HEADROOM_BYTES = 1024 * 1024;
 export class SinkRunner {
   private consumer: Consumer | null = null;
   private resumeTimer: NodeJS.Timeout | undefined;
+  private readonly progress;
 
   constructor(
     private readonly kafka: Kafka,
@@ -61,6 +62,7 @@ export class SinkRunner {
   ) {
     // Offsets stored with a unit's data claim everything before it is written too.
     if (sink.storesOffsets && (sink.units?.inFlight ?? 1) > 1) throw new Error(`${sink.name} sink stores offsets: it must write one unit at a time`);
+    this.progress = metrics.progress.watch(`sink ${sink.name}`);
     const sinkLabel = { sink: sink.name };
     metrics.circuitState.set(sinkLabel, 0);
     breaker.onBreak(() => {
@@ -145,6 +147,7 @@ export class SinkRunner {
     const { topic, partition } = batch;
     const messages = batch.messages;
     if (messages.length === 0) return;
+    this.progress.work();
     const { size, inFlight } = this.shape;
     // The record key is table + primary key: the row whose order must hold.
     const units = planUnits(messages.map((m) => m.key?.toString() ?? ''), size);
@@ -155,6 +158,7 @@ export class SinkRunner {
       const unit = units[done - 1]!;
       resolveOffset(messages[unit.to - 1]!.offset);
       await this.consumer?.commitOffsets([{ topic, partition, offset: nextOffset(unit) }]);
+      this.progress.progress(`partition ${partition} offset ${nextOffset(unit)}`);
       committed = done;
     };
     // A sink with many units in flight (HTTP) commits in the background, as soon as the

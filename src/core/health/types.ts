@@ -1,5 +1,7 @@
 import type { BackfillStatus } from './backfill.js';
 import type { CaptureStatus } from './capture.js';
+import type { StuckComponent } from './progress.js';
+import type { StatusWarning } from './warnings.js';
 
 export const COMPONENTS = ['postgres', 'kafka', 'redis', 'bigquery', 'http'] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
@@ -27,6 +29,10 @@ export interface StatusReport {
   problems: ReadinessProblem[];
   capture: CaptureStatus;
   backfill: BackfillStatus;
+  /** Fine now, dangerous later (inactive slots, unbounded WAL), each with its fix. */
+  warnings: StatusWarning[];
+  /** What the running stream of this pipeline reports stuck; null when none answers on metrics.port. */
+  stuck: StuckComponent[] | null;
 }
 
 export interface ProbeResult {
