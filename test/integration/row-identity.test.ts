@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
-import type { Admin } from 'kafkajs';
-import type { Redis } from 'ioredis';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
-import { makeKafka } from '../../src/core/clients/kafka.js';
-import { makePgClient } from '../../src/core/clients/postgres.js';
-import { makeRedis } from '../../src/core/clients/redis.js';
 import { derivedNames, loadConfig } from '../../src/core/config/index.js';
 import { canonicalJson } from '../../src/core/event/index.js';
-import { silentLogger } from '../../src/core/logger.js';
-import { HttpReceiver } from '../../src/receiver/server.js';
 import { exited } from '../helpers/capturer.js';
-import { dropPipeline, isolatedPipeline, RECEIVER_KEY, startStream, waitFor } from '../helpers/pipeline.js';
+import { openEndToEnd, type EndToEnd } from '../helpers/e2e.js';
+import { waitFor } from '../helpers/pipeline.js';
 import { runCli } from '../helpers/run-cli.js';
 import { unique } from '../helpers/stack.js';
 
@@ -30,47 +24,25 @@ describe('row identity: REPLICA IDENTITY FULL and primary-key changes, end to en
   const moved = unique('rim');
   const fullMoved = unique('rifm');
   const bare = unique('rin');
-  const receiver = new HttpReceiver({ hmacKey: RECEIVER_KEY });
+  let e2e: EndToEnd;
   let db: pg.Client;
-  let admin: Admin;
-  let redis: Redis;
-  let pipeline: ReturnType<typeof isolatedPipeline>;
-  let stream: ReturnType<typeof startStream> | undefined;
+  let admin: EndToEnd['admin'];
+  let redis: EndToEnd['redis'];
+  let pipeline: EndToEnd['pipeline'];
   const big = (c: string) => `${c}${'x'.repeat(9000)}`; // TOASTed: over the 2 kB threshold, stored external (STORAGE EXTERNAL below)
 
   before(async () => {
-    const address = await receiver.listen(0);
-    pipeline = isolatedPipeline([`public.${full}`, `public.${moved}`, `public.${fullMoved}`], `http://127.0.0.1:${address.port}/events`);
-    const config = loadConfig({ env: pipeline.env });
-    db = makePgClient(config.postgres);
-    await db.connect();
+    e2e = await openEndToEnd([`public.${full}`, `public.${moved}`, `public.${fullMoved}`]);
+    ({ db, admin, redis, pipeline } = e2e);
     for (const t of [full, moved, fullMoved]) {
       await db.query(`CREATE TABLE ${t} (id int PRIMARY KEY, name text, doc text)`);
       await db.query(`ALTER TABLE ${t} ALTER COLUMN doc SET STORAGE EXTERNAL`);
     }
     await db.query(`ALTER TABLE ${full} REPLICA IDENTITY FULL`);
     await db.query(`ALTER TABLE ${fullMoved} REPLICA IDENTITY FULL`);
-    admin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
-    await admin.connect();
-    redis = makeRedis(config.sinks.redis, silentLogger);
-    await redis.connect();
   });
 
-  after(async () => {
-    if (stream?.child.exitCode === null) {
-      stream.child.kill('SIGTERM');
-      await exited(stream.child);
-    }
-    const keys = await redis.keys(`${pipeline.tag}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    await redis.quit();
-    await makeBigQuery(loadConfig({ env: pipeline.env }).sinks.bigquery).dataset(pipeline.tag).delete({ force: true }).catch(() => {});
-    await dropPipeline(db, admin, pipeline.tag);
-    for (const t of [full, moved, fullMoved, bare]) await db.query(`DROP TABLE IF EXISTS ${t}`);
-    await db.end();
-    await admin.disconnect();
-    await receiver.close();
-  });
+  after(() => e2e.close([full, moved, fullMoved, bare]));
 
   /** Every row of the tables in PostgreSQL, as `table` -> canonical key -> row. */
   async function postgresRows(): Promise<Map<string, Map<string, Row>>> {
@@ -144,8 +116,7 @@ describe('row identity: REPLICA IDENTITY FULL and primary-key changes, end to en
   });
 
   it('keys a FULL table by its primary key and moves changed keys, in Redis and BigQuery latest', async () => {
-    stream = startStream(pipeline.env);
-    await waitFor('the stream to start', async () => stream!.log.text.includes('capture starting') && stream!.log.text.split('sink delivering').length > 3, 60_000);
+    await e2e.startStream();
 
     for (const t of [full, moved, fullMoved]) {
       await db.query(`INSERT INTO ${t} SELECT g, 'n' || g, $1 || g FROM generate_series(1, 12) g`, [big('d')]);
@@ -183,16 +154,15 @@ describe('row identity: REPLICA IDENTITY FULL and primary-key changes, end to en
   it('stays equal after the deliverer is SIGKILLed and every event is delivered again', async () => {
     const config = loadConfig({ env: pipeline.env });
     const names = derivedNames(config);
-    stream!.child.kill('SIGKILL');
-    await exited(stream!.child);
+    e2e.stream!.child.kill('SIGKILL');
+    await exited(e2e.stream!.child);
     // Forget every delivery position: the sinks get the whole topic again, each partition
     // at its own pace, over rows they already hold.
     for (const key of await redis.keys(`${pipeline.tag}:offsets:*`)) await redis.del(key);
     await admin.deleteGroups(['redis', 'bigquery', 'http'].map((s) => names.consumerGroup(s))).catch(() => {});
     await db.query(`UPDATE ${moved} SET id = 200 WHERE id = 9`);
     await db.query(`UPDATE ${fullMoved} SET id = 200 WHERE id = 9`);
-    stream = startStream(pipeline.env);
-    await waitFor('the stream to restart', async () => stream!.log.text.split('sink delivering').length > 3, 60_000);
+    await e2e.startStream();
     await sinksEqualPostgres('the sinks to equal PostgreSQL after a re-delivery from the start');
   });
 
