@@ -14,9 +14,10 @@ interface StatusFlags {
   timeout: number;
 }
 
-/** 3 when a component is down; else 4 when one is up but not ready; else 0. */
+/** 3 when a component is down or the running stream is stuck; else 4 when one is up but not ready; else 0. Warnings never change it. */
 export function statusExitCode(report: StatusReport): number {
   if (Object.values(report.components).some((c) => c.state === 'down')) return EXIT.CHECK_FAILED;
+  if ((report.stuck ?? []).length > 0) return EXIT.CHECK_FAILED;
   if (report.problems.length > 0) return EXIT.ENV_NOT_READY;
   return EXIT.OK;
 }
@@ -94,6 +95,14 @@ function render(report: StatusReport, out: Output): string {
     if (r.state === 'interrupted') lines.push(`    resume with: streamctl backfill --resume ${r.run}`);
   }
   for (const e of errors) lines.push(`  ${c.red(e)}`);
+  if ((report.stuck ?? []).length > 0) {
+    lines.push('', c.red('Stuck:'));
+    for (const s of report.stuck!) lines.push(`  - ${s.reason}`);
+  }
+  if ((report.warnings ?? []).length > 0) {
+    lines.push('', c.yellow('Warnings:'));
+    for (const w of report.warnings) lines.push(`  - ${w.message}`, `    fix: ${w.fix}`);
+  }
   if (report.problems.length > 0) {
     lines.push('', c.yellow('Not ready:'));
     for (const p of report.problems) lines.push(`  - ${p.component}: ${p.problem}`, `    fix: ${p.fix}`);

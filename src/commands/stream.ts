@@ -48,7 +48,14 @@ export function streamCommand(): Command {
 
         await capturer?.setup();
         let streaming = false;
-        const server = await startMetricsServer(metrics, { host: config.metrics.host, port: config.metrics.port, ready: () => streaming });
+        // Not ready while capture or a sink has work and no progress (health/progress.ts): `status` reads the reason here.
+        const stuck = () => metrics.progress.stuck(config.health.stuckAfterSeconds * 1000);
+        const server = await startMetricsServer(metrics, {
+          host: config.metrics.host,
+          port: config.metrics.port,
+          ready: () => streaming && stuck().length === 0,
+          readyDetail: () => ({ pipeline: config.pipeline.id, stuck: stuck() }),
+        });
         logger.info('metrics listening', { url: `http://${server.address.address}:${server.address.port}/metrics` });
         const monitor = new PipelineMonitor(config, metrics, logger.child('monitor'));
         monitor.start();

@@ -8,7 +8,7 @@ import type { PipelineMetrics } from './metrics.js';
  */
 export async function startMetricsServer(
   metrics: PipelineMetrics,
-  options: { host: string; port: number; ready: () => boolean },
+  options: { host: string; port: number; ready: () => boolean; readyDetail?: () => Record<string, unknown> },
 ): Promise<{ server: Server; address: AddressInfo; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -31,7 +31,7 @@ export async function startMetricsServer(
     }
     if (path === '/ready') {
       const ready = options.ready();
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready }));
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready, ...options.readyDetail?.() }));
       return;
     }
     res.writeHead(404).end();

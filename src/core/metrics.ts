@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ProgressBoard } from './health/progress.js';
 
 /**
  * The pipeline's Prometheus metrics, one registry per process. The names are the ones the
@@ -6,6 +7,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 export class PipelineMetrics {
   readonly registry = new Registry();
+  /** Stuck detection (health/progress.ts): each component reports work and progress here. */
+  readonly progress = new ProgressBoard();
 
   readonly captureEvents = new Counter({
     name: 'streamctl_capture_events_total',
@@ -13,6 +16,13 @@ export class PipelineMetrics {
     labelNames: ['table', 'op'] as const,
     registers: [this.registry],
   });
+  readonly oversizeEvents = new Counter({
+    name: 'streamctl_oversize_events_total',
+    help: 'Rows over kafka.maxRecordBytes, written as oversize markers (each is in every sink\'s DLQ; backfill the row by its key once the limit is raised)',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+
   readonly captureTransactions = new Counter({
     name: 'streamctl_capture_kafka_transactions_total',
     help: 'Kafka transactions committed by capture',

@@ -165,6 +165,12 @@ export class HttpReceiver {
       this.stats.rejected.bad_json++;
       return this.send(res, 400, { error: 'body must be JSON' });
     }
+    // As a real idempotent API: a request it already accepted is answered as accepted before
+    // anything else can fail it, so a replay is never dead-lettered by an injected fault.
+    if (this.requestKeys.has(key)) {
+      this.stats.replays++;
+      return this.send(res, 200, { ok: true, replay: true });
+    }
     const fault = pickFault(this.plan, Math.random());
     if (fault) {
       this.stats.faults[fault]++;
@@ -186,10 +192,6 @@ export class HttpReceiver {
           return;
         }
       }
-    }
-    if (this.requestKeys.has(key)) {
-      this.stats.replays++;
-      return this.send(res, 200, { ok: true, replay: true });
     }
     this.requestKeys.add(key);
     // A batch carries each event's own id; a single event is counted by its header.

@@ -1,5 +1,4 @@
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { makeKafka } from '../../src/core/clients/kafka.js';
@@ -13,6 +12,7 @@ import { SESSION_OPTIONS } from '../../src/core/source/pg-types.js';
 import { forEachSlotEvent } from '../helpers/slot-events.js';
 import { exited, startCapturer, streaming } from '../helpers/capturer.js';
 import { readTopic } from '../helpers/kafka-read.js';
+import { unique } from '../helpers/stack.js';
 
 /**
  * The exactly-once proof for capture: a mixed workload runs against PostgreSQL while the
@@ -51,7 +51,8 @@ const rand = (n: number) => Math.floor(Math.random() * n);
 export async function runCaptureCrash(options: CaptureCrashOptions): Promise<CaptureCrashResult> {
   const log = options.log ?? (() => {});
   const started = performance.now();
-  const tag = `crash_${randomBytes(3).toString('hex')}`;
+  // unique(): the name carries its time, so scripts/test can tell a stale slot from a live run's.
+  const tag = unique('crash');
   const tables = { orders: `${tag}_orders`, items: `${tag}_items`, notes: `${tag}_notes` };
   const env: NodeJS.ProcessEnv = {
     STREAMCTL_PIPELINE_ID: tag,

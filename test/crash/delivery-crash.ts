@@ -24,8 +24,11 @@ import { createWorkloadTables, runWorkload, workloadTables, type WorkloadTables 
  * The no-loss, no-duplicate proof for delivery: a workload flows through a capturer that
  * keeps running, while the deliverer (all three sinks) is SIGKILLed at random instants and
  * restarted, and the HTTP receiver answers a share of requests with 5xx, 429, hangs and
- * permanent 4xx. Afterwards, for each sink, every event is in its effective view exactly
- * once or in the DLQ for that sink, and Redis equals PostgreSQL row by row.
+ * permanent 4xx. The workload includes primary-key changes and a REPLICA IDENTITY FULL
+ * table with a TOASTed column. Afterwards, for each sink, every event is in its effective
+ * view exactly once or in the DLQ for that sink, and Redis and BigQuery `latest` equal
+ * PostgreSQL row by row. `http.resent`: requests for events the receiver had already
+ * accepted (what a crash makes the HTTP sink send again).
  */
 export interface DeliveryCrashOptions {
   kills: number;
@@ -45,9 +48,11 @@ export interface SinkTally {
 export interface DeliveryCrashResult {
   kills: number;
   events: number;
-  sinks: { redis: SinkTally; bigquery: SinkTally & { redelivered_rows: number }; http: SinkTally & { replays: number } };
+  sinks: { redis: SinkTally; bigquery: SinkTally & { redelivered_rows: number }; http: SinkTally & { replays: number; resent: number } };
   redis_matches_postgres: boolean;
   redis_mismatches: string[];
+  bigquery_latest_matches_postgres: boolean;
+  bigquery_latest_mismatches: string[];
   seconds: number;
 }
 
@@ -74,7 +79,7 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
   mkdirSync(logDir, { recursive: true });
   log(`child logs in ${logDir}`);
   const deliverEnv = { ...env, STREAMCTL_LOG_LEVEL: process.env['CRASH_DELIVER_LOG_LEVEL'] ?? 'info' };
-  const tables: WorkloadTables = workloadTables(tag);
+  const tables: WorkloadTables = workloadTables(tag, { keyChanges: true });
   env['STREAMCTL_POSTGRES_TABLES'] = Object.values(tables).map((t) => `public.${t}`).join(',');
   const config: Config = loadConfig({ env });
   const names = derivedNames(config);
@@ -191,7 +196,14 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
     // HTTP: each event accepted once (the receiver's idempotency keys), or dead-lettered.
     const keys = ((await (await fetch(`${receiverUrl}/_keys`)).json()) as { keys: Record<string, number> }).keys;
     const stats = (await (await fetch(`${receiverUrl}/_stats`)).json()) as { duplicates: number; replays: number };
-    const http = { lost: [...expected].filter((id) => !keys[id] && !dlq.http.has(id)).length, duplicates: stats.duplicates, dlq: dlq.http.size, replays: stats.replays };
+    const http = {
+      lost: [...expected].filter((id) => !keys[id] && !dlq.http.has(id)).length,
+      duplicates: stats.duplicates,
+      dlq: dlq.http.size,
+      replays: stats.replays,
+      // One event per request (batchSize 1): a replay is one accepted event sent again.
+      resent: stats.replays,
+    };
 
     // BigQuery: the view shows each event once; the raw table may hold re-deliveries.
     const [raw] = await bq.query({ query: `SELECT event_id, COUNT(*) AS n FROM \`${tag}.changes\` GROUP BY event_id` });
@@ -204,22 +216,31 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
       redelivered_rows: [...inBq.values()].reduce((n, c) => n + c - 1, 0),
     };
 
-    // Redis: the read model equals PostgreSQL row by row, with nothing extra.
+    // Redis and BigQuery latest: the read models equal PostgreSQL row by row, with nothing extra.
     const registry = new TypeRegistry((sql, params) => db.query(sql, params));
     const mismatches: string[] = [];
+    const latestMismatches: string[] = [];
+    const withoutStamp = (row: Record<string, unknown>) => Object.fromEntries(Object.entries(row).filter(([k]) => k !== '_streamctl'));
     for (const table of Object.values(tables)) {
       const result = await db.query(`SELECT * FROM ${table}`);
       await registry.resolveForFields(result.fields);
       const pk = table === tables.items ? ['order_id', 'line'] : ['id'];
+      const [latestRows] = await bq.query({ query: `SELECT row_key, after, ARRAY_LENGTH(unresolved) AS unresolved FROM \`${tag}.latest\` WHERE source_table = '${table}'` });
+      const latest = new Map((latestRows as Array<{ row_key: string; after: string; unresolved: number | null }>).map((r) => [r.row_key, r]));
       for (const row of result.rows as Array<Record<string, unknown>>) {
         const want = decodeQueryRow(result.fields, row, registry);
         const key = Object.fromEntries(pk.map((c) => [c, want[c]]));
         const fields = await redis.hgetall(`${tag}:row:public.${table}:${canonicalJson(key)}`);
-        const got = Object.fromEntries(Object.entries(fields).filter(([k]) => k !== '_streamctl').map(([k, v]) => [k, JSON.parse(v) as unknown]));
+        const got = withoutStamp(Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, JSON.parse(v) as unknown])));
         if (canonicalJson(got) !== canonicalJson(want)) mismatches.push(`${table} ${canonicalJson(key)}`);
+        const inLatest = latest.get(canonicalJson(key));
+        if (!inLatest || (inLatest.unresolved ?? 0) > 0 || canonicalJson(withoutStamp(JSON.parse(inLatest.after) as Record<string, unknown>)) !== canonicalJson(want)) {
+          latestMismatches.push(`${table} ${canonicalJson(key)}${inLatest ? '' : ' missing'}`);
+        }
       }
       const inRedis = await redis.scard(`${tag}:keys:public.${table}`);
       if (inRedis !== result.rowCount) mismatches.push(`${table}: ${inRedis} rows in Redis, ${result.rowCount} in PostgreSQL`);
+      if (latest.size !== result.rowCount) latestMismatches.push(`${table}: ${latest.size} rows in latest, ${result.rowCount} in PostgreSQL`);
     }
     const redisTally = { lost: mismatches.length, duplicates: 0, dlq: dlq.redis.size };
     return {
@@ -228,6 +249,8 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
       sinks: { redis: redisTally, bigquery, http },
       redis_matches_postgres: mismatches.length === 0,
       redis_mismatches: mismatches.slice(0, 10),
+      bigquery_latest_matches_postgres: latestMismatches.length === 0,
+      bigquery_latest_mismatches: latestMismatches.slice(0, 10),
       seconds: Math.round((performance.now() - started) / 100) / 10,
     };
   } finally {

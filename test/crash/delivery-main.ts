@@ -14,20 +14,22 @@ const result = await runDeliveryCrash({
 });
 process.stderr.write(
   `crash:delivery ${result.seconds} s; bigquery re-delivered rows (hidden by the view): ${result.sinks.bigquery.redelivered_rows}; ` +
-    `http replays answered by Idempotency-Key: ${result.sinks.http.replays}; redis mismatches: ${JSON.stringify(result.redis_mismatches)} ` +
+    `http replays answered by Idempotency-Key: ${result.sinks.http.replays}; redis mismatches: ${JSON.stringify(result.redis_mismatches)}; ` +
+    `bigquery latest mismatches: ${JSON.stringify(result.bigquery_latest_mismatches)} ` +
     `(machine shared by PostgreSQL, Kafka, Redis, the BigQuery emulator, the capturer and the deliverer)\n`,
 );
-const { kills, events, sinks, redis_matches_postgres } = result;
+const { kills, events, sinks, redis_matches_postgres, bigquery_latest_matches_postgres } = result;
 const out = {
   kills,
   events,
   sinks: {
     redis: { lost: sinks.redis.lost, duplicates: sinks.redis.duplicates },
     bigquery: { lost: sinks.bigquery.lost, duplicates: sinks.bigquery.duplicates },
-    http: { lost: sinks.http.lost, duplicates: sinks.http.duplicates, dlq: sinks.http.dlq },
+    http: { lost: sinks.http.lost, duplicates: sinks.http.duplicates, dlq: sinks.http.dlq, resent: sinks.http.resent },
   },
   redis_matches_postgres,
+  bigquery_latest_matches_postgres,
 };
 process.stdout.write(`${JSON.stringify(out)}\n`);
-const clean = Object.values(out.sinks).every((s) => s.lost === 0 && s.duplicates === 0) && redis_matches_postgres;
+const clean = Object.values(out.sinks).every((s) => s.lost === 0 && s.duplicates === 0) && redis_matches_postgres && bigquery_latest_matches_postgres;
 process.exitCode = clean ? 0 : 1;

@@ -2,9 +2,15 @@ import type pg from 'pg';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import type { Config } from '../../src/core/config/index.js';
 
-export type WorkloadTables = Record<'orders' | 'items' | 'notes', string>;
+/** `docs` (REPLICA IDENTITY FULL, a TOASTed column, primary-key changes) only when asked for. */
+export type WorkloadTables = Record<'orders' | 'items' | 'notes', string> & { docs?: string };
 
-export const workloadTables = (tag: string): WorkloadTables => ({ orders: `${tag}_orders`, items: `${tag}_items`, notes: `${tag}_notes` });
+export const workloadTables = (tag: string, options: { keyChanges?: boolean } = {}): WorkloadTables => ({
+  orders: `${tag}_orders`,
+  items: `${tag}_items`,
+  notes: `${tag}_notes`,
+  ...(options.keyChanges ? { docs: `${tag}_docs` } : {}),
+});
 
 export async function createWorkloadTables(db: pg.Client, tables: WorkloadTables): Promise<void> {
   await db.query(`
@@ -12,6 +18,12 @@ export async function createWorkloadTables(db: pg.Client, tables: WorkloadTables
       meta jsonb, created timestamptz DEFAULT now(), flags bool[], ref uuid DEFAULT gen_random_uuid());
     CREATE TABLE ${tables.items} (order_id int8, line int, sku text, qty int, price numeric, payload bytea, PRIMARY KEY (order_id, line));
     CREATE TABLE ${tables.notes} (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), body text, updated timestamptz DEFAULT now());`);
+  if (tables.docs) {
+    await db.query(`
+      CREATE TABLE ${tables.docs} (id int8 PRIMARY KEY, title text, body text, rev int DEFAULT 0);
+      ALTER TABLE ${tables.docs} ALTER COLUMN body SET STORAGE EXTERNAL;
+      ALTER TABLE ${tables.docs} REPLICA IDENTITY FULL;`);
+  }
 }
 
 const rand = (n: number) => Math.floor(Math.random() * n);
@@ -19,7 +31,10 @@ const rand = (n: number) => Math.floor(Math.random() * n);
 /**
  * Small transactions of inserts, updates and deletes over three tables with mixed types
  * (int8, numeric, jsonb, arrays, uuid, bytea, a composite key), and one transaction of
- * `bigTransactionRows` rows. Returns how many rows its statements changed.
+ * `bigTransactionRows` rows. With `tables.docs`, also primary-key changes: of notes
+ * (REPLICA IDENTITY DEFAULT, the body left unchanged) and of docs (FULL, a TOASTed body left
+ * unchanged), and plain updates of docs. Returns how many events capture writes: one per
+ * changed row, two per primary-key change (the old key's delete and the new key's update).
  */
 export async function runWorkload(config: Config, tables: WorkloadTables, options: { smallEvents: number; bigTransactionRows: number }): Promise<number> {
   const db = makePgClient(config.postgres);
@@ -28,10 +43,34 @@ export async function runWorkload(config: Config, tables: WorkloadTables, option
   const orderIds: string[] = [];
   const noteIds: string[] = [];
   const items: Array<[string, number]> = [];
-  const exec = async (sql: string, params: unknown[] = []): Promise<pg.QueryResult> => {
+  const docIds: number[] = [];
+  let nextDocId = 1;
+  const exec = async (sql: string, params: unknown[] = [], eventsPerRow = 1): Promise<pg.QueryResult> => {
     const r = await db.query(sql, params);
-    rows += r.rowCount ?? 0;
+    rows += (r.rowCount ?? 0) * eventsPerRow;
     return r;
+  };
+  const docs = tables.docs;
+  /** One change of the key-change workload, or false when there is none to do. */
+  const keyChange = async (pick: number): Promise<boolean> => {
+    if (!docs) return false;
+    if (pick === 0 || docIds.length < 5) {
+      const id = nextDocId++;
+      await exec(`INSERT INTO ${docs} (id, title, body) VALUES ($1, $2, $3)`, [id, `t${id}`, `${id}:${'b'.repeat(6000 + rand(4000))}`]);
+      docIds.push(id);
+    } else if (pick === 1) {
+      const at = rand(docIds.length);
+      const id = nextDocId++;
+      await exec(`UPDATE ${docs} SET id = $2 WHERE id = $1`, [docIds[at], id], 2);
+      docIds[at] = id;
+    } else if (pick === 2) {
+      await exec(`UPDATE ${docs} SET title = title || '.', rev = rev + 1 WHERE id = $1`, [docIds[rand(docIds.length)]]);
+    } else if (noteIds.length > 0) {
+      const at = rand(noteIds.length);
+      const r = await exec(`UPDATE ${tables.notes} SET id = gen_random_uuid() WHERE id = $1 RETURNING id`, [noteIds[at]], 2);
+      noteIds[at] = r.rows[0].id as string;
+    } else return false;
+    return true;
   };
   try {
     const bigAt = Math.floor(options.smallEvents / 2);
@@ -51,6 +90,7 @@ export async function runWorkload(config: Config, tables: WorkloadTables, option
       const statements = 1 + rand(8);
       for (let s = 0; s < statements; s++) {
         const pickOp = rand(10);
+        if (docs && rand(5) === 0 && (await keyChange(rand(4)))) continue;
         if (pickOp < 4 || orderIds.length < 10) {
           const r = await exec(
             `INSERT INTO ${tables.orders} (customer, total, status, meta, flags) VALUES ($1, $2, 'new', $3, $4) RETURNING id`,

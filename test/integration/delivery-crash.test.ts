@@ -3,7 +3,7 @@ import { it } from 'node:test';
 import { runDeliveryCrash } from '../crash/delivery-crash.js';
 
 // The short form of `npm run crash:delivery`: fewer events and kills, the same faults.
-it('delivery survives SIGKILL and a failing upstream: every event in each sink once or in its DLQ; Redis equals PostgreSQL', { timeout: 600_000 }, async () => {
+it('delivery survives SIGKILL and a failing upstream: every event in each sink once or in its DLQ; Redis and BigQuery latest equal PostgreSQL (with key changes and a FULL table)', { timeout: 600_000 }, async () => {
   const r = await runDeliveryCrash({
     kills: 3,
     smallEvents: 1200,
@@ -15,6 +15,8 @@ it('delivery survives SIGKILL and a failing upstream: every event in each sink o
   assert.ok(r.events >= 1500, `only ${r.events} events`);
   assert.deepEqual(r.redis_mismatches, []);
   assert.equal(r.redis_matches_postgres, true);
+  assert.deepEqual(r.bigquery_latest_mismatches, []);
+  assert.equal(r.bigquery_latest_matches_postgres, true);
   for (const [sink, tally] of Object.entries(r.sinks)) {
     assert.deepEqual({ sink, lost: tally.lost, duplicates: tally.duplicates }, { sink, lost: 0, duplicates: 0 });
   }

@@ -54,6 +54,19 @@ describe('HTTP receiver (a real server on loopback)', () => {
     assert.equal(keys.keys['e-2'], undefined, 'a rejected request must not count as delivered');
   });
 
+  it('answers a replay of an accepted Idempotency-Key as accepted, before any injected fault', async () => {
+    const body = event('e-5');
+    const send = () => post(`${base}/events`, body, { 'x-streamctl-signature': sign(KEY, body), 'idempotency-key': 'e-5' });
+    assert.equal((await send()).status, 200);
+    await post(`${base}/_control`, JSON.stringify({ next: ['4xx'] }), {});
+    const replay = await send();
+    assert.equal(replay.status, 200, 'a replay of an accepted event must never be failed (it would be dead-lettered)');
+    assert.deepEqual(await replay.json(), { ok: true, replay: true });
+    const other = event('e-6');
+    const fresh = await post(`${base}/events`, other, { 'x-streamctl-signature': sign(KEY, other), 'idempotency-key': 'e-6' });
+    assert.equal(fresh.status, 422, 'the fault is still there for the next new event');
+  });
+
   it('requires an Idempotency-Key', async () => {
     const body = event('e-3');
     const res = await post(`${base}/events`, body, { 'x-streamctl-signature': sign(KEY, body) });

@@ -59,6 +59,7 @@ describe('BigQuery sink: event to row', () => {
       after: '{"id":7,"region":"eu","total":"13.00"}',
       unchanged: ['notes'],
       pipeline: 'default',
+      moved_from: null,
       ingested_at: '2026-11-24T21:00:05.123Z',
     });
   });
@@ -136,7 +137,9 @@ describe('BigQuery sink: view SQL', () => {
     assert.match(sql, /PARTITION BY source_schema, source_table, row_key ORDER BY version DESC/);
     assert.match(sql, /WHERE l\.op != 'delete'/);
     assert.match(sql, /UNNEST\(l\.unchanged\)/);
-    assert.match(sql, /p\.version < l\.version AND p\.after IS NOT NULL AND col NOT IN UNNEST\(p\.unchanged\)/);
+    assert.match(sql, /p\.row_key = l\.row_key AND p\.version < l\.version/);
+    assert.match(sql, /p\.row_key = m\.moved_from AND p\.version < m\.moved_at/, 'a moved row takes unchanged columns from its old key');
+    assert.match(sql, /WHERE p\.after IS NOT NULL AND col NOT IN UNNEST\(p\.unchanged\)/);
     assert.match(sql, /PARSE_JSON\(source_after, wide_number_mode => 'round'\)\[col\]/);
     assert.match(sql, /AS unresolved/);
   });

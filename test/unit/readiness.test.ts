@@ -24,7 +24,7 @@ describe('PostgreSQL readiness', () => {
 });
 
 describe('status exit code', () => {
-  const report = (state: 'up' | 'down', problems = 0): StatusReport => {
+  const report = (state: 'up' | 'down', problems = 0, stuck: StatusReport['stuck'] = null): StatusReport => {
     const c = { state, endpoint: '', rtt_ms: 1, detail: {} };
     return {
       checked_at: '',
@@ -32,6 +32,8 @@ describe('status exit code', () => {
       capture: { pipeline: 'p', slot: null, checkpoint: null, delivery: null, errors: [] },
       backfill: { runs: [], errors: [] },
       problems: Array.from({ length: problems }, () => ({ component: 'postgres' as const, problem: 'p', fix: 'f' })),
+      warnings: [],
+      stuck,
     };
   };
   it('is 0 when all is up and ready, 3 when something is down, 4 when up but not ready', () => {
@@ -39,5 +41,13 @@ describe('status exit code', () => {
     assert.equal(statusExitCode(report('down')), 3);
     assert.equal(statusExitCode(report('up', 1)), 4);
     assert.equal(statusExitCode(report('down', 1)), 3);
+  });
+  it('is 3 when the running stream reports a stuck component; warnings alone leave it 0', () => {
+    const stuck = [{ component: 'capture', seconds: 400, last_position: 'checkpoint 0/1', reason: 'capture has had work...' }];
+    assert.equal(statusExitCode(report('up', 0, stuck)), 3);
+    assert.equal(statusExitCode(report('up', 1, stuck)), 3);
+    assert.equal(statusExitCode(report('up', 0, [])), 0);
+    const warned = { ...report('up'), warnings: [{ kind: 'unbounded_slot_wal' as const, message: 'm', fix: 'f' }] };
+    assert.equal(statusExitCode(warned), 0);
   });
 });

@@ -5,7 +5,8 @@ import { makeKafka } from '../clients/kafka.js';
 import { makePgClient } from '../clients/postgres.js';
 import type { Config } from '../config/types.js';
 import { ENVELOPE_VERSION, type ChangeEvent } from '../event/envelope.js';
-import { backfillEventId, recordKey } from '../event/identity.js';
+import { backfillEventId } from '../event/identity.js';
+import { encodeEvent, oversizeLogFields } from '../event/oversize.js';
 import { readinessProblems, readSettings } from '../health/postgres.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { isFenced } from '../kafka/retry.js';
@@ -282,7 +283,10 @@ export class Backfill {
           commit_ts: readAt,
           source,
         };
-        await tx.add({ key: Buffer.from(recordKey(schema, table, key)), value: Buffer.from(JSON.stringify(event)) });
+        // Over the size limit: a marker instead, so a resumed run never fails on the same row (oversize.ts).
+        const record = encodeEvent(event, this.config.kafka.maxRecordBytes);
+        if (record.oversize) this.logger.error('row over kafka.maxRecordBytes: wrote an oversize marker in its place', oversizeLogFields(event, record.oversize));
+        await tx.add({ key: record.key, value: record.value });
         lastKey = keyIndexes!.map((i) => raw[i] as string);
         rows++;
       }

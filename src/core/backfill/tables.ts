@@ -2,10 +2,11 @@ import type pg from 'pg';
 import { EnvironmentNotReadyError, StreamctlError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { qualified, tableText, type TableRef } from './plan.js';
+import { NoRowIdentityError, readTableIdentity } from '../source/row-identity.js';
 
 export interface TableInfo {
   ref: TableRef;
-  /** The columns capture uses as the row's key: the replica identity index, else the primary key. */
+  /** The columns capture uses as the row's key (see source/row-identity.ts). */
   keyColumns: string[];
 }
 
@@ -27,26 +28,17 @@ export async function describeTables(client: pg.Client, tables: readonly TableRe
       missing++;
       continue;
     }
-    const { rows } = await client.query<{ attname: string; replident: string }>(
-      `SELECT a.attname, c.relreplident AS replident
-         FROM pg_class c
-         JOIN pg_index i ON i.indrelid = c.oid
-          AND ((c.relreplident = 'i' AND i.indisreplident) OR (c.relreplident = 'd' AND i.indisprimary))
-         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey::int2[])
-        WHERE c.oid = $1
-        ORDER BY array_position(i.indkey::int2[], a.attnum)`,
-      [oid],
-    );
-    if (rows.length === 0) {
-      const { rows: ident } = await client.query<{ replident: string }>('SELECT relreplident AS replident FROM pg_class WHERE oid = $1', [oid]);
+    // The same rule as capture's (also under REPLICA IDENTITY FULL), so a read and a change of one row share a key.
+    const identity = await readTableIdentity((sql, params) => client.query(sql, params), oid);
+    if (!identity || identity.columns.length === 0) {
       problems.push(
-        ident[0]?.replident === 'f'
-          ? `table ${name} has REPLICA IDENTITY FULL, so capture keys its events by the whole row and a backfill read could not share a key with them: ALTER TABLE ${name} REPLICA IDENTITY DEFAULT (with a primary key)`
+        identity?.replident === 'f'
+          ? new NoRowIdentityError(name).message
           : `table ${name} has no primary key (or replica identity index): backfill pages through a table by its key; add a primary key`,
       );
       continue;
     }
-    out.push({ ref, keyColumns: rows.map((r) => r.attname) });
+    out.push({ ref, keyColumns: identity.columns });
   }
   if (problems.length > 0) {
     const message = `cannot backfill (${problems.length} problem${problems.length === 1 ? '' : 's'})`;

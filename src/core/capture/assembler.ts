@@ -1,5 +1,5 @@
 import type { Pgoutput } from 'pg-logical-replication';
-import { changeEventId } from '../event/identity.js';
+import { canonicalJson, changeEventId } from '../event/identity.js';
 import { ENVELOPE_VERSION, type ChangeEvent, type Row } from '../event/envelope.js';
 import { formatLsn, parseLsn } from '../event/lsn.js';
 import { decodeTuple, type TypeRegistry } from '../source/pg-types.js';
@@ -50,10 +50,12 @@ function pick(row: Row, columns: readonly string[]): Row {
   return key;
 }
 
-function keyOf(relation: Pgoutput.MessageRelation, row: Row): Row {
-  // Without key columns (REPLICA IDENTITY FULL on a table with no primary key) the whole row is the identity.
-  return relation.keyColumns.length > 0 ? pick(row, relation.keyColumns) : row;
+/** The row's key: its primary key or replica identity index, also under FULL (see row-identity.ts). */
+function keyOf(relation: Pgoutput.MessageRelation, row: Row, registry: TypeRegistry): Row {
+  return pick(row, registry.identities.keyColumns(relation));
 }
+
+const sameKey = (a: Row, b: Row): boolean => canonicalJson(a) === canonicalJson(b);
 
 /** The events of one row-level or truncate message; empty for anything else. */
 export function eventsOf(
@@ -69,6 +71,7 @@ export function eventsOf(
     before: Row | null,
     after: Row | null,
     unchanged: string[] = [],
+    moved?: { to?: Row; from?: Row },
   ): ChangeEvent => {
     const position = tx.nextPosition++;
     const event: ChangeEvent = {
@@ -87,24 +90,39 @@ export function eventsOf(
       source: { pipeline: source.pipeline, db: source.db, kind: 'cdc', slot: source.slot },
     };
     if (unchanged.length > 0) event.unchanged = unchanged;
+    if (moved?.to) event.moved_to = moved.to;
+    if (moved?.from) event.moved_from = moved.from;
     return event;
   };
 
   switch (msg.tag) {
     case 'insert': {
       const { row } = decodeTuple(msg.relation, msg.new, registry);
-      return [make(msg.relation, 'insert', keyOf(msg.relation, row), null, row)];
+      return [make(msg.relation, 'insert', keyOf(msg.relation, row, registry), null, row)];
     }
     case 'update': {
+      // Under FULL the old tuple is whole and the parser already filled the unchanged TOAST
+      // values of the new one from it; under DEFAULT they stay listed in `unchanged`.
       const after = decodeTuple(msg.relation, msg.new, registry);
       const old = msg.old ?? msg.key;
       const before = old ? decodeTuple(msg.relation, old, registry).row : null;
-      return [make(msg.relation, 'update', keyOf(msg.relation, { ...before, ...after.row }), before, after.row, after.unchanged)];
+      const key = keyOf(msg.relation, { ...before, ...after.row }, registry);
+      const oldKey = before ? keyOf(msg.relation, { ...after.row, ...before }, registry) : key;
+      if (sameKey(key, oldKey)) return [make(msg.relation, 'update', key, before, after.row, after.unchanged)];
+      // A primary-key change: two events, each in its own key's partition. The delete of the
+      // old key comes after every earlier change of the old key (same partition), so sinks
+      // remove the old row knowing it whole; `moved_to`/`moved_from` tie the two together
+      // so a sink can carry the unchanged TOAST values the update does not hold (see
+      // schemas/event.v1.schema.json and the Redis script).
+      return [
+        make(msg.relation, 'delete', oldKey, before, null, [], { to: key }),
+        make(msg.relation, 'update', key, before, after.row, after.unchanged, { from: oldKey }),
+      ];
     }
     case 'delete': {
       const old = msg.old ?? msg.key;
       const before = old ? decodeTuple(msg.relation, old, registry).row : null;
-      return [make(msg.relation, 'delete', before ? keyOf(msg.relation, before) : {}, before, null)];
+      return [make(msg.relation, 'delete', before ? keyOf(msg.relation, before, registry) : {}, before, null)];
     }
     case 'truncate':
       return msg.relations.map((relation) => make(relation, 'truncate', null, null, null));

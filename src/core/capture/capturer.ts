@@ -5,7 +5,7 @@ import { makePgClient } from '../clients/postgres.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
 import type { ChangeEvent } from '../event/envelope.js';
-import { recordKey } from '../event/identity.js';
+import { encodeEvent, oversizeLogFields } from '../event/oversize.js';
 import { formatLsn, parseLsn } from '../event/lsn.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { isFenced } from '../kafka/retry.js';
@@ -61,6 +61,7 @@ const emptyBatch = (): Batch => ({ records: [], bytes: 0, firstAt: 0, counts: ne
 export class Capturer {
   private readonly names;
   private readonly source: SourceInfo;
+  private readonly progress;
   private stats: CaptureStats = { eventsWritten: 0, transactionsCommitted: 0, checkpoint: null };
   /** The Kafka commit in flight (see `loop`); it settles without throwing (failures go to the loop). */
   private inFlight: Promise<void> | null = null;
@@ -72,6 +73,7 @@ export class Capturer {
   ) {
     this.names = derivedNames(config);
     this.source = { pipeline: config.pipeline.id, db: config.postgres.database, slot: this.names.slot };
+    this.progress = metrics.progress.watch('capture');
   }
 
   get current(): CaptureStats {
@@ -116,6 +118,7 @@ export class Capturer {
         if (err instanceof CaptureFencedError || isFenced(err)) throw new CaptureFencedError();
         if (err instanceof StreamctlError) throw err;
         failures++;
+        this.progress.work(); // the same position will be tried again: work with no progress yet
         const retry = this.config.kafka.retry;
         const delay = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** Math.min(failures - 1, 16));
         this.logger.warn('capture interrupted, restarting from the last checkpoint', { error: (err as Error).message, attempt: failures, retry_in_ms: delay });
@@ -244,6 +247,7 @@ export class Capturer {
           }
           this.stats = { eventsWritten: this.stats.eventsWritten + committing.records.length, transactionsCommitted: this.stats.transactionsCommitted + 1, checkpoint: next };
           this.inFlight = null;
+          this.progress.progress(`checkpoint ${next.lsn}`);
           // Only now may PostgreSQL forget the WAL of the transactions this commit covers.
           gate.committed(committing.lastComplete?.endLsn ?? null);
           stream.interrupt();
@@ -287,9 +291,15 @@ export class Capturer {
     };
 
     const add = (event: ChangeEvent): void => {
-      const value = Buffer.from(JSON.stringify(event));
+      // Over the size limit: a marker instead, so one huge row never stalls capture (oversize.ts).
+      const { key, value, oversize } = encodeEvent(event, this.config.kafka.maxRecordBytes);
+      if (oversize) {
+        this.metrics.oversizeEvents.inc({ table: `${event.schema}.${event.table}` });
+        this.logger.error('row over kafka.maxRecordBytes: wrote an oversize marker in its place', oversizeLogFields(event, oversize));
+      }
+      this.progress.work();
       if (batch.records.length === 0) batch.firstAt = performance.now();
-      batch.records.push({ key: Buffer.from(recordKey(event.schema, event.table, event.key)), value });
+      batch.records.push({ key, value });
       batch.bytes += value.length;
       const label = `${event.schema}.${event.table}|${event.op}`;
       batch.counts.set(label, (batch.counts.get(label) ?? 0) + 1);
@@ -361,9 +371,11 @@ export class Capturer {
     await settled();
   }
 
+  /** Called only when nothing read is waiting for Kafka, so confirming is progress too (health/progress.ts). */
   private confirm(stream: ReplicationStream, lsn: bigint): void {
     if (lsn <= stream.confirmedFlush) return;
     stream.sendStatus(lsn);
+    this.progress.progress(`lsn ${formatLsn(lsn)}`);
     this.metrics.confirmedLsn.set(Number(lsn));
   }
 }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { EnvironmentNotReadyError } from '../errors.js';
 import { readinessProblems, readSettings } from '../health/postgres.js';
+import { NoRowIdentityError, readTableIdentity } from '../source/row-identity.js';
 
 /**
  * Everything capture needs from PostgreSQL, checked before anything is created, each
@@ -53,9 +54,32 @@ export async function preflight(client: pg.Client, setup: CaptureSetup): Promise
         `add a primary key, or run ALTER TABLE ${name} REPLICA IDENTITY FULL (or USING INDEX on a unique index)`,
     );
   }
+  for (const name of await fullTablesWithoutKey(client, setup.tables)) problems.push(new NoRowIdentityError(name).message);
   if (problems.length > 0) {
     throw new EnvironmentNotReadyError(`PostgreSQL is not ready for capture (${problems.length} problem${problems.length === 1 ? '' : 's'})`, problems);
   }
+}
+
+/**
+ * FULL tables with no key at all: capture would have to key their rows by their whole
+ * content, a key that changes with every update (see row-identity.ts).
+ */
+async function fullTablesWithoutKey(client: pg.Client, tables: string[]): Promise<string[]> {
+  const { rows } = await client.query<{ oid: number; name: string }>(
+    `SELECT c.oid, n.nspname || '.' || c.relname AS name
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND c.relreplident = 'f'
+        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+        AND ($1::text[] IS NULL OR n.nspname || '.' || c.relname = ANY($1::text[]))
+      ORDER BY 2`,
+    [tables.length > 0 ? tables : null],
+  );
+  const out: string[] = [];
+  for (const row of rows) {
+    const identity = await readTableIdentity((sql, params) => client.query(sql, params), row.oid);
+    if (identity && identity.columns.length === 0) out.push(row.name);
+  }
+  return out;
 }
 
 async function missingTables(client: pg.Client, tables: string[]): Promise<string[]> {

@@ -42,6 +42,7 @@ export function defaultConfig(): Config {
       partitions: 3,
       replicationFactor: 1,
       transactionTimeoutMs: 60000,
+      maxRecordBytes: 16 * 1024 * 1024,
       retry: retry('forever', 300, 30000),
     },
     sinks: {
@@ -84,6 +85,7 @@ export function defaultConfig(): Config {
       },
     },
     metrics: { host: '127.0.0.1', port: LOCAL_STACK.metrics.port },
+    health: { stuckAfterSeconds: 300, slotWalWarnBytes: 1024 * 1024 * 1024 },
     log: { level: 'info' },
   };
 }

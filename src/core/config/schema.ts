@@ -150,6 +150,8 @@ export const CONFIG_SCHEMA: Schema = object({
     partitions: intRange(1, 10_000),
     replicationFactor: intRange(1, 32),
     transactionTimeoutMs: millis(1000, 900_000),
+    // Up to 512 MiB: the broker's socket.request.max.bytes (100 MiB by default) must allow it too.
+    maxRecordBytes: intRange(64 * 1024, 512 * 1024 * 1024),
     retry: retry(true),
   }),
   sinks: object({
@@ -196,6 +198,7 @@ export const CONFIG_SCHEMA: Schema = object({
     }),
   }),
   metrics: object({ host: hostName, port: intRange(0, 65535) }),
+  health: object({ stuckAfterSeconds: intRange(1, 86_400), slotWalWarnBytes: intRange(1024, Number.MAX_SAFE_INTEGER) }),
   log: object({
     level: { enum: ['debug', 'info', 'warn', 'error'], errorMessage: 'must be one of debug, info, warn, error' },
   }),

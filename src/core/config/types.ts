@@ -34,6 +34,12 @@ export interface KafkaConfig {
   partitions: number;
   replicationFactor: number;
   transactionTimeoutMs: number;
+  /**
+   * Largest event value written to the changes topic (bytes). The topics are created with a
+   * matching max.message.bytes; a row whose event is bigger becomes an oversize marker
+   * (see src/core/event/oversize.ts) rather than a record Kafka would refuse.
+   */
+  maxRecordBytes: number;
   retry: RetryPolicy;
 }
 
@@ -135,6 +141,12 @@ export interface Config {
   kafka: KafkaConfig;
   sinks: { redis: RedisSinkConfig; bigquery: BigQuerySinkConfig; http: HttpSinkConfig };
   metrics: { host: string; port: number };
+  health: {
+    /** Capture or a sink with work and no progress for this long is stuck: /ready false, `status` exit 3. */
+    stuckAfterSeconds: number;
+    /** `status` warns about an inactive slot retaining more WAL than this. */
+    slotWalWarnBytes: number;
+  };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
 }
 

@@ -116,6 +116,7 @@ export class Deliverer {
           partitionsConsumedConcurrently: this.config.kafka.partitions,
           halfOpenAfterMs: breaker.halfOpenAfterMs,
           sessionTimeoutMs: this.config.delivery.sessionTimeoutMs,
+          maxRecordBytes: this.config.kafka.maxRecordBytes,
           onCrash: (error) => {
             if (this.stopping) return;
             this.logger.warn('sink consumer crashed; restarting it', { sink: sink.name, error: error.message });

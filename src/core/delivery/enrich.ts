@@ -88,6 +88,9 @@ export function makeEnricher(
     const next: ChangeEvent = { ...event, source: { ...event.source } };
     if (plan) {
       next.key = event.key === null ? null : transformKey(event.key, plan, maskKey);
+      // The other key of a primary-key change must match the rows' keys as the sinks store them.
+      if (event.moved_to) next.moved_to = transformKey(event.moved_to, plan, maskKey);
+      if (event.moved_from) next.moved_from = transformKey(event.moved_from, plan, maskKey);
       next.before = event.before === null ? null : transformRow(event.before, plan, maskKey);
       next.after = event.after === null ? null : transformRow(event.after, plan, maskKey);
       if (event.unchanged !== undefined) {

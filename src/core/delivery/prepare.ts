@@ -18,6 +18,11 @@ export function prepare(raw: string | null, rowProblems: (e: ChangeEvent) => str
   const eventId = typeof (parsed as { id?: unknown })?.id === 'string' ? (parsed as { id: string }).id : '';
   const envelope = validateEvent(parsed);
   if (!envelope.ok) return { ok: false, eventId, errorClass: 'invalid_event', message: envelope.errors.slice(0, 5).join('; ') };
+  // A marker in place of an event over the size limit: never applied, kept in the DLQ on purpose.
+  if (envelope.event.op === 'oversize') {
+    const o = envelope.event.oversize!;
+    return { ok: false, eventId, errorClass: 'oversize', message: `the ${o.op} of this row was ${o.bytes} bytes, over kafka.maxRecordBytes (${o.limit_bytes}): raise it, then backfill the row by its key` };
+  }
   const problems = rowProblems(envelope.event);
   if (problems.length > 0) return { ok: false, eventId, errorClass: 'invalid_row', message: problems.slice(0, 5).join('; ') };
   try {

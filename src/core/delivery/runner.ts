@@ -7,7 +7,7 @@ import { planUnits, type Unit } from './plan.js';
 import { runSchedule } from './schedule.js';
 import type { DeadLetter, DlqWriter } from './dlq.js';
 import type { Enricher } from './enrich.js';
-import { RetryableWriteError } from './policies.js';
+import { RetryableWriteError, UnitCancelledError } from './policies.js';
 import { prepare } from './prepare.js';
 import type { ChangeEvent } from '../event/envelope.js';
 import type { Sink, SinkRecord, WriteResult } from './sink.js';
@@ -19,11 +19,16 @@ export interface RunnerOptions {
   partitionsConsumedConcurrently: number;
   halfOpenAfterMs: number;
   sessionTimeoutMs: number;
+  /** kafka.maxRecordBytes: a fetch must hold at least one whole record of that size. */
+  maxRecordBytes?: number;
   /** kafkajs gave up on the consumer (it does not restart itself for some errors). */
   onCrash: (error: Error) => void;
 }
 
 type Failed = Extract<WriteResult, { ok: false }>;
+
+/** Record key, headers and batch framing beyond the value (see kafka/topics.ts). */
+const FETCH_HEADROOM_BYTES = 1024 * 1024;
 
 /**
  * One sink's share of delivery: its own consumer group (read_committed), so a slow or
@@ -41,6 +46,7 @@ type Failed = Extract<WriteResult, { ok: false }>;
 export class SinkRunner {
   private consumer: Consumer | null = null;
   private resumeTimer: NodeJS.Timeout | undefined;
+  private readonly progress;
 
   constructor(
     private readonly kafka: Kafka,
@@ -56,6 +62,7 @@ export class SinkRunner {
   ) {
     // Offsets stored with a unit's data claim everything before it is written too.
     if (sink.storesOffsets && (sink.units?.inFlight ?? 1) > 1) throw new Error(`${sink.name} sink stores offsets: it must write one unit at a time`);
+    this.progress = metrics.progress.watch(`sink ${sink.name}`);
     const sinkLabel = { sink: sink.name };
     metrics.circuitState.set(sinkLabel, 0);
     metrics.circuitOpenedAt.set(sinkLabel, 0);
@@ -80,7 +87,8 @@ export class SinkRunner {
     const consumer = this.kafka.consumer({
       groupId: this.options.group,
       readUncommitted: false,
-      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxBytesPerPartition: Math.max(4 * 1024 * 1024, (this.options.maxRecordBytes ?? 0) + FETCH_HEADROOM_BYTES),
+      maxBytes: Math.max(10 * 1024 * 1024, (this.options.maxRecordBytes ?? 0) + FETCH_HEADROOM_BYTES),
       sessionTimeout: this.options.sessionTimeoutMs,
       heartbeatInterval: Math.max(500, Math.floor(this.options.sessionTimeoutMs / 5)),
     });
@@ -144,19 +152,34 @@ export class SinkRunner {
     const { topic, partition } = batch;
     const messages = batch.messages;
     if (messages.length === 0) return;
+    this.progress.work();
     const { size, inFlight } = this.shape;
     // The record key is table + primary key: the row whose order must hold.
     const units = planUnits(messages.map((m) => m.key?.toString() ?? ''), size);
     const nextOffset = (u: Unit) => (BigInt(messages[u.to - 1]!.offset) + 1n).toString();
     let committed = 0;
-    let committedAt = Date.now();
     const commitUpTo = async (done: number) => {
       if (done <= committed) return;
       const unit = units[done - 1]!;
       resolveOffset(messages[unit.to - 1]!.offset);
       await this.consumer?.commitOffsets([{ topic, partition, offset: nextOffset(unit) }]);
+      this.progress.progress(`partition ${partition} offset ${nextOffset(unit)}`);
       committed = done;
-      committedAt = Date.now();
+    };
+    // A sink with many units in flight (HTTP) commits in the background, as soon as the
+    // leading finished units grow: one commit at a time, the next one taking whatever
+    // finished meanwhile. A crash then re-sends only what finished during one commit's
+    // round trip, not up to a second (or a whole batch) of accepted events.
+    let target = 0;
+    let background: Promise<void> | null = null;
+    const commitSoon = (done: number): Promise<void> => {
+      target = Math.max(target, done);
+      background ??= (async () => {
+        while (committed < target) await commitUpTo(target);
+      })()
+        .catch(() => {}) // a rebalance: the final commit below (or the next owner) decides
+        .finally(() => (background = null));
+      return Promise.resolve();
     };
 
     const result = await runSchedule(units, inFlight, 1000, {
@@ -167,8 +190,8 @@ export class SinkRunner {
         if (size > 1) this.logger.debug('unit', { partition, from: messages[unit.from]!.offset, events: unit.to - unit.from, delivered, ms: Date.now() - began });
         return delivered;
       },
-      // One unit at a time (a sink that stores offsets): commit each. Else at most once a second.
-      progress: (done) => (inFlight === 1 || Date.now() - committedAt >= 1000 ? commitUpTo(done) : Promise.resolve()),
+      // One unit at a time (a sink that stores offsets): commit each, in line. Else in the background.
+      progress: (done) => (inFlight === 1 ? commitUpTo(done) : commitSoon(done)),
       tick: async () => {
         if (!isRunning() || isStale()) throw new BatchStopped();
         // Retries can outlast the session timeout: keep telling the group this member is
@@ -181,6 +204,7 @@ export class SinkRunner {
       },
     });
 
+    await background;
     if (result.error !== undefined) {
       // Stopping or rebalancing: keep what is certain (best effort), then let kafkajs decide.
       await commitUpTo(result.done).catch(() => {});
@@ -346,8 +370,8 @@ export class SinkRunner {
 /** The batch stops because kafkajs is stopping or the partition was sought elsewhere. */
 class BatchStopped extends Error {}
 
-/** A unit gave up without a verdict (cancelled, or the circuit opened): not dead-lettered. */
-class Cancelled extends Error {}
+/** A unit gave up without a verdict (cancelled, or the circuit opened): not dead-lettered; never closes a half-open circuit. */
+class Cancelled extends UnitCancelledError {}
 
 function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

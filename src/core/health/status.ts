@@ -6,6 +6,7 @@ import { endpointOf, probeBigQuery, probeHttp, probeKafka, probeRedis } from './
 import { backfillStatus, type BackfillStatus } from './backfill.js';
 import { captureStatus, type CaptureStatus } from './capture.js';
 import { circuitsStatus } from './circuits.js';
+import { slotWarnings, streamStuck } from './warnings.js';
 import { COMPONENTS, type ComponentName, type ProbeResult, type StatusReport } from './types.js';
 
 export interface StatusOptions {
@@ -32,11 +33,14 @@ export async function checkStatus(config: Config, logger: Logger, options: Statu
     }),
   );
   const circuits = circuitsStatus(config, options.timeoutMs);
-  const [capture, backfill] = await Promise.all([
+  const [capture, backfill, warnings, stuck] = await Promise.all([
     withTimeout(captureStatus(config, logger), options.timeoutMs, 'capture status').catch(
       (err: Error): CaptureStatus => ({ pipeline: config.pipeline.id, slot: null, checkpoint: null, delivery: null, errors: [err.message] }),
     ),
     withTimeout(backfillStatus(config, logger), options.timeoutMs, 'backfill status').catch((err: Error): BackfillStatus => ({ runs: [], errors: [err.message] })),
+    // PostgreSQL down is reported above; its warnings are then unknown, not empty.
+    withTimeout(slotWarnings(config), options.timeoutMs, 'slot warnings').catch(() => []),
+    streamStuck(config, Math.min(2000, options.timeoutMs)),
   ]);
   return {
     capture,
@@ -45,5 +49,7 @@ export async function checkStatus(config: Config, logger: Logger, options: Statu
     checked_at: new Date().toISOString(),
     components: Object.fromEntries(results.map(([name, r]) => [name, r.health])) as StatusReport['components'],
     problems: results.flatMap(([, r]) => r.problems),
+    warnings,
+    stuck,
   };
 }

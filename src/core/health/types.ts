@@ -1,6 +1,8 @@
 import type { BackfillStatus } from './backfill.js';
 import type { CaptureStatus } from './capture.js';
 import type { CircuitsStatus } from './circuits.js';
+import type { StuckComponent } from './progress.js';
+import type { StatusWarning } from './warnings.js';
 
 export const COMPONENTS = ['postgres', 'kafka', 'redis', 'bigquery', 'http'] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
@@ -30,6 +32,10 @@ export interface StatusReport {
   backfill: BackfillStatus;
   /** Each sink's circuit breaker, read from the running stream's /metrics. */
   circuits?: CircuitsStatus;
+  /** Fine now, dangerous later (inactive slots, unbounded WAL), each with its fix. */
+  warnings: StatusWarning[];
+  /** What the running stream of this pipeline reports stuck; null when none answers on metrics.port. */
+  stuck: StuckComponent[] | null;
 }
 
 export interface ProbeResult {

@@ -1,6 +1,10 @@
 import type { Admin } from 'kafkajs';
 import type { Config } from '../config/types.js';
 import { derivedNames } from '../config/names.js';
+import { raiseMaxMessageBytes } from './topic-size.js';
+
+/** Record key, headers (the DLQ's), and batch framing beyond the value. */
+export const TOPIC_HEADROOM_BYTES = 1024 * 1024;
 
 /**
  * The pipeline's topics, created if missing: changes and the DLQ with the configured
@@ -9,9 +13,12 @@ import { derivedNames } from '../config/names.js';
  */
 export async function ensureTopics(admin: Admin, config: Config): Promise<string[]> {
   const names = derivedNames(config);
+  // Topic-level max.message.bytes lets records up to kafka.maxRecordBytes (plus key, headers
+  // and batch framing) in without touching the broker's message.max.bytes (1 MiB by default).
+  const sized = [{ name: 'max.message.bytes', value: String(config.kafka.maxRecordBytes + TOPIC_HEADROOM_BYTES) }];
   const existing = new Set(await admin.listTopics());
   const wanted = [
-    { topic: names.changesTopic, numPartitions: config.kafka.partitions, configEntries: [] as Array<{ name: string; value: string }> },
+    { topic: names.changesTopic, numPartitions: config.kafka.partitions, configEntries: sized },
     {
       topic: names.checkpointsTopic,
       numPartitions: 1,
@@ -20,8 +27,10 @@ export async function ensureTopics(admin: Admin, config: Config): Promise<string
         { name: 'min.compaction.lag.ms', value: '60000' },
       ],
     },
-    { topic: names.dlqTopic, numPartitions: config.kafka.partitions, configEntries: [] },
+    { topic: names.dlqTopic, numPartitions: config.kafka.partitions, configEntries: sized },
   ].filter((t) => !existing.has(t.topic));
+  // Topics made under a lower limit are raised to this one (see topic-size.ts).
+  await raiseMaxMessageBytes(admin, [names.changesTopic, names.dlqTopic].filter((t) => existing.has(t)), config.kafka.maxRecordBytes + TOPIC_HEADROOM_BYTES);
   if (wanted.length === 0) return [];
   await admin.createTopics({
     topics: wanted.map((t) => ({ ...t, replicationFactor: config.kafka.replicationFactor })),

@@ -35,6 +35,7 @@ export const TABLE_FIELDS: TableField[] = [
   { name: 'after', type: 'STRING', description: 'Row after the change, JSON text (without the unchanged TOAST columns).' },
   { name: 'unchanged', type: 'STRING', mode: 'REPEATED', description: 'Unchanged TOAST columns, absent from after.' },
   { name: 'pipeline', type: 'STRING' },
+  { name: 'moved_from', type: 'STRING', description: "On the new key's update of a primary-key change: canonical JSON of the old key, whose row holds the unchanged TOAST columns." },
   { name: 'ingested_at', type: 'TIMESTAMP', description: 'When the sink wrote the row; the first copy of an event wins in the views.' },
 ];
 
@@ -53,6 +54,7 @@ export interface BigQueryRow {
   after: string | null;
   unchanged: string[];
   pipeline: string;
+  moved_from: string | null;
   ingested_at: string;
 }
 
@@ -73,6 +75,7 @@ export function eventToRow(event: ChangeEvent, ingestedAt: Date): BigQueryRow {
     after: event.after === null ? null : canonicalJson(event.after),
     unchanged: event.unchanged ?? [],
     pipeline: event.source.pipeline,
+    moved_from: event.moved_from ? canonicalJson(event.moved_from) : null,
     ingested_at: ingestedAt.toISOString(),
   };
 }
@@ -122,6 +125,12 @@ export function viewOnceSql(table: string): string {
  *   may be computed. PARSE_JSON uses wide_number_mode 'round' so a number with more
  *   digits than a FLOAT64 holds does not fail the whole view (PostgreSQL int8 and numeric
  *   arrive as strings, so this touches only float columns at their limit).
+ * - primary-key changes: the old key's delete (moved_to) hides the old row like any
+ *   delete; the new key's update carries `moved_from`. For the new key, images older than
+ *   its latest move are another row's (a key used before), so the unchanged columns are
+ *   looked up in the new key's images since that move, then in the old key's images
+ *   before it (one hop: a column unchanged across two key changes in a row stays
+ *   `unresolved`).
  *
  * The columns: those of the table but `before`, with `after` completed, plus `unresolved`.
  */
@@ -152,13 +161,26 @@ latest AS (
   )
   WHERE _rank = 1
 ),
+last_move AS (
+  SELECT * EXCEPT (_move) FROM (
+    SELECT m.source_schema, m.source_table, m.row_key, m.moved_from, m.version AS moved_at,
+      ROW_NUMBER() OVER (PARTITION BY m.source_schema, m.source_table, m.row_key ORDER BY m.version DESC) AS _move
+    FROM live AS m
+    JOIN latest AS l ON l.source_schema = m.source_schema AND l.source_table = m.source_table AND l.row_key = m.row_key
+    WHERE m.moved_from IS NOT NULL AND m.version <= l.version
+  )
+  WHERE _move = 1
+),
 toast_sources AS (
   SELECT l.source_schema, l.source_table, l.row_key, col, p.after AS source_after,
     ROW_NUMBER() OVER (PARTITION BY l.source_schema, l.source_table, l.row_key, col ORDER BY p.version DESC) AS _nearest
   FROM latest AS l
   CROSS JOIN UNNEST(l.unchanged) AS col
-  JOIN live AS p ON p.source_schema = l.source_schema AND p.source_table = l.source_table AND p.row_key = l.row_key
-  WHERE p.version < l.version AND p.after IS NOT NULL AND col NOT IN UNNEST(p.unchanged)
+  LEFT JOIN last_move AS m ON m.source_schema = l.source_schema AND m.source_table = l.source_table AND m.row_key = l.row_key
+  JOIN live AS p ON p.source_schema = l.source_schema AND p.source_table = l.source_table
+    AND ((p.row_key = l.row_key AND p.version < l.version AND (m.moved_at IS NULL OR p.version >= m.moved_at))
+      OR (p.row_key = m.moved_from AND p.version < m.moved_at))
+  WHERE p.after IS NOT NULL AND col NOT IN UNNEST(p.unchanged)
 ),
 toast AS (
   SELECT source_schema, source_table, row_key,
@@ -177,7 +199,7 @@ SELECT
   END AS after,
   l.unchanged,
   ARRAY(SELECT c FROM UNNEST(l.unchanged) AS c WHERE x.resolved IS NULL OR c NOT IN UNNEST(x.resolved)) AS unresolved,
-  l.pipeline, l.ingested_at
+  l.pipeline, l.moved_from, l.ingested_at
 FROM latest AS l
 LEFT JOIN toast AS x ON x.source_schema = l.source_schema AND x.source_table = l.source_table AND x.row_key = l.row_key
 WHERE l.op != 'delete'`;
@@ -476,11 +498,18 @@ export class BigQuerySink implements Sink {
     const [exists] = await this.table.exists();
     if (exists) {
       const [metadata] = await this.table.getMetadata();
-      const have = new Set(((metadata as { schema?: { fields?: TableField[] } }).schema?.fields ?? []).map((f) => f.name));
-      const missing = TABLE_FIELDS.map((f) => f.name as string).filter((n) => !have.has(n));
-      if (missing.length > 0) {
-        throw new Error(`table ${this.config.dataset}.${this.config.table} exists without column(s) ${missing.join(', ')}: add them or point sinks.bigquery.table elsewhere`);
+      const fields = (metadata as { schema?: { fields?: TableField[] } }).schema?.fields ?? [];
+      const have = new Set(fields.map((f) => f.name));
+      const missing = TABLE_FIELDS.filter((f) => !have.has(f.name));
+      if (missing.length === 0) return;
+      // A table made by an older version lacks newer columns: add them (nullable columns
+      // may be added to a table in place); a required one cannot be, so that is reported.
+      const addable = missing.every((f) => f.mode !== 'REQUIRED');
+      const patched = addable && (await this.table.setMetadata({ schema: { fields: [...fields, ...missing] } }).then(() => true, () => false));
+      if (!patched) {
+        throw new Error(`table ${this.config.dataset}.${this.config.table} exists without column(s) ${missing.map((f) => f.name).join(', ')}: add them or point sinks.bigquery.table elsewhere`);
       }
+      this.log.info('table columns added', { table: this.config.table, columns: missing.map((f) => f.name).join(',') });
       return;
     }
     const schema = { fields: TABLE_FIELDS };

@@ -21,10 +21,15 @@ export function scriptArgs(prefix: string, offsets: OffsetsToStore | undefined, 
     if (e.op === 'truncate') {
       args.push('t', table, version);
     } else if (e.op === 'delete') {
-      args.push('d', table, canonicalJson(e.key), version);
+      if (e.moved_to) args.push('m', table, canonicalJson(e.key), version, canonicalJson(e.moved_to));
+      else args.push('d', table, canonicalJson(e.key), version);
     } else {
       const columns = Object.entries(e.after ?? {});
-      args.push('u', table, canonicalJson(e.key), version, String(columns.length));
+      if (e.moved_from) {
+        // The old key's delete is the change just before this one (see the assembler).
+        const movedAt = eventVersion({ ...e, op: 'delete', position: Math.max(0, (e.position ?? 0) - 1) });
+        args.push('U', table, canonicalJson(e.key), version, canonicalJson(e.moved_from), movedAt, String(columns.length));
+      } else args.push('u', table, canonicalJson(e.key), version, String(columns.length));
       for (const [name, value] of columns) args.push(name, JSON.stringify(value ?? null));
       const keep = e.unchanged ?? [];
       args.push(String(keep.length), ...keep);

@@ -30,6 +30,7 @@
  * row and are listed in `unchanged` instead (see decodeTuple).
  */
 import { parse as parsePgArray } from 'postgres-array';
+import { RowIdentities, type RelationLike } from './row-identity.js';
 
 /**
  * libpq `options` for every streamctl PostgreSQL connection, replication and normal: the
@@ -160,10 +161,13 @@ export function typeInfoFromRow(row: Record<string, unknown>): PgTypeInfo {
 export class TypeRegistry {
   static readonly RESOLVE_SQL = RESOLVE_SQL;
   private readonly types = new Map<number, PgTypeInfo>();
+  /** Key columns of the relations seen (see row-identity.ts). */
+  readonly identities: RowIdentities;
 
   /** `query` may be omitted when only built-in types (or add()ed ones) will be decoded. */
   constructor(private readonly query?: QueryFn) {
     for (const t of builtinTypes()) this.types.set(t.oid, t);
+    this.identities = new RowIdentities(query);
   }
 
   get(oid: number): PgTypeInfo | undefined {
@@ -185,8 +189,13 @@ export class TypeRegistry {
     if (still.length > 0) throw new PgValueError(`type OIDs ${still.join(', ')} are not in pg_type`);
   }
 
-  resolveForRelation(relation: { columns: ReadonlyArray<{ typeOid: number }> }): Promise<void> {
-    return this.resolve(relation.columns.map((c) => c.typeOid));
+  /**
+   * Every reader of pgoutput resolves each relation message here, so the row identity
+   * (which needs the catalog under REPLICA IDENTITY FULL) is resolved here too.
+   */
+  async resolveForRelation(relation: { columns: ReadonlyArray<{ typeOid: number }> } | (RelationLike & { columns: ReadonlyArray<{ typeOid: number }> })): Promise<void> {
+    await this.resolve(relation.columns.map((c) => c.typeOid));
+    if ('relationOid' in relation) await this.identities.resolve(relation);
   }
 
   resolveForFields(fields: ReadonlyArray<{ dataTypeID: number }>): Promise<void> {
