@@ -73,7 +73,7 @@ Examples:
         const problems: string[] = [];
         if (!flags.table || flags.table.length === 0) problems.push('say which tables to compare: --table schema.table (repeatable)');
         if (flags.execute && !flags.repair) problems.push('--execute applies a repair: use it with --repair');
-        if (flags.rate !== undefined && !flags.execute) problems.push('--rate paces a repair: use it with --repair --execute');
+        if (flags.rate !== undefined && !(flags.repair && flags.execute)) problems.push('--rate paces a repair: use it with --repair --execute');
         let tables: ReturnType<typeof parseTableName>[] = [];
         try {
           tables = (flags.table ?? []).map(parseTableName);

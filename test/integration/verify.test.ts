@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
 import type { Admin } from 'kafkajs';
@@ -25,8 +28,12 @@ const resultOf = (v: VerifyResult, sink: string): TableSinkResult => {
 
 describe('streamctl verify', { timeout: 600_000 }, () => {
   const table = unique('vf');
+  // Enrichment renames `name` to `title` and masks `n`: verify compares the rows as the sinks hold them.
+  const configFile = path.join(mkdtempSync(path.join(tmpdir(), 'streamctl-verify-')), 'streamctl.yaml');
+  writeFileSync(configFile, `enrich:\n  maskKey: "verify-test-mask-key"\n  tables:\n    public.${table}:\n      rename: { name: title }\n      mask: [n]\n`);
   const pipeline = isolatedPipeline([`public.${table}`], 'http://127.0.0.1:1/unused', {
     STREAMCTL_SINKS_HTTP_ENABLED: 'false',
+    STREAMCTL_CONFIG: configFile,
   });
   let config: Config;
   let db: pg.Client;
@@ -92,14 +99,15 @@ describe('streamctl verify', { timeout: 600_000 }, () => {
       assert.equal(r.missing + r.extra + r.differing, 0);
       assert.ok(r.bytes_postgres > 0 && r.bytes_sink > 0);
     }
-    // Redis hashed in Lua: it sent back no row data for equal chunks, only key names in the extras pass.
-    assert.ok(resultOf(json, 'redis').bytes_sink > 0);
+    const stored = await redis.hgetall(rowKey(3));
+    assert.equal(stored['title'], '"name 3"', 'renamed in the sink');
+    assert.match(stored['n'] ?? '', /^"hmac-sha256:[0-9a-f]{64}"$/, 'masked in the sink');
   });
 
   it('finds and names a row changed in Redis, a key deleted from Redis, a row removed from BigQuery and an extra key; a dry run changes nothing; --repair --execute fixes them', async () => {
-    await redis.hset(rowKey(10), 'name', JSON.stringify('tampered'));
+    await redis.hset(rowKey(10), 'title', JSON.stringify('tampered'));
     await redis.del(rowKey(20));
-    await redis.hset(`${pipeline.tag}:row:${T}:{"id":5000}`, 'id', '5000', 'name', '"ghost"');
+    await redis.hset(`${pipeline.tag}:row:${T}:{"id":5000}`, 'id', '5000', 'title', '"ghost"');
     await redis.sadd(`${pipeline.tag}:keys:${T}`, `${pipeline.tag}:row:${T}:{"id":5000}`);
     const bq = makeBigQuery(config.sinks.bigquery);
     await bq.query({ query: `DELETE FROM ${bqLog()} WHERE source_table = @t AND row_key = '{"id":30}'`, params: { t: table } });
@@ -110,7 +118,7 @@ describe('streamctl verify', { timeout: 600_000 }, () => {
     const r = resultOf(found.json, 'redis');
     const named = (kind: string) => r.differences.filter((d) => d.kind === kind).map((d) => d.key);
     assert.deepEqual(named('differs'), ['{"id":10}']);
-    assert.deepEqual(r.differences.find((d) => d.kind === 'differs')!.columns, ['name']);
+    assert.deepEqual(r.differences.find((d) => d.kind === 'differs')!.columns, ['title']);
     assert.deepEqual(named('missing'), ['{"id":20}']);
     assert.deepEqual(named('extra'), ['{"id":5000}']);
     const b = resultOf(found.json, 'bigquery');
@@ -119,12 +127,12 @@ describe('streamctl verify', { timeout: 600_000 }, () => {
     const dry = await run(['--repair']);
     assert.equal(dry.code, 3);
     assert.equal(dry.json.repair?.executed, false);
-    assert.equal(await redis.hget(rowKey(10), 'name'), '"tampered"', 'a dry run writes nothing');
+    assert.equal(await redis.hget(rowKey(10), 'title'), '"tampered"', 'a dry run writes nothing');
 
     const fixed = await run(['--repair', '--execute']);
     assert.equal(fixed.code, 0, `${JSON.stringify(fixed.json.after_repair?.results)}\n${fixed.stderr.slice(-3000)}`);
     assert.equal(fixed.json.after_repair?.equal, true);
-    assert.equal(await redis.hget(rowKey(10), 'name'), '"name 10"');
+    assert.equal(await redis.hget(rowKey(10), 'title'), '"name 10"');
     assert.equal(await redis.exists(rowKey(20)), 1);
     assert.equal(await redis.exists(`${pipeline.tag}:row:${T}:{"id":5000}`), 0);
 
@@ -167,7 +175,7 @@ describe('streamctl verify', { timeout: 600_000 }, () => {
       }
       assert.ok(changes > 100, `the workload ran (${changes} changes)`);
       // A row the workload never touches (ids 1001-1200 are not in its range), changed behind the pipeline's back.
-      await redis.hset(rowKey(1111), 'name', JSON.stringify('tampered under load'));
+      await redis.hset(rowKey(1111), 'title', JSON.stringify('tampered under load'));
       const v = await run();
       assert.equal(v.code, 3);
       assert.deepEqual(resultOf(v.json, 'redis').differences.map((d) => [d.kind, d.key]), [['differs', '{"id":1111}']]);

@@ -2,7 +2,7 @@ import type { BigQuery } from '@google-cloud/bigquery';
 import { makeBigQuery } from '../clients/bigquery.js';
 import type { BigQuerySinkConfig } from '../config/types.js';
 import { qualifiedName } from '../sinks/bigquery.js';
-import { KeyBuckets, rowDigest, storedFields, xorInto, newLanes, type Lanes } from './digest.js';
+import { bucketsOf, keysIn, type KeyBuckets, rowDigest, storedFields, xorInto, newLanes, type Lanes } from './digest.js';
 import type { SinkRow, SinkSide } from './sink-side.js';
 
 /** Rows per page when streaming a table's keys out of BigQuery. */
@@ -104,17 +104,11 @@ export class BigQuerySide implements SinkSide {
   }
 
   async keyBuckets(table: string): Promise<KeyBuckets> {
-    const buckets = new KeyBuckets();
-    await this.scanKeys(table, (k) => buckets.add(k));
-    return buckets;
+    return bucketsOf((each) => this.scanKeys(table, each));
   }
 
   async keysInBuckets(table: string, buckets: ReadonlySet<number>): Promise<string[]> {
-    const out: string[] = [];
-    await this.scanKeys(table, (k) => {
-      if (buckets.has(KeyBuckets.bucketOfKey(k))) out.push(k);
-    });
-    return out;
+    return keysIn((each) => this.scanKeys(table, each), buckets);
   }
 
   async close(): Promise<void> {}

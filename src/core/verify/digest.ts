@@ -115,3 +115,22 @@ export class KeyBuckets {
     return n;
   }
 }
+
+/** Visits every key a sink holds for a table. */
+export type KeyScan = (each: (key: string) => void) => Promise<void>;
+
+/** Key buckets of everything `scan` visits. */
+export async function bucketsOf(scan: KeyScan): Promise<KeyBuckets> {
+  const buckets = new KeyBuckets();
+  await scan((k) => buckets.add(k));
+  return buckets;
+}
+
+/** The keys `scan` visits that fall in `buckets`. */
+export async function keysIn(scan: KeyScan, buckets: ReadonlySet<number>): Promise<string[]> {
+  const out: string[] = [];
+  await scan((k) => {
+    if (buckets.has(KeyBuckets.bucketOfKey(k))) out.push(k);
+  });
+  return out;
+}

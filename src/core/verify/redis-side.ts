@@ -3,7 +3,7 @@ import { makeRedis } from '../clients/redis.js';
 import type { RedisSinkConfig } from '../config/types.js';
 import { STAMP_FIELD } from '../delivery/enrich.js';
 import type { Logger } from '../logger.js';
-import { KeyBuckets, type Lanes } from './digest.js';
+import { bucketsOf, keysIn, type KeyBuckets, type Lanes } from './digest.js';
 import type { SinkRow, SinkSide } from './sink-side.js';
 
 /**
@@ -111,16 +111,11 @@ export class RedisSide implements SinkSide {
   }
 
   async keyBuckets(table: string): Promise<KeyBuckets> {
-    const buckets = new KeyBuckets();
-    await this.scanKeys(table, (k) => buckets.add(k));
-    return buckets;
+    return bucketsOf((each) => this.scanKeys(table, each));
   }
 
   async keysInBuckets(table: string, buckets: ReadonlySet<number>): Promise<string[]> {
-    const out: string[] = [];
-    await this.scanKeys(table, (k) => {
-      if (buckets.has(KeyBuckets.bucketOfKey(k))) out.push(k);
-    });
+    const out = await keysIn((each) => this.scanKeys(table, each), buckets);
     // A key left in the set whose hash is gone is not a row the sink holds.
     const exists = await Promise.all(out.map((k) => this.client.exists(`${this.prefix}row:${table}:${k}`)));
     return out.filter((_, i) => exists[i] === 1);
