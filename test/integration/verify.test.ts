@@ -10,6 +10,7 @@ import { makeBigQuery } from '../../src/core/clients/bigquery.js';
 import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { makeRedis } from '../../src/core/clients/redis.js';
+import { deliveryLag } from '../../src/core/delivery/lag.js';
 import { derivedNames, loadConfig, type Config } from '../../src/core/config/index.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { TableSinkResult, VerifyResult } from '../../src/core/verify/verify.js';
@@ -70,6 +71,11 @@ describe('streamctl verify', { timeout: 600_000 }, () => {
     await db.query(`DELETE FROM ${table} WHERE id % 50 = 0`);
     await db.query(`INSERT INTO ${table} SELECT g, 'late ' || g, g, NULL, NULL, NULL FROM generate_series(1201, 1300) g`);
     await waitFor('Redis to hold the last insert', async () => (await redis.exists(rowKey(1300))) === 1, 120_000);
+    // At rest means both sinks have applied everything: no chunk may then differ, not even transiently.
+    await waitFor('both sinks to catch up', async () => {
+      const { lag } = await deliveryLag(admin, config);
+      return lag.redis === 0 && lag.bigquery === 0;
+    }, 180_000);
   });
 
   after(async () => {
@@ -89,13 +95,15 @@ describe('streamctl verify', { timeout: 600_000 }, () => {
 
   it('a pipeline at rest verifies equal against Redis and BigQuery, with rows/s and bytes per side', async () => {
     const { code, json, stderr } = await run();
-    assert.equal(code, 0, `${JSON.stringify(json.results.map((r) => ({ ...r, differences: r.differences.slice(0, 5) })))}\n${stderr.slice(-2000)}`);
+    const summary = JSON.stringify(json.results.map((r) => ({ ...r, differences: r.differences.slice(0, 5) })));
+    assert.equal(code, 0, `${summary}\n${stderr.slice(-2000)}`);
     assert.equal(json.equal, true);
     for (const sink of ['redis', 'bigquery']) {
       const r = resultOf(json, sink);
       assert.equal(r.rows_postgres, 1300 - 24);
       assert.equal(r.chunks, 3);
-      assert.equal(r.chunks_differing, 0, 'both sides hash alike: no chunk fell back to row by row');
+      assert.equal(r.chunks_differing, 0, `both sides hash alike: no chunk fell back to row by row (${summary})`);
+      assert.equal(r.transient, 0);
       assert.equal(r.missing + r.extra + r.differing, 0);
       assert.ok(r.bytes_postgres > 0 && r.bytes_sink > 0);
     }
