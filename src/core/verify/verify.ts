@@ -11,7 +11,7 @@ import { tableText, type TableRef } from '../backfill/plan.js';
 import type { Logger } from '../logger.js';
 import { waitSinkPast } from './barrier.js';
 import { BigQuerySide } from './bigquery-side.js';
-import { differingColumns, KeyBuckets, lanesEqual, newLanes, rowDigest, xorInto, type StoredFields } from './digest.js';
+import { differingColumns, KeyBuckets, lanesEqual, newLanes, rowDigest, xorInto, type Lanes, type StoredFields } from './digest.js';
 import { PgSide, type PgRow } from './pg-side.js';
 import { RedisSide } from './redis-side.js';
 import type { SinkSide, VerifySinkName } from './sink-side.js';
@@ -190,6 +190,8 @@ async function verifyTable(info: TableInfo, ctx: TableContext): Promise<TableSin
   let afterKey: string[] | null = null;
   let rowsPg = 0;
   let chunks = 0;
+  let sinkWork: Promise<void> = Promise.resolve();
+  let sinkFailure: unknown = null;
 
   for (;;) {
     if (ctx.signal?.aborted) return null;
@@ -203,21 +205,19 @@ async function verifyTable(info: TableInfo, ctx: TableContext): Promise<TableSin
       xorInto(lanes, rowDigest(r.key, r.fields));
       pgBuckets.add(r.key);
     }
-    for (const state of states) {
-      const digest = await state.side.chunkDigest(table, keys);
-      if (digest.present === rows.length && lanesEqual(digest.lanes, lanes)) continue;
-      state.chunksDiffering++;
-      const sinkRows = await state.side.fetchRows(table, keys);
-      for (const r of rows) {
-        const s = sinkRows.get(r.key);
-        if (s?.fields && differingColumns(r.fields, s.fields).length === 0) continue;
-        addCandidate(state, options, { key: r.key, pg: r, snapshot });
-      }
-    }
+    // The sinks hash this chunk while PostgreSQL reads the next one (different connections);
+    // one chunk's sink work at a time, so a side's per-chunk state (BigQuery's rows) holds.
+    await sinkWork;
+    if (sinkFailure) throw sinkFailure;
+    sinkWork = compareInSinks(table, rows, keys, lanes, snapshot, states, options).catch((err: unknown) => {
+      sinkFailure = err;
+    });
     ctx.hooks.onChunk?.(table, rowsPg, Math.max(0, ...states.map((s) => s.chunksDiffering)));
     afterKey = rows[rows.length - 1]!.keyText;
     if (rows.length < options.chunkSize) break;
   }
+  await sinkWork;
+  if (sinkFailure) throw sinkFailure;
 
   const extrasChecked = options.where === null;
   if (extrasChecked) await findExtras(info, table, pgBuckets, states, ctx);
@@ -252,6 +252,21 @@ async function verifyTable(info: TableInfo, ctx: TableContext): Promise<TableSin
     });
   }
   return out;
+}
+
+/** One chunk on every sink: its digest, and row by row only when count or digest differ. */
+async function compareInSinks(table: string, rows: PgRow[], keys: string[], lanes: Lanes, snapshot: string, states: SinkState[], options: VerifyOptions): Promise<void> {
+  for (const state of states) {
+    const digest = await state.side.chunkDigest(table, keys);
+    if (digest.present === rows.length && lanesEqual(digest.lanes, lanes)) continue;
+    state.chunksDiffering++;
+    const sinkRows = await state.side.fetchRows(table, keys);
+    for (const r of rows) {
+      const s = sinkRows.get(r.key);
+      if (s?.fields && differingColumns(r.fields, s.fields).length === 0) continue;
+      addCandidate(state, options, { key: r.key, pg: r, snapshot });
+    }
+  }
 }
 
 function addCandidate(state: SinkState, options: VerifyOptions, c: Candidate): void {
