@@ -59,7 +59,12 @@ export class RedisSide implements SinkSide {
   static async connect(config: RedisSinkConfig, logger: Logger): Promise<RedisSide> {
     const client = makeRedis(config, logger) as RedisWithDigest;
     client.defineCommand('streamctlVerifyDigest', { numberOfKeys: 0, lua: CHUNK_DIGEST_LUA });
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (err) {
+      client.disconnect(); // else it keeps reconnecting in the background and the process never ends
+      throw new Error(`Redis at ${config.host}:${config.port}: ${(err as Error).message}`);
+    }
     return new RedisSide(client, config.keyPrefix);
   }
 
