@@ -40,7 +40,7 @@ describe('streamctl verify', { timeout: 600_000 }, () => {
   let db: pg.Client;
   let admin: Admin;
   let redis: Redis;
-  let stream: ReturnType<typeof startStream>;
+  let stream: ReturnType<typeof startStream> | undefined;
   const T = `public.${table}`;
   const rowKey = (id: number) => `${pipeline.tag}:row:${T}:{"id":${id}}`;
   const verifyArgs = ['verify', '--table', T, '--chunk-size', '500', '--settle-timeout', '90', '--json'];
@@ -79,8 +79,11 @@ describe('streamctl verify', { timeout: 600_000 }, () => {
   });
 
   after(async () => {
-    stream.child.kill('SIGTERM');
-    await exited(stream.child);
+    // A before hook that failed part way must not keep the rest of the clean-up from running.
+    if (stream) {
+      stream.child.kill('SIGTERM');
+      await exited(stream.child);
+    }
     const keys = await redis.keys(`${pipeline.tag}:*`);
     if (keys.length > 0) await redis.del(...keys);
     await redis.quit();
