@@ -5,6 +5,7 @@ import { replayDlqCommand } from './commands/replay-dlq.js';
 import { statusCommand } from './commands/status.js';
 import { streamCommand } from './commands/stream.js';
 import { stressTestCommand } from './commands/stress-test.js';
+import { verifyCommand } from './commands/verify.js';
 import { EXIT, EXIT_CODES_HELP } from './core/exit-codes.js';
 import { LOG_LEVELS } from './core/logger.js';
 
@@ -25,7 +26,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', `\n${CONFIG_HELP}\n\n${EXIT_CODES_HELP}`);
 
-  for (const sub of [streamCommand(), backfillCommand(), replayDlqCommand(), stressTestCommand(), statusCommand()]) {
+  for (const sub of [streamCommand(), backfillCommand(), replayDlqCommand(), stressTestCommand(), statusCommand(), verifyCommand()]) {
     sub.addHelpText('after', `\n${EXIT_CODES_HELP}`).showHelpAfterError('(run with --help for usage)');
     program.addCommand(sub);
   }

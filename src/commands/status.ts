@@ -4,6 +4,7 @@ import { checkStatus } from '../core/health/status.js';
 import type { CircuitsStatus } from '../core/health/circuits.js';
 import { COMPONENTS, type StatusReport } from '../core/health/types.js';
 import { sleep } from '../core/timeout.js';
+import { verifyStatus } from '../core/verify/record.js';
 import { contextFor } from './shared/context.js';
 import type { Output } from './shared/output.js';
 import { positiveInt } from './shared/parsers.js';
@@ -110,6 +111,21 @@ function render(report: StatusReport, out: Output): string {
   return lines.join('\n');
 }
 
+/** The last `streamctl verify` run of each table (src/core/verify/record.ts). */
+function renderVerify(verify: Awaited<ReturnType<typeof verifyStatus>>, out: Output): string {
+  if (verify.runs.length === 0 && verify.errors.length === 0) return '';
+  const c = out.color;
+  const lines = ['', '', 'verify (last run per table)'];
+  for (const r of verify.runs) {
+    const sinks = Object.entries(r.sinks)
+      .map(([sink, s]) => `${sink} ${s.equal ? 'equal' : `missing ${s.missing} extra ${s.extra} differing ${s.differing}`}`)
+      .join(', ');
+    lines.push(`  ${r.table.padEnd(32)} ${r.equal ? c.green('equal    ') : c.red('DIFFERENT')}  ${r.at}  ${r.run}  ${sinks}`);
+  }
+  for (const e of verify.errors) lines.push(`  ${c.red(e)}`);
+  return lines.join('\n');
+}
+
 export function statusCommand(): Command {
   return new Command('status')
     .description('health of every component: PostgreSQL, Kafka, Redis, BigQuery, the HTTP endpoint')
@@ -126,7 +142,8 @@ export function statusCommand(): Command {
         const logger = out.logger('status');
         if (!flags.watch) {
           const report = await checkStatus(config, logger, { timeoutMs: flags.timeout });
-          out.result(render(report, out), { ok: statusExitCode(report) === EXIT.OK, ...report });
+          const verify = await verifyStatus(config, logger);
+          out.result(`${render(report, out)}${renderVerify(verify, out)}`, { ok: statusExitCode(report) === EXIT.OK, ...report, verify });
           return statusExitCode(report);
         }
         const every = flags.watch === true ? 5 : flags.watch;

@@ -1,0 +1,97 @@
+import type { Admin, Kafka } from 'kafkajs';
+import { makeKafka } from '../clients/kafka.js';
+import { derivedNames } from '../config/names.js';
+import type { Config } from '../config/types.js';
+import { ensureTopics } from '../kafka/topics.js';
+import type { Logger } from '../logger.js';
+import type { VerifyResult } from './verify.js';
+
+/**
+ * The last verify run of each table, where `status` reads it: like a backfill run's
+ * progress, a record on the compacted checkpoints topic (key `verify:<table>`) for people
+ * and tools, and the same JSON as offset metadata of the group
+ * `streamctl-<id>-verify-<table>`, which an offset fetch reads back exactly.
+ */
+export interface VerifyRecord {
+  v: 1;
+  run: string;
+  table: string;
+  at: string;
+  equal: boolean;
+  sinks: Record<string, { equal: boolean; missing: number; extra: number; differing: number; transient: number; rows: number }>;
+}
+
+const groupPrefix = (config: Config): string => `streamctl-${config.pipeline.id}-verify-`;
+
+export function recordsOf(result: VerifyResult): VerifyRecord[] {
+  const byTable = new Map<string, VerifyRecord>();
+  for (const r of result.results) {
+    const rec = byTable.get(r.table) ?? { v: 1, run: result.run, table: r.table, at: result.finished_at, equal: true, sinks: {} };
+    rec.equal &&= r.equal;
+    rec.sinks[r.sink] = { equal: r.equal, missing: r.missing, extra: r.extra, differing: r.differing, transient: r.transient, rows: r.rows_postgres };
+    byTable.set(r.table, rec);
+  }
+  return [...byTable.values()];
+}
+
+/** Stores each table's outcome; one small Kafka transaction per table. */
+export async function recordVerifyRun(config: Config, logger: Logger, result: VerifyResult): Promise<void> {
+  const kafka: Kafka = makeKafka(config.kafka, logger, { retries: 5 });
+  const admin = kafka.admin();
+  await admin.connect();
+  const producer = kafka.producer({ transactionalId: `streamctl-verify-${config.pipeline.id}-${result.run}`, idempotent: true, maxInFlightRequests: 1 });
+  try {
+    await ensureTopics(admin, config);
+    await producer.connect();
+    const topic = derivedNames(config).checkpointsTopic;
+    for (const rec of recordsOf(result)) {
+      const text = JSON.stringify(rec);
+      const tx = await producer.transaction();
+      try {
+        await tx.send({ topic, messages: [{ key: `verify:${rec.table}`, value: text }], acks: -1 });
+        await tx.sendOffsets({ consumerGroupId: `${groupPrefix(config)}${rec.table}`, topics: [{ topic, partitions: [{ partition: 0, offset: '1', metadata: text } as never] }] });
+        await tx.commit();
+      } catch (err) {
+        await tx.abort().catch(() => {});
+        throw err;
+      }
+    }
+  } finally {
+    await producer.disconnect().catch(() => {});
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+/** The last run of every table verified in this pipeline, newest first. */
+export async function lastVerifyRuns(admin: Admin, config: Config): Promise<VerifyRecord[]> {
+  const prefix = groupPrefix(config);
+  const topic = derivedNames(config).checkpointsTopic;
+  const { groups } = await admin.listGroups();
+  const out: VerifyRecord[] = [];
+  for (const g of groups) {
+    if (!g.groupId.startsWith(prefix)) continue;
+    const offsets = await admin.fetchOffsets({ groupId: g.groupId, topics: [topic] }).catch(() => []);
+    const meta = offsets[0]?.partitions.find((p) => p.partition === 0)?.metadata;
+    if (!meta) continue;
+    try {
+      const rec = JSON.parse(meta) as VerifyRecord;
+      if (rec.v === 1 && typeof rec.table === 'string') out.push(rec);
+    } catch {
+      // not ours to interpret
+    }
+  }
+  return out.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+}
+
+/** For `status`: the last verify runs, never throwing. */
+export async function verifyStatus(config: Config, logger: Logger): Promise<{ runs: VerifyRecord[]; errors: string[] }> {
+  const admin = makeKafka(config.kafka, logger, { retries: 3, quiet: true }).admin();
+  try {
+    await admin.connect();
+    return { runs: await lastVerifyRuns(admin, config), errors: [] };
+  } catch (err) {
+    return { runs: [], errors: [`verify runs: ${(err as Error).message}`] };
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
