@@ -6,7 +6,7 @@ import { makeKafka } from '../clients/kafka.js';
 import { makePgClient } from '../clients/postgres.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
-import { FastDefaultPartitioner } from '../capture/partitioner.js';
+import { FastDefaultPartitioner } from '../kafka/partitioner.js';
 import { ENVELOPE_VERSION, type ChangeEvent, type Row } from '../event/envelope.js';
 import { changeEventId, recordKey } from '../event/identity.js';
 import { formatLsn, parseLsn } from '../event/lsn.js';
