@@ -45,7 +45,8 @@ svg{border:1px solid #ddd;background:#fff}.axis{stroke:#888}.grid{stroke:#eee}te
     ' -> ' + m.loadavg_end.join(' ') + '; CPU: ' + m.processes.map(function (p) { return p.name + ' ' + p.cpu_percent + '%'; }).join(', ');
   var t = document.getElementById('sinks');
   var head = ['sink', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'events', 'lost', 'dup', 'order', 'dlq', 'method'];
-  var tr = el(t, 'tr', {});
+  var tr = document.createElement('tr');
+  t.appendChild(tr);
   head.forEach(function (h) { var th = document.createElement('th'); th.textContent = h; tr.appendChild(th); });
   Object.keys(r.sinks).forEach(function (s) {
     var x = r.sinks[s], c = x.counts || {};
@@ -77,7 +78,7 @@ svg{border:1px solid #ddd;background:#fff}.axis{stroke:#888}.grid{stroke:#eee}te
     series.forEach(function (s, k) {
       el(svg, 'polyline', { fill: 'none', stroke: s.color, 'stroke-width': 2, 'data-series': s.name,
         points: s.points.map(function (p) { return X(p[0]).toFixed(1) + ',' + Y(p[1]).toFixed(1); }).join(' ') });
-      el(svg, 'text', { x: W - R - 120, y: T + 14 * (k + 1), fill: s.color }, s.name);
+      el(svg, 'text', { x: L + 10, y: T + 14 * (k + 1), style: 'fill:' + s.color }, s.name);
       points += s.points.length;
     });
     svg.setAttribute('data-points', String(points));
@@ -85,7 +86,7 @@ svg{border:1px solid #ddd;background:#fff}.axis{stroke:#888}.grid{stroke:#eee}te
   // HDR's percentile axis: 1/(1-p), on a log scale, so the tail gets the room.
   function hx(p) { return Math.log10(1 / Math.max(1e-7, 1 - p / 100)); }
   plot(document.getElementById('percentile-plot'), Object.keys(r.sinks).map(function (s) {
-    return { name: s, color: COLORS[s] || '#444', points: r.sinks[s].latency.distribution.map(function (d) { return [hx(d.percentile), d.ms]; }) };
+    return { name: s, color: COLORS[s] || '#444', points: r.sinks[s].latency.distribution.filter(function (d) { return d.percentile < 100; }).map(function (d) { return [hx(d.percentile), d.ms]; }) };
   }), 'percentile', 'ms', [[0, '0%'], [1, '90%'], [2, '99%'], [3, '99.9%'], [4, '99.99%'], [5, '99.999%']]);
   var maxRate = Math.max.apply(null, r.timeline.map(function (p) { return p.rate; }).concat([1]));
   var maxLag = Math.max.apply(null, r.timeline.map(function (p) { return p.slot_lag_bytes || 0; }).concat([1]));

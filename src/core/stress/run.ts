@@ -201,7 +201,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
         committed_events: committed,
         rate: Math.round(((committed - lastCommitted) * 1000) / Math.max(1, now - lastSampleAt)),
         slot_lag_bytes: slot.rows[0]?.lag == null ? null : Number(slot.rows[0].lag),
-        // Clamped: a sink that stores its offsets itself (Redis) may commit Kafka offsets a little ahead of the end offsets fetched first.
+        // Clamped: the end offsets are read before the groups' offsets, which may have moved past them meanwhile.
         consumer_lag: Object.fromEntries(o.sinks.map((s) => [s, Math.max(0, lag.lag[s] ?? 0)])),
         missing,
         phase,
