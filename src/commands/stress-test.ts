@@ -226,7 +226,7 @@ function summaryText(out: Output, r: StressReport, files: string[]): string {
   }
   for (const [s, x] of Object.entries(r.sinks)) {
     lines.push(`  ${s} latency: ${x.latency.method}`);
-    if (x.counts) lines.push(`  ${s} counts (${x.counts.unit}): ${x.counts.method}; expected ${x.counts.expected}, unexpected ${x.counts.unexpected}${x.counts.copies_collapsed ? `, physical copies collapsed by the view ${x.counts.copies_collapsed}` : ''}`);
+    if (x.counts) lines.push(`  ${s} counts (${x.counts.unit}): ${x.counts.method}; expected ${x.counts.expected}, unexpected ${x.counts.unexpected}${x.counts.lingering ? `, of the lost ${x.counts.lingering} still present that should be gone (deleted or moved by a key change)` : ''}${x.counts.copies_collapsed ? `, physical copies collapsed by the view ${x.counts.copies_collapsed}` : ''}`);
     if (x.note) lines.push(`  ${s}: ${x.note}`);
   }
   lines.push(`lag: slot max ${fmtBytes(r.lag.slot_max_bytes)}; consumer max ${Object.entries(r.lag.consumer_max).map(([s, n]) => `${s} ${n}`).join(', ')}; ` +

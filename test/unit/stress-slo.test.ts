@@ -48,8 +48,14 @@ describe('stress-test latency and ledger', () => {
 
   it('maps every event a sink shows back to its ev: upserts by the ev column, deletes by their row', () => {
     const ledger = new Ledger(10, 100);
-    ledger.commit([{ ev: 1, id: 100, kind: 'upsert' }, { ev: 2, id: 101, kind: 'upsert' }], 1000, true);
-    ledger.commit([{ ev: 3, id: 100, kind: 'delete' }, { ev: 4, id: 101, kind: 'move', newId: 102 }], 2000, false);
+    const tx1 = [{ ev: 1, id: 100, kind: 'upsert' as const }, { ev: 2, id: 101, kind: 'upsert' as const }];
+    const tx2 = [{ ev: 3, id: 100, kind: 'delete' as const }, { ev: 4, id: 101, kind: 'move' as const, newId: 102 }];
+    ledger.prepare(tx1, 1000);
+    ledger.commit(tx1, true);
+    ledger.prepare(tx2, 2000);
+    assert.equal(ledger.evOf('delete', undefined, 100), 3, 'known as soon as it is sent: a sink may show it before the COMMIT returns here');
+    assert.equal(ledger.committedEvents, 2);
+    ledger.commit(tx2, false);
     assert.equal(ledger.evOf('insert', 2, 101), 2);
     assert.equal(ledger.evOf('delete', undefined, 100), 3);
     assert.equal(ledger.evOf('delete', undefined, 101), undefined, 'row 101 moved, it was not deleted');

@@ -11,6 +11,7 @@ export interface LatencySummary {
   count: number;
   p50_ms: number | null;
   p90_ms: number | null;
+  p95_ms: number | null;
   p99_ms: number | null;
   'p99.9_ms': number | null;
   max_ms: number | null;
@@ -48,6 +49,7 @@ export class LatencyRecorder {
       count: n,
       p50_ms: this.at(50),
       p90_ms: this.at(90),
+      p95_ms: this.at(95),
       p99_ms: this.at(99),
       'p99.9_ms': this.at(99.9),
       max_ms: n === 0 ? null : round3(this.histogram.maxValue / 1000),

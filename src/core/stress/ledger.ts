@@ -5,8 +5,16 @@
  * omission), and each row's last event. Typed arrays sized to the run's events: a few
  * bytes per event (about 5 MB for 5,000 events/s over 65 s), never the table.
  */
+export interface Change {
+  ev: number;
+  id: number;
+  kind: 'upsert' | 'delete' | 'move';
+  /** For a move (a primary-key change): the row's new id. */
+  newId?: number;
+}
+
 export class Ledger {
-  /** intended send time (ms since epoch) per ev; NaN until its transaction commits. */
+  /** intended send time (ms since epoch) per ev; NaN until its transaction is sent. */
   private readonly intended: Float64Array;
   /** per row id: the ev of its last committed change; -1 deleted or moved away (a key change); 0 never written. */
   private readonly lastEv: Float64Array;
@@ -25,14 +33,23 @@ export class Ledger {
     this.lastEv = new Float64Array(capacity + 1);
   }
 
-  /** The events of one committed transaction. */
-  commit(changes: ReadonlyArray<{ ev: number; id: number; kind: 'upsert' | 'delete' | 'move'; newId?: number }>, intendedMs: number, measured: boolean): void {
+  /**
+   * A transaction about to be sent: its events become known (intended time, deletes by row)
+   * before the COMMIT returns, because a sink may show an event before this process has
+   * read PostgreSQL's answer (the receiver shares its event loop).
+   */
+  prepare(changes: ReadonlyArray<Change>, intendedMs: number): void {
     for (const c of changes) {
       this.intended[c.ev] = intendedMs;
-      if (c.kind === 'delete') {
-        this.deleteOfRow.set(c.id, c.ev);
-        this.setLast(c.id, -1);
-      } else if (c.kind === 'move') {
+      if (c.kind === 'delete') this.deleteOfRow.set(c.id, c.ev);
+    }
+  }
+
+  /** The transaction committed: each row's last change moves on. */
+  commit(changes: ReadonlyArray<Change>, measured: boolean): void {
+    for (const c of changes) {
+      if (c.kind === 'delete') this.setLast(c.id, -1);
+      else if (c.kind === 'move') {
         this.setLast(c.id, -1);
         this.setLast(c.newId!, c.ev);
       } else this.setLast(c.id, c.ev);
@@ -52,7 +69,8 @@ export class Ledger {
     return ev >= 0 && ev < this.intended.length ? this.intended[ev]! : NaN;
   }
 
-  isCommitted(ev: number): boolean {
+  /** One of the load's events (sent; a sink can only show it once committed). */
+  isKnown(ev: number): boolean {
     return !Number.isNaN(this.intendedAt(ev));
   }
 

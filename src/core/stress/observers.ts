@@ -26,6 +26,8 @@ export interface SinkCounts {
   out_of_order?: number;
   /** In the sink but not written by this run's load (or older/newer than the load left it). */
   unexpected: number;
+  /** Of `lost`, rows still present that should be gone (deleted, or moved to a new key by a primary-key change). */
+  lingering?: number;
   /** Extra physical copies the effective view collapsed (BigQuery: re-inserted rows). */
   copies_collapsed?: number;
 }
@@ -71,7 +73,7 @@ class EventTally {
   /** Counts one event; returns its ev when it is one of the load's. */
   add(op: string, key: unknown, after: unknown): number | undefined {
     const { ev, id } = evAndId(this.ledger, op, key, after);
-    if (ev === undefined || id === undefined || !(ev > 0 && ev <= this.ledger.capacity) || !this.ledger.isCommitted(ev)) {
+    if (ev === undefined || id === undefined || !(ev > 0 && ev <= this.ledger.capacity) || !this.ledger.isKnown(ev)) {
       this.unexpected++;
       return undefined;
     }
@@ -213,6 +215,7 @@ export class RedisObserver implements SinkObserver {
     let expected = 0;
     let lost = 0;
     let unexpected = 0;
+    let lingering = 0;
     const first = this.ledger.firstId;
     for (let from = first; from <= this.ledger.maxId; from += 500) {
       const ids: number[] = [];
@@ -228,7 +231,10 @@ export class RedisObserver implements SinkObserver {
         expected++;
         const have = value === null || value === undefined ? null : Number(JSON.parse(String(value)));
         if (want < 0) {
-          if (have !== null) lost++; // should be gone (deleted, or moved to another key): its removal is missing
+          if (have !== null) {
+            lost++; // should be gone (deleted, or moved to another key): its removal is missing
+            lingering++;
+          }
         } else if (have === null || have < want) lost++;
         else if (have > want) unexpected++;
       });
@@ -238,6 +244,7 @@ export class RedisObserver implements SinkObserver {
       unit: 'rows',
       expected,
       lost,
+      lingering,
       unexpected,
     };
   }

@@ -221,6 +221,8 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
     );
     let nextKill = o.killDelivererEveryS ? Date.now() + o.killDelivererEveryS * 1000 : Infinity;
     let killTurn = 0;
+    let killing: Promise<void> | null = null;
+    let killError: unknown = null;
     while (!loadDone) {
       await sleep(SAMPLE_MS, o.signal);
       if (phase === 'warmup' && Date.now() >= writer.measuredFrom) {
@@ -229,17 +231,28 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
       }
       const crashed = pipeline?.crashed();
       if (crashed) throw new Error(`${crashed.name} exited with ${crashed.child.exitCode} during the run: ${pipeline!.tail(crashed)}`);
-      if (pipeline && Date.now() >= nextKill && !loadDone) {
+      if (pipeline && Date.now() >= nextKill && !loadDone && killing === null) {
+        // In the background: sampling goes on while the deliverer restarts (a rejoin takes seconds).
         const targets = pipeline.deliverers();
         const target = targets[killTurn++ % targets.length]!;
         log(`fault: SIGKILL ${target.name} (pid ${target.child.pid}) and restart it`);
-        await pipeline.killAndRestart(target);
         kills++;
-        nextKill = Date.now() + o.killDelivererEveryS! * 1000;
+        killing = pipeline.killAndRestart(target).then(
+          () => {
+            killing = null;
+            nextKill = Date.now() + o.killDelivererEveryS! * 1000;
+          },
+          (err: unknown) => {
+            killError = err;
+          },
+        );
       }
+      if (killError) throw killError;
       await sample();
     }
     if (loadError) throw loadError;
+    await killing; // a restart still under way finishes before the drain
+    if (killError) throw killError;
     cpu ??= new CpuWindow(processes);
     const cpuFigures = cpu.percent();
     const loadEnd = loadavg();
@@ -280,7 +293,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
     }
     if (o.sinks.includes('http') && !receiver) {
       sinks['http'] = {
-        latency: { method: 'not measured: no --http-receiver (point the pipeline\'s HTTP sink at it to measure)', count: 0, p50_ms: null, p90_ms: null, p99_ms: null, 'p99.9_ms': null, max_ms: null, mean_ms: null, distribution: [] },
+        latency: { method: 'not measured: no --http-receiver (point the pipeline\'s HTTP sink at it to measure)', count: 0, p50_ms: null, p90_ms: null, p95_ms: null, p99_ms: null, 'p99.9_ms': null, max_ms: null, mean_ms: null, distribution: [] },
         delivered_rate: null,
         counts: null,
         note: 'the HTTP sink delivers to an external system this command cannot read',

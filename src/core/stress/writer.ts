@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { Ledger } from './ledger.js';
+import { Ledger, type Change } from './ledger.js';
 import { LatencyRecorder, type LatencySummary } from './latency.js';
 import { MIX, randomText, transactionSql, type WorkloadOptions } from './workload.js';
 
@@ -20,7 +20,7 @@ export interface WriterOptions extends WorkloadOptions {
   /** The first row id this run may use (above any row of the table). */
   firstId: number;
   /** Called after each transaction commits (the Redis observer samples one of its rows). */
-  onCommit?: (changes: ReadonlyArray<{ ev: number; id: number; kind: 'upsert' | 'delete' | 'move'; newId?: number }>, intendedMs: number) => void;
+  onCommit?: (changes: ReadonlyArray<Change>, intendedMs: number) => void;
 }
 
 export interface WriterFigures {
@@ -101,7 +101,7 @@ export class LoadWriter {
     const ins = { ids: [] as number[], evs: [] as number[], payloads: [] as string[], bigs: [] as Array<string | null> };
     const upd = { oids: [] as number[], nids: [] as number[], evs: [] as number[], payloads: [] as string[], bigs: [] as Array<string | null> };
     const dels: number[] = [];
-    const changes: Array<{ ev: number; id: number; kind: 'upsert' | 'delete' | 'move'; newId?: number }> = [];
+    const changes: Change[] = [];
     const big = () => (Math.random() < o.toastShare ? (this.largeValues++, randomText(o.toastBytes)) : null);
     for (let i = 0; i < o.txSize; i++) {
       const r = Math.random();
@@ -131,12 +131,13 @@ export class LoadWriter {
         changes.push({ ev, id: existing, kind: 'delete' });
       }
     }
+    this.ledger.prepare(changes, intended);
     const result = await client.query<{ changed: string }>(this.sql, [
       ins.ids, ins.evs, ins.payloads, ins.bigs, upd.oids, upd.nids, upd.evs, upd.payloads, upd.bigs, dels, Math.round(intended),
     ]);
     const changed = Number(result.rows[0]?.changed);
     if (changed !== changes.length) throw new Error(`the load's transaction changed ${changed} rows, not ${changes.length}: is something else writing to ${o.table}?`);
-    this.ledger.commit(changes, intended, intended >= this.measuredFrom && intended < this.measuredUntil);
+    this.ledger.commit(changes, intended >= this.measuredFrom && intended < this.measuredUntil);
     o.onCommit?.(changes, intended);
     for (const c of changes) {
       this.busy[c.id - o.firstId] = 0;
