@@ -21,6 +21,7 @@ import { REPORT_SCHEMA_ID, type SinkReport, type StressReport, type TimelinePoin
 import { evaluateSlos, describeMiss, type Slo, type SloFigures } from './slo.js';
 import { createTableSql, LOAD_COLUMNS, type Workload } from './workload.js';
 import { LoadWriter } from './writer.js';
+import { sleep } from './sleep.js';
 
 export const OWN_SCHEMA = 'streamctl_stress';
 
@@ -417,17 +418,5 @@ function freePort(): Promise<number> {
       const { port } = s.address() as { port: number };
       s.close(() => resolve(port));
     });
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
   });
 }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { Ledger, type Change } from './ledger.js';
 import { LatencyRecorder, type LatencySummary } from './latency.js';
+import { sleep } from './sleep.js';
 import { MIX, randomText, transactionSql, type WorkloadOptions } from './workload.js';
 
 /**
@@ -193,15 +194,3 @@ export class LoadWriter {
 
 /** A transaction started later than this behind its schedule counts as late. */
 const LATE_MS = 10;
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
