@@ -15,7 +15,7 @@ import { parseSlos } from '../core/stress/slo.js';
 import { WORKLOADS, type Workload } from '../core/stress/workload.js';
 import { contextFor } from './shared/context.js';
 import type { Output } from './shared/output.js';
-import { oneOf, positiveInt, positiveNumber } from './shared/parsers.js';
+import { collect, oneOf, positiveInt, positiveNumber } from './shared/parsers.js';
 import { action } from './shared/run.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/streamctl', import.meta.url));
@@ -53,6 +53,7 @@ interface Flags {
   layout: 'one' | 'split';
   sinks?: string;
   httpReceiver?: number;
+  metricsUrl?: string[];
   drainTimeout: number;
   slo: string;
   sloP99Ms?: number;
@@ -79,6 +80,7 @@ export function stressTestCommand(): Command {
     .addOption(new Option('--layout <layout>', 'with --spawn: one process, or split: capture + one deliverer per sink').argParser(oneOf(['one', 'split'] as const)).default('one'))
     .option('--sinks <list>', 'sinks under test, comma separated (default: those enabled in the config)')
     .option('--http-receiver <port>', 'run the HTTP receiver on this port and measure the HTTP sink there (with --spawn: always, on a free port by default)', port)
+    .option('--metrics-url <url>', 'a running pipeline process\'s /metrics (repeatable): processing_latency_seconds is the latency fallback for a sink this command cannot read', collect)
     .option('--drain-timeout <seconds>', 'after the load, how long to wait for every sink to catch up', positiveNumber, 120)
     .option('--slo <list>', 'SLOs, comma separated: p50|p90|p99|p99.9|max|mean<T (us, ms, s), loss|dup|order|dlq=N, lag<BYTES (KiB, MiB...), rate>=N; prefix a sink to scope one (http.p99<1s)', DEFAULT_SLO)
     .option('--slo-p99-ms <ms>', 'shorthand: adds p99<MSms to --slo', positiveNumber)
@@ -109,6 +111,7 @@ the load's table (the message says how to fix it).`,
         for (const s of sinks) if (!(SINKS as readonly string[]).includes(s)) problems.push(`--sinks: unknown sink '${s}' (one of ${SINKS.join(', ')})`);
         if (sinks.length === 0) problems.push('no sink to test: enable one in the config or name them with --sinks');
         if (f.killDelivererEvery !== undefined && !f.spawn) problems.push('--kill-deliverer-every needs --spawn (it kills processes this command started)');
+        for (const u of f.metricsUrl ?? []) if (!/^https?:\/\/[^\s]+$/.test(u)) problems.push(`--metrics-url '${u}': expected an http(s) URL`);
         if (f.layout === 'split' && !f.spawn) problems.push('--layout split needs --spawn');
         if (f.table !== undefined && !/^[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)?$/.test(f.table)) problems.push(`--table '${f.table}': expected schema.table`);
         const sloSpec = [f.slo, f.sloP99Ms !== undefined ? `p99<${f.sloP99Ms}ms` : ''].filter(Boolean).join(',');
@@ -147,6 +150,7 @@ the load's table (the message says how to fix it).`,
             layout: f.layout,
             sinks,
             httpReceiverPort: f.httpReceiver,
+            metricsUrls: f.metricsUrl,
             drainTimeoutS: f.drainTimeout,
             slos,
             sloSpec,

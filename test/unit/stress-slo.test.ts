@@ -65,3 +65,21 @@ describe('stress-test latency and ledger', () => {
     assert.equal(ledger.maxId, 102);
   });
 });
+
+describe('stress-test latency fallback: processing_latency_seconds', () => {
+  it('takes the window\'s histogram from two scrapes of several processes and interpolates its quantiles in their bucket', async () => {
+    const { parseLatencyHistograms, histogramDelta, summaryFromHistogram } = await import('../../src/core/stress/prom-latency.js');
+    const scrape = (n01: number, n1: number, inf: number) =>
+      [`processing_latency_seconds_bucket{sink="http",le="0.1"} ${n01}`, `processing_latency_seconds_bucket{sink="http",le="1"} ${n1}`,
+        `processing_latency_seconds_bucket{sink="http",le="+Inf"} ${inf}`, `processing_latency_seconds_count{sink="http"} ${inf}`, `processing_latency_seconds_sum{sink="http"} ${inf * 0.2}`].join('\n');
+    const before = parseLatencyHistograms([scrape(10, 10, 10)]);
+    // two processes; in the window: 50 events under 100 ms, 50 between 100 ms and 1 s
+    const after = parseLatencyHistograms([scrape(40, 60, 60), scrape(20, 50, 50)]);
+    const s = summaryFromHistogram(histogramDelta(after.get('http'), before.get('http')), 'test');
+    assert.equal(s.count, 100);
+    assert.equal(s.p50_ms, 100);
+    assert.equal(s.p90_ms, 100 + 900 * 0.8);
+    assert.equal(s.max_ms, 1000);
+    assert.match(s.method, /fallback: processing_latency_seconds/);
+  });
+});

@@ -17,6 +17,7 @@ import { countDeadLetters } from './dlq.js';
 import { CpuWindow, loadavg, machineBase } from './machine.js';
 import { BigQueryObserver, HttpObserver, RedisObserver, type SinkObserver } from './observers.js';
 import { checkCaptured, SpawnedPipeline, type Layout } from './pipeline.js';
+import { histogramDelta, parseLatencyHistograms, summaryFromHistogram } from './prom-latency.js';
 import { REPORT_SCHEMA_ID, type SinkReport, type StressReport, type TimelinePoint } from './report.js';
 import { evaluateSlos, describeMiss, type Slo, type SloFigures } from './slo.js';
 import { createTableSql, LOAD_COLUMNS, type Workload } from './workload.js';
@@ -43,6 +44,8 @@ export interface StressOptions {
   layout: Layout;
   /** Sinks under test (enabled ones of the config by default). */
   sinks: SinkName[];
+  /** /metrics URLs of the running pipeline's processes: the latency fallback for a sink this command cannot read. */
+  metricsUrls?: string[];
   /** Port for the command's own HTTP receiver (0: any free port, with --spawn). */
   httpReceiverPort?: number;
   drainTimeoutS: number;
@@ -213,6 +216,9 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
       o.onSample?.(point, { p99_ms: Object.fromEntries(observers.map((ob) => [ob.sink, ob.latency.at(99)])) });
       return point;
     };
+    const scrapeMetrics = async (): Promise<string[] | null> =>
+      o.metricsUrls?.length ? Promise.all(o.metricsUrls.map(async (u) => (await fetch(u)).text())).catch(() => null) : null;
+    let scrapeBefore: string[] | null = null;
     const load = writer.run(clients, o.signal);
     let loadDone = false;
     let loadError: unknown = null;
@@ -229,6 +235,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
       if (phase === 'warmup' && Date.now() >= writer.measuredFrom) {
         phase = 'measured';
         cpu = new CpuWindow(processes);
+        scrapeBefore = await scrapeMetrics();
       }
       const crashed = pipeline?.crashed();
       if (crashed) throw new Error(`${crashed.name} exited with ${crashed.child.exitCode} during the run: ${pipeline!.tail(crashed)}`);
@@ -255,6 +262,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
     await killing; // a restart still under way finishes before the drain
     if (killError) throw killError;
     cpu ??= new CpuWindow(processes);
+    const scrapeAfter = await scrapeMetrics();
     const cpuFigures = cpu.percent();
     const loadEnd = loadavg();
     const endLsn = (await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
@@ -292,12 +300,16 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
         ...(ob.sink === 'redis' ? { note: 'latency is a sample (one row per transaction); delivered_rate is not measured from the read model' } : {}),
       };
     }
-    if (o.sinks.includes('http') && !receiver) {
-      sinks['http'] = {
-        latency: { method: 'not measured: no --http-receiver (point the pipeline\'s HTTP sink at it to measure)', count: 0, p50_ms: null, p90_ms: null, p95_ms: null, p99_ms: null, 'p99.9_ms': null, max_ms: null, mean_ms: null, distribution: [] },
-        delivered_rate: null,
+    for (const sink of o.sinks.filter((s) => !sinks[s])) {
+      // A sink without an observer here (HTTP to an external system): the pipeline's own histogram, when given.
+      const fallback = scrapeBefore && scrapeAfter
+        ? summaryFromHistogram(histogramDelta(parseLatencyHistograms(scrapeAfter).get(sink), parseLatencyHistograms(scrapeBefore).get(sink)), o.metricsUrls!.join(', '))
+        : null;
+      sinks[sink] = {
+        latency: fallback ?? { method: 'not measured: no --http-receiver and no --metrics-url', count: 0, p50_ms: null, p90_ms: null, p95_ms: null, p99_ms: null, 'p99.9_ms': null, max_ms: null, mean_ms: null, distribution: [] },
+        delivered_rate: fallback ? Math.round(fallback.count / o.durationS) : null,
         counts: null,
-        note: 'the HTTP sink delivers to an external system this command cannot read',
+        note: 'the sink delivers to an external system this command cannot read: no loss/duplicate counts (point its HTTP sink at --http-receiver PORT to count them)',
       };
     }
 
