@@ -52,8 +52,9 @@ async function main(): Promise<void> {
   const file = path.join(dir, 'report.json');
   try {
     const code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn(process.execPath, [path.join(ROOT, 'bin/streamctl'), 'stress-test', '--spawn', ...settings, '--report', file], {
-        env: { ...process.env, STREAMCTL_STRESS_NODE_ARGS: process.env['BENCH_STREAM_NODE_ARGS'] ?? '', NO_COLOR: '1' },
+      const nodeArgs = process.env['BENCH_STREAM_NODE_ARGS'];
+      const child = spawn(process.execPath, [path.join(ROOT, 'bin/streamctl'), 'stress-test', '--spawn', ...settings, '--report', file, ...(nodeArgs ? [`--stream-node-args=${nodeArgs}`] : [])], {
+        env: { ...process.env, NO_COLOR: '1' },
         stdio: ['ignore', 'inherit', 'inherit'],
       });
       child.once('error', reject);

@@ -60,6 +60,7 @@ interface Flags {
   report?: string;
   reportHtml?: string;
   killDelivererEvery?: number;
+  streamNodeArgs?: string;
 }
 
 export function stressTestCommand(): Command {
@@ -86,6 +87,7 @@ export function stressTestCommand(): Command {
     .option('--slo-p99-ms <ms>', 'shorthand: adds p99<MSms to --slo', positiveNumber)
     .option('--report <file>', 'write the JSON report (schemas/stress-report.v1.schema.json) to this file')
     .option('--report-html <file>', 'write a self-contained HTML report (percentile plot, rate and lag over time)')
+    .option('--stream-node-args <flags>', 'with --spawn: node flags for the stream processes, e.g. --stream-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"')
     .option('--kill-deliverer-every <seconds>', 'with --spawn: SIGKILL a deliverer this often during the load and restart it', positiveNumber)
     .addHelpText(
       'after',
@@ -157,7 +159,7 @@ the load's table (the message says how to fix it).`,
             killDelivererEveryS: f.killDelivererEvery,
             bin: BIN,
             logDir: os.tmpdir(),
-            nodeArgs: (process.env['STREAMCTL_STRESS_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
+            nodeArgs: (f.streamNodeArgs ?? '').split(' ').filter(Boolean),
             signal: stop.signal,
             onLog: (m) => (live ? live.note(m) : logger.info(m)),
             onSample: (p, l) => (live ? live.update(p, l.p99_ms) : plainSample(logger, p, l.p99_ms)),

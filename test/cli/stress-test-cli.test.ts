@@ -15,4 +15,11 @@ describe('stress-test flags', () => {
     assert.match(r.stdout, /--slo <list>/);
     assert.match(r.stdout, /3 +a check failed/);
   });
+
+  it('stream --sink: an unknown or disabled sink is a usage error (exit 2), each listed', async () => {
+    const r = await runCli(['stream', '--role', 'deliver', '--sink', 'kafka', '--sink', 'http'], { STREAMCTL_SINKS_HTTP_ENABLED: 'false' });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--sink kafka: unknown sink/);
+    assert.match(r.stderr, /--sink http: that sink is disabled in the config/);
+  });
 });

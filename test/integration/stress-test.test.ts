@@ -102,7 +102,8 @@ describe('stress-test --spawn on the real stack', () => {
     before(async () => {
       const port = await freePort();
       const file = path.join(dir, 'fail.json');
-      const run = runCli([...short, '--sinks', 'http', '--http-receiver', String(port), '--slo', 'p99<1ms,loss=0,dup=0', '--report', file, '--json'], env, 300_000);
+      // Layout split: capture, and a deliverer for the HTTP sink alone (stream --role deliver --sink http).
+      const run = runCli([...short, '--sinks', 'http', '--layout', 'split', '--http-receiver', String(port), '--slo', 'p99<1ms,loss=0,dup=0', '--report', file, '--json'], env, 300_000);
       // A duplicated delivery: an event the receiver already processed, sent again under another key.
       const event = await firstAccepted(port, run);
       const body = JSON.stringify(event);
@@ -121,6 +122,10 @@ describe('stress-test --spawn on the real stack', () => {
       const doc = JSON.parse(r.stdout) as StressReport;
       assert.equal(doc.ok, false);
       assert.ok(doc.slo.missed.some((m) => /^http p99 [\d.]+ ms misses p99<1ms \(by [\d.]+ ms\)$/.test(m)), doc.slo.missed.join('\n'));
+    });
+
+    it('ran capture and one deliverer per sink', () => {
+      assert.deepEqual(rep.machine.processes.map((p) => p.name).slice(1), ['capture', 'deliver-http']);
     });
 
     it('counts the duplicated delivery, and nothing is lost', () => {
