@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,6 +114,9 @@ the load's table (the message says how to fix it).`,
         if (sinks.length === 0) problems.push('no sink to test: enable one in the config or name them with --sinks');
         if (f.killDelivererEvery !== undefined && !f.spawn) problems.push('--kill-deliverer-every needs --spawn (it kills processes this command started)');
         for (const u of f.metricsUrl ?? []) if (!/^https?:\/\/[^\s]+$/.test(u)) problems.push(`--metrics-url '${u}': expected an http(s) URL`);
+        for (const [flag, file] of [['--report', f.report], ['--report-html', f.reportHtml]] as const) {
+          if (file !== undefined && !existsSync(path.dirname(path.resolve(file)))) problems.push(`${flag} ${file}: the folder ${path.dirname(path.resolve(file))} does not exist`);
+        }
         if (f.layout === 'split' && !f.spawn) problems.push('--layout split needs --spawn');
         if (f.table !== undefined && !/^[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)?$/.test(f.table)) problems.push(`--table '${f.table}': expected schema.table`);
         const sloSpec = [f.slo, f.sloP99Ms !== undefined ? `p99<${f.sloP99Ms}ms` : ''].filter(Boolean).join(',');

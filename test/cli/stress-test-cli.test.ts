@@ -4,9 +4,9 @@ import { runCli } from '../helpers/run-cli.js';
 
 describe('stress-test flags', () => {
   it('lists every bad option at once and exits 2, before touching any server', async () => {
-    const r = await runCli(['stress-test', '--slo', 'p98<1ms,loss=1ms', '--kill-deliverer-every', '5', '--layout', 'split', '--sinks', 'redis,kafka']);
+    const r = await runCli(['stress-test', '--slo', 'p98<1ms,loss=1ms', '--kill-deliverer-every', '5', '--layout', 'split', '--sinks', 'redis,kafka', '--report', '/nonexistent-dir/r.json']);
     assert.equal(r.code, 2, r.stderr);
-    for (const problem of [/p98<1ms/, /loss takes a plain number/, /--kill-deliverer-every needs --spawn/, /--layout split needs --spawn/, /unknown sink 'kafka'/]) assert.match(r.stderr, problem);
+    for (const problem of [/p98<1ms/, /loss takes a plain number/, /--kill-deliverer-every needs --spawn/, /--layout split needs --spawn/, /unknown sink 'kafka'/, /--report \/nonexistent-dir\/r.json: the folder/]) assert.match(r.stderr, problem);
   });
 
   it('--help names the SLO syntax and the exit codes', async () => {
