@@ -157,6 +157,28 @@ describe('stress-test --spawn on the real stack', () => {
     assert.equal(rep.sinks['redis']!.counts!.lost, 0);
   });
 
+  it('--kill-deliverer-every: deliverers SIGKILLed and restarted under load, every event counted once in every sink', async () => {
+    const file = path.join(dir, 'kill.json');
+    // The HTTP deliverer is killed first (sinks in the order given); a restart takes seconds (the group rejoins).
+    const r = await runCli([...short, '--duration', '10', '--layout', 'split', '--sinks', 'http,redis', '--workload', 'mixed', '--kill-deliverer-every', '2',
+      '--slo', 'loss=0,dup=0,order=0,dlq=0', '--report', file], env, 300_000);
+    assert.equal(r.code, 0, explain(r));
+    const rep = report(file);
+    assert.ok(rep.faults.deliverer_kills >= 1, 'no deliverer was killed');
+    const first = rep.faults.killed[0]!;
+    assert.equal(first.name, 'deliver-http');
+    const now = rep.machine.processes.find((p) => p.name === 'deliver-http')!;
+    assert.notEqual(now.pid, first.pid, 'the HTTP deliverer at the end is a new process');
+    for (const sink of ['redis', 'http']) {
+      const c = rep.sinks[sink]!.counts!;
+      assert.equal(c.lost, 0, `${sink} lost`);
+      assert.equal(c.unexpected, 0, `${sink} unexpected`);
+      assert.ok(c.expected > 0);
+    }
+    assert.equal(rep.sinks['http']!.counts!.duplicates, 0);
+    assert.equal(rep.sinks['http']!.counts!.expected, rep.load.committed_events);
+  });
+
   it('against a running pipeline that does not capture the load table: exit 4 with the fix', async () => {
     const r = await runCli(['stress-test', '--rate', '10', '--duration', '1', '--sinks', 'redis'], { STREAMCTL_PIPELINE_ID: `stress_none_${Date.now()}` }, 60_000);
     assert.equal(r.code, 4, explain(r));

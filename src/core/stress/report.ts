@@ -54,7 +54,8 @@ export interface StressReport {
   sinks: Record<string, SinkReport>;
   lag: { slot_max_bytes: number | null; consumer_max: Record<string, number> };
   drain: { drained: boolean; seconds: number; timeout_s: number; waiting_for: string[] };
-  faults: { deliverer_kills: number };
+  /** --kill-deliverer-every: each SIGKILL, the pid killed and when (seconds since the load started). */
+  faults: { deliverer_kills: number; killed: Array<{ name: string; pid: number; at_s: number }> };
   slo: { results: SloResult[]; missed: string[] };
   machine: MachineFigures & { note: string };
   timeline: TimelinePoint[];

@@ -113,6 +113,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
   const observers: SinkObserver[] = [];
   const timeline: TimelinePoint[] = [];
   let kills = 0;
+  const killed: Array<{ name: string; pid: number; at_s: number }> = [];
   try {
     await db.connect();
     await admin.connect();
@@ -245,6 +246,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
         const target = targets[killTurn++ % targets.length]!;
         log(`fault: SIGKILL ${target.name} (pid ${target.child.pid}) and restart it`);
         kills++;
+        killed.push({ name: target.name, pid: target.child.pid!, at_s: Math.round((Date.now() - writer.startedAt) / 100) / 10 });
         killing = pipeline.killAndRestart(target).then(
           () => {
             killing = null;
@@ -365,7 +367,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
       sinks,
       lag: { slot_max_bytes: slotMax, consumer_max: consumerMax },
       drain: { drained: waitingFor.length === 0, seconds: Math.round(drainSeconds * 10) / 10, timeout_s: o.drainTimeoutS, waiting_for: waitingFor },
-      faults: { deliverer_kills: kills },
+      faults: { deliverer_kills: kills, killed },
       slo: { results, missed },
       machine: {
         ...machineBase(),
