@@ -93,13 +93,5 @@ export function cpuSince(mark: CpuMark, children: string): string {
 
 export const load = () => os.loadavg().map((v) => v.toFixed(2)).join(' ');
 
-/** utime + stime of a process, in seconds. */
-export function cpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return null;
-  }
-}
+/** utime + stime of a process, in seconds: the one stress-test reports with. */
+export { cpuSeconds } from '../src/core/stress/machine.js';

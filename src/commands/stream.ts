@@ -1,30 +1,46 @@
 import { Command } from 'commander';
 import { Capturer } from '../core/capture/capturer.js';
-import { Redactor } from '../core/config/index.js';
+import { Redactor, type Config } from '../core/config/index.js';
+import type { SinkName } from '../core/delivery/sink.js';
+import { StreamctlError } from '../core/errors.js';
 import { Deliverer, deliverySecrets } from '../core/delivery/deliverer.js';
 import { EXIT } from '../core/exit-codes.js';
 import { PipelineMetrics } from '../core/metrics.js';
 import { startMetricsServer } from '../core/metrics-server.js';
 import { PipelineMonitor } from '../core/metrics/monitor.js';
 import { contextFor } from './shared/context.js';
-import { oneOf } from './shared/parsers.js';
+import { collect, oneOf } from './shared/parsers.js';
 import { action } from './shared/run.js';
 
 export const ROLES = ['capture', 'deliver', 'all'] as const;
 type Role = (typeof ROLES)[number];
+const SINK_NAMES = ['redis', 'bigquery', 'http'] as const;
+
+/** `--sink`: the config with every other sink switched off (a named sink must be enabled in the config). */
+function onlySinks(config: Config, only: string[] | undefined): Config {
+  if (!only || only.length === 0) return config;
+  const problems = only.filter((s) => !(SINK_NAMES as readonly string[]).includes(s)).map((s) => `--sink ${s}: unknown sink (one of ${SINK_NAMES.join(', ')})`);
+  problems.push(...only.filter((s) => (SINK_NAMES as readonly string[]).includes(s) && !config.sinks[s as SinkName].enabled).map((s) => `--sink ${s}: that sink is disabled in the config`));
+  if (problems.length > 0) throw new StreamctlError('bad --sink', EXIT.USAGE, problems);
+  const sinks = { ...config.sinks };
+  for (const name of SINK_NAMES) sinks[name] = { ...config.sinks[name], enabled: only.includes(name) } as never;
+  return { ...config, sinks };
+}
 
 export function streamCommand(): Command {
   return new Command('stream')
     .description('run the pipeline as a service: capture PostgreSQL changes into Kafka and deliver them to the sinks')
     .option('--role <role>', `what this process does: ${ROLES.join(' | ')}`, oneOf(ROLES), 'all')
+    .option('--sink <name>', `deliver only to this sink (repeatable; ${SINK_NAMES.join(' | ')}): one deliverer process per sink`, collect)
     .addHelpText(
       'after',
       '\nSIGINT/SIGTERM: finish the open Kafka transaction and the batches in flight, confirm what is\ncommitted, exit 0; a second signal exits 130 at once.',
     )
     .action(
       action(async (out, command) => {
-        const { role } = command.opts<{ role: Role }>();
-        const { config } = contextFor(command, out);
+        const { role, sink: only } = command.opts<{ role: Role; sink?: string[] }>();
+        const { config: loaded } = contextFor(command, out);
+        const config = onlySinks(loaded, only);
         out.useRedactor(Redactor.forConfig(config, deliverySecrets(config)));
         const logger = out.logger('stream');
         const metrics = new PipelineMetrics({ defaultMetrics: true });
