@@ -9,7 +9,7 @@ import { deliverySecrets } from '../core/delivery/deliverer.js';
 import { StreamctlError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import { renderHtml } from '../core/stress/html.js';
-import type { StressReport, TimelinePoint } from '../core/stress/report.js';
+import type { SinkReport, StressReport, TimelinePoint } from '../core/stress/report.js';
 import { runStressTest } from '../core/stress/run.js';
 import { parseSlos } from '../core/stress/slo.js';
 import { WORKLOADS, type Workload } from '../core/stress/workload.js';
@@ -55,6 +55,7 @@ interface Flags {
   httpReceiver?: number;
   metricsUrl?: string[];
   drainTimeout: number;
+  verify: boolean;
   slo: string;
   sloP99Ms?: number;
   report?: string;
@@ -83,6 +84,7 @@ export function stressTestCommand(): Command {
     .option('--http-receiver <port>', 'run the HTTP receiver on this port and measure the HTTP sink there (with --spawn: always, on a free port by default)', port)
     .option('--metrics-url <url>', 'a running pipeline process\'s /metrics (repeatable): processing_latency_seconds is the latency fallback for a sink this command cannot read', collect)
     .option('--drain-timeout <seconds>', 'after the load, how long to wait for every sink to catch up', positiveNumber, 120)
+    .option('--no-verify', 'skip the final-state comparison of the load table with Redis and BigQuery after the drain (for very large tables: verify reads every row)')
     .option('--slo <list>', 'SLOs, comma separated: p50|p90|p99|p99.9|max|mean<T (us, ms, s), loss|dup|order|dlq=N, lag<BYTES (KiB, MiB...), rate>=N; prefix a sink to scope one (http.p99<1s)', DEFAULT_SLO)
     .option('--slo-p99-ms <ms>', 'shorthand: adds p99<MSms to --slo', positiveNumber)
     .option('--report <file>', 'write the JSON report (schemas/stress-report.v1.schema.json) to this file')
@@ -99,6 +101,13 @@ command's own receiver. The report names the method of each figure.
 
 Example (CI):  streamctl stress-test --spawn --rate 500 --duration 30 \\
                  --slo 'p99<500ms,loss=0,dup=0,lag<64MiB' --report stress.json --report-html stress.html
+
+After the drain, verify compares the load table's final state in PostgreSQL with Redis and
+BigQuery, every column of every row (on by default; --no-verify skips it). The two checks
+answer different questions: the per-event counts (lost, dup, order) read every event in the
+sink's view, which only an event-level reader can do; verify compares the final rows, which
+catches a wrong column the events' sequence numbers cannot show. A persistent difference
+found by verify misses loss=0 like a lost event. HTTP keeps no state: events only.
 
 Exit 3 names every SLO missed and by how much; exit 4 when the running pipeline does not capture
 the load's table (the message says how to fix it).`,
@@ -157,6 +166,7 @@ the load's table (the message says how to fix it).`,
             httpReceiverPort: f.httpReceiver,
             metricsUrls: f.metricsUrl,
             drainTimeoutS: f.drainTimeout,
+            verify: f.verify !== false,
             slos,
             sloSpec,
             killDelivererEveryS: f.killDelivererEvery,
@@ -212,6 +222,24 @@ class LiveLine {
 const fmtBytes = (b: number | null): string => (b === null ? '-' : b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(1)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(0)} KiB` : `${b} B`);
 const v = (x: number | null | undefined): string => (x === null || x === undefined ? '-' : String(x));
 
+/** The verify column (one word, for the plain key=value lines too): equal, unequal:ROWS, off (--no-verify), not-run, '-' (no state to compare). */
+function verifyCell(r: SinkReport['verify']): string {
+  if (r === undefined) return '-';
+  if (r === null) return 'off';
+  if ('not_run' in r) return 'not-run';
+  return r.equal ? 'equal' : `unequal:${r.persistent}`;
+}
+
+function verifyLine(r: SinkReport['verify']): string | null {
+  if (r === undefined) return null;
+  if (r === null) return 'off (--no-verify): loss is the per-event count alone';
+  if ('not_run' in r) return `not run: ${r.not_run}`;
+  const examples = r.examples.map((e) => `${e.kind} ${e.key}${e.columns.length ? ` (${e.columns.join(', ')})` : ''}`).join('; ');
+  return `${r.rows_compared} rows compared in ${r.seconds} s; ${r.equal ? 'equal' : 'NOT equal'}: missing ${r.missing}, extra ${r.extra}, differing ${r.differing}` +
+    `${r.unchecked ? `, unchecked ${r.unchecked}` : ''}, transient ${r.transient}${r.unsettled ? `, unsettled ${r.unsettled}` : ''}${r.confirmed ? '' : ' (unconfirmed: the sink did not catch up in time)'}` +
+    (examples ? `; e.g. ${examples}` : '');
+}
+
 /** The summary: a table on a terminal, plain lines otherwise. */
 function summaryText(out: Output, r: StressReport, files: string[]): string {
   const c = out.color;
@@ -221,10 +249,10 @@ function summaryText(out: Output, r: StressReport, files: string[]): string {
     `load: offered ${l.offered_rate} events/s, achieved ${l.achieved_rate} events/s over ${r.settings.duration_s} s (+${r.settings.warmup_s} s warm-up); ${l.committed_events} events in ${l.committed_transactions} transactions; ` +
       `writer behind schedule: ${l.behind_schedule.late_transactions} transactions late by >${l.behind_schedule.late_threshold_ms} ms (p99 ${v(l.behind_schedule.p99_ms)} ms, max ${v(l.behind_schedule.max_ms)} ms)`,
   ];
-  const head = ['sink', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'events', 'rate/s', 'lost', 'dup', 'order', 'dlq'];
+  const head = ['sink', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'events', 'rate/s', 'lost', 'dup', 'order', 'dlq', 'verify'];
   const rows = Object.entries(r.sinks).map(([s, x]) => [
     s, v(x.latency.p50_ms), v(x.latency.p90_ms), v(x.latency.p99_ms), v(x.latency['p99.9_ms']), v(x.latency.max_ms), v(x.latency.mean_ms), String(x.latency.count),
-    v(x.delivered_rate), v(x.counts?.lost), v(x.counts?.duplicates), v(x.counts?.out_of_order), v(x.counts?.dlq),
+    v(x.delivered_rate), v(x.counts?.lost), v(x.counts?.duplicates), v(x.counts?.out_of_order), v(x.counts?.dlq), verifyCell(x.verify),
   ]);
   if (out.isTTY) {
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
@@ -236,6 +264,8 @@ function summaryText(out: Output, r: StressReport, files: string[]): string {
   for (const [s, x] of Object.entries(r.sinks)) {
     lines.push(`  ${s} latency: ${x.latency.method}`);
     if (x.counts) lines.push(`  ${s} counts (${x.counts.unit}): ${x.counts.method}; expected ${x.counts.expected}, unexpected ${x.counts.unexpected}${x.counts.lingering ? `, of the lost ${x.counts.lingering} still present that should be gone (deleted or moved by a key change)` : ''}${x.counts.copies_collapsed ? `, physical copies collapsed by the view ${x.counts.copies_collapsed}` : ''}`);
+    const vf = verifyLine(x.verify);
+    if (vf) lines.push(`  ${s} verify (final state, rows): ${vf}`);
     if (x.note) lines.push(`  ${s}: ${x.note}`);
   }
   lines.push(`lag: slot max ${fmtBytes(r.lag.slot_max_bytes)}; consumer max ${Object.entries(r.lag.consumer_max).map(([s, n]) => `${s} ${n}`).join(', ')}; ` +

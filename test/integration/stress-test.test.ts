@@ -8,10 +8,13 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
+import { makeRedis } from '../../src/core/clients/redis.js';
+import { silentLogger } from '../../src/core/logger.js';
 import { sign } from '../../src/core/sinks/http-signature.js';
 import type { StressReport } from '../../src/core/stress/report.js';
 import { RECEIVER_KEY } from '../helpers/pipeline.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
+import { stackConfig, unique } from '../helpers/stack.js';
 
 /**
  * `stress-test --spawn` on the real stack: each run starts its own isolated pipeline (own
@@ -54,6 +57,23 @@ async function firstAccepted(port: number, run: Promise<CliResult>): Promise<unk
   throw new Error('the receiver never accepted an event');
 }
 
+/** Waits until a key matching the pattern exists in Redis (the spawned pipeline's prefix is its own); fails at once if the command ended. */
+async function firstRowKey(redis: ReturnType<typeof makeRedis>, pattern: string, run: Promise<CliResult>): Promise<string> {
+  let ended: CliResult | null = null;
+  void run.then((r) => (ended = r));
+  for (let i = 0; i < 1200; i++) {
+    if (ended) throw new Error(`stress-test ended before ${pattern} appeared: ${explain(ended)}`);
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
+      if (keys[0]) return keys[0];
+      cursor = next;
+    } while (cursor !== '0');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${pattern} never appeared in Redis`);
+}
+
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('stress-test --spawn on the real stack', () => {
@@ -78,6 +98,19 @@ describe('stress-test --spawn on the real stack', () => {
     assert.equal(rep.sinks['bigquery']!.counts!.expected, rep.load.committed_events);
     assert.ok(rep.load.large_values > 0, 'the run wrote large TOASTed values');
     assert.ok(rep.machine.processes.some((p) => p.name === 'stream'), 'CPU of the stream process is reported');
+    // After the drain verify compared the load table's final state: equal in Redis and BigQuery; HTTP keeps no state.
+    assert.equal(rep.settings.verify, true);
+    for (const sink of ['redis', 'bigquery']) {
+      const v = rep.sinks[sink]!.verify;
+      assert.ok(v && !('not_run' in v), `${sink} verify: ${JSON.stringify(v)}`);
+      assert.equal(v.equal, true, `${sink} verify: ${JSON.stringify(v)}`);
+      assert.equal(v.persistent, 0);
+      assert.ok(v.rows_compared > 0, `${sink} verify compared no rows`);
+    }
+    assert.equal(rep.sinks['http']!.verify, undefined);
+    assert.ok(rep.slo.results.some((x) => x.sink === 'redis' && x.metric === 'loss' && x.from === 'verify' && x.ok && x.actual === 0), 'loss=0 checked against verify');
+    assert.match(r.stdout, /^redis: .* verify=equal$/m);
+    assert.match(r.stdout, /^ {2}bigquery verify \(final state, rows\): \d+ rows compared in [\d.]+ s; equal: missing 0, extra 0, differing 0/m);
 
     // The HTML report renders in headless Chromium: the script ran and drew the plots.
     const chromium = execFileSync('bash', [path.join(ROOT, 'scripts/chromium')], { encoding: 'utf8' }).trim();
@@ -139,7 +172,7 @@ describe('stress-test --spawn on the real stack', () => {
     const port = await freePort();
     const file = path.join(dir, 'outage.json');
     // 1000 retries (the most the config takes; backoff up to 10 s): while the receiver answers 503 nothing goes to the DLQ, it waits.
-    const run = runCli([...short, '--duration', '8', '--sinks', 'http,redis', '--http-receiver', String(port), '--slo', 'loss=0,dlq=0', '--report', file], { ...env, STREAMCTL_SINKS_HTTP_RETRY_RETRIES: '1000' }, 300_000);
+    const run = runCli([...short, '--duration', '8', '--sinks', 'http,redis', '--http-receiver', String(port), '--slo', 'loss=0,dlq=0', '--no-verify', '--report', file], { ...env, STREAMCTL_SINKS_HTTP_RETRY_RETRIES: '1000' }, 300_000);
     await firstAccepted(port, run);
     const control = (plan: unknown) => fetch(`http://127.0.0.1:${port}/_control`, { method: 'POST', body: JSON.stringify(plan), headers: { 'content-type': 'application/json' } });
     assert.equal((await control({ rates: { '5xx': 1 } })).status, 200);
@@ -155,6 +188,10 @@ describe('stress-test --spawn on the real stack', () => {
     assert.equal(rep.sinks['http']!.counts!.lost, 0);
     assert.equal(rep.sinks['http']!.counts!.dlq, 0);
     assert.equal(rep.sinks['redis']!.counts!.lost, 0);
+    // --no-verify: no final-state comparison, loss is the per-event count alone.
+    assert.equal(rep.settings.verify, false);
+    assert.equal(rep.sinks['redis']!.verify, null);
+    assert.ok(!rep.slo.results.some((x) => x.from === 'verify'));
   });
 
   it('--kill-deliverer-every: deliverers SIGKILLed and restarted under load, every event counted once in every sink', async () => {
@@ -177,6 +214,38 @@ describe('stress-test --spawn on the real stack', () => {
     }
     assert.equal(rep.sinks['http']!.counts!.duplicates, 0);
     assert.equal(rep.sinks['http']!.counts!.expected, rep.load.committed_events);
+    const v = rep.sinks['redis']!.verify;
+    assert.ok(v && !('not_run' in v) && v.equal, `redis final state after the kills: ${JSON.stringify(v)}`);
+  });
+
+  it('verify after the drain: a Redis row changed behind the pipeline\'s back is a loss the event count cannot see (exit 3, named)', async () => {
+    const table = unique('wire_planted');
+    const file = path.join(dir, 'planted.json');
+    const config = stackConfig();
+    const redis = makeRedis(config.sinks.redis, silentLogger);
+    await redis.connect();
+    try {
+      // Inserts only: row 1 (the load's first) is never written again once it is in Redis.
+      const run = runCli([...short, '--sinks', 'redis', '--workload', 'insert', '--table', `streamctl_stress.${table}`, '--slo', 'loss=0', '--report', file], env, 300_000);
+      const key = await firstRowKey(redis, `*:row:streamctl_stress.${table}:{"id":"1"}`, run);
+      // Its payload changed, its ev left as it is: the observer, which reads ev, still counts the row as delivered.
+      await redis.hset(key, 'payload', JSON.stringify('changed behind the pipeline\'s back'));
+      const r = await run;
+      assert.equal(r.code, 3, explain(r));
+      const rep = report(file);
+      assert.equal(rep.sinks['redis']!.counts!.lost, 0, 'the event count sees no loss');
+      const v = rep.sinks['redis']!.verify;
+      assert.ok(v && !('not_run' in v), JSON.stringify(v));
+      assert.equal(v.equal, false);
+      assert.deepEqual([v.missing, v.extra, v.differing, v.persistent], [0, 0, 1, 1]);
+      assert.equal(v.confirmed, true);
+      assert.deepEqual(v.examples, [{ kind: 'differs', key: '{"id":"1"}', columns: ['payload'] }]);
+      assert.deepEqual(rep.slo.missed, ['redis verify: 1 row in a final state different from PostgreSQL, misses loss=0 (by 1 rows)']);
+      assert.match(r.stdout, /verify=unequal:1/);
+      assert.match(r.stdout, /redis verify \(final state, rows\): \d+ rows compared .*NOT equal: missing 0, extra 0, differing 1.*e\.g\. differs \{"id":"1"\} \(payload\)/);
+    } finally {
+      await redis.quit();
+    }
   });
 
   it('against a running pipeline that does not capture the load table: exit 4 with the fix', async () => {

@@ -29,6 +29,24 @@ describe('stress-test SLOs', () => {
     assert.deepEqual(missed, ['http p99 412.5 ms misses p99<200ms (by 212.5 ms)', 'redis p99<200ms: not measured', 'http dup 2 events misses dup=0 (by 2 events)']);
     assert.ok(results.find((r) => r.sink === 'redis' && r.metric === 'dup')?.ok, 'redis has no duplicates figure: not applicable');
   });
+
+  it('loss is checked against verify\'s final state too, for the sinks it compared; no verdict fails; a sink verify did not compare has the event count alone', () => {
+    const { slos } = parseSlos('loss=0', ['redis', 'bigquery', 'http']);
+    const results = evaluateSlos(slos, {
+      lag: null,
+      sinks: { redis: { loss: 0 }, bigquery: { loss: 0 }, http: { loss: 0 } },
+      stateDifferences: { redis: 2, bigquery: null },
+    });
+    assert.deepEqual(results.map((r) => [r.sink, r.from ?? 'events', r.actual, r.ok]), [
+      ['redis', 'events', 0, true], ['redis', 'verify', 2, false], ['bigquery', 'events', 0, true], ['bigquery', 'verify', null, false], ['http', 'events', 0, true],
+    ]);
+    assert.deepEqual(results.filter((r) => !r.ok).map(describeMiss), [
+      'redis verify: 2 rows in a final state different from PostgreSQL, misses loss=0 (by 2 rows)',
+      'bigquery loss=0 (verify, final state): verify gave no verdict (see the sink\'s verify entry)',
+    ]);
+    const scoped = evaluateSlos(parseSlos('http.loss=0', ['redis', 'http']).slos, { lag: null, sinks: { redis: { loss: 0 }, http: { loss: 0 } }, stateDifferences: { redis: 5 } });
+    assert.ok(scoped.every((r) => r.ok && r.sink === 'http'), 'a loss SLO scoped to another sink does not read redis\'s verify');
+  });
 });
 
 describe('stress-test latency and ledger', () => {

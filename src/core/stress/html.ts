@@ -44,14 +44,22 @@ svg{border:1px solid #ddd;background:#fff}.axis{stroke:#888}.grid{stroke:#eee}te
     (r.pipeline.layout ? ' (' + r.pipeline.layout + ')' : '') + '; machine ' + m.cpus + ' CPUs, load average ' + m.loadavg_start.join(' ') +
     ' -> ' + m.loadavg_end.join(' ') + '; CPU: ' + m.processes.map(function (p) { return p.name + ' ' + p.cpu_percent + '%'; }).join(', ');
   var t = document.getElementById('sinks');
-  var head = ['sink', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'events', 'lost', 'dup', 'order', 'dlq', 'method'];
+  var head = ['sink', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'events', 'lost', 'dup', 'order', 'dlq', 'verify (final state)', 'method'];
+  // verify: absent for HTTP (no state), null with --no-verify, else its verdict on the load table's rows.
+  function verifyCell(f) {
+    if (f === undefined) return '-';
+    if (f === null) return 'off';
+    if (f.not_run) return 'not run: ' + f.not_run;
+    return (f.equal ? 'equal' : f.persistent + ' rows differ (missing ' + f.missing + ', extra ' + f.extra + ', differing ' + f.differing + ')') +
+      ', ' + f.rows_compared + ' rows, transient ' + f.transient;
+  }
   var tr = document.createElement('tr');
   t.appendChild(tr);
   head.forEach(function (h) { var th = document.createElement('th'); th.textContent = h; tr.appendChild(th); });
   Object.keys(r.sinks).forEach(function (s) {
     var x = r.sinks[s], c = x.counts || {};
     var row = document.createElement('tr');
-    [s, x.latency.p50_ms, x.latency.p90_ms, x.latency.p99_ms, x.latency['p99.9_ms'], x.latency.max_ms, x.latency.count, c.lost, c.duplicates, c.out_of_order, c.dlq, x.latency.method]
+    [s, x.latency.p50_ms, x.latency.p90_ms, x.latency.p99_ms, x.latency['p99.9_ms'], x.latency.max_ms, x.latency.count, c.lost, c.duplicates, c.out_of_order, c.dlq, verifyCell(x.verify), x.latency.method]
       .forEach(function (v) { var td = document.createElement('td'); td.textContent = v === undefined || v === null ? '-' : v; row.appendChild(td); });
     t.appendChild(row);
   });

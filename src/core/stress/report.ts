@@ -2,6 +2,7 @@ import type { LatencySummary } from './latency.js';
 import type { MachineFigures } from './machine.js';
 import type { SinkCounts } from './observers.js';
 import type { SloResult } from './slo.js';
+import type { StateCheckResult } from './state-check.js';
 import type { WriterFigures } from './writer.js';
 
 /** The stress-test report: `--json`, `--report FILE` (schemas/stress-report.v1.schema.json) and the source of `--report-html`. */
@@ -24,7 +25,13 @@ export interface SinkReport {
   latency: LatencySummary;
   /** Events of the measured window the sink acknowledged, per second of the window. */
   delivered_rate: number | null;
+  /** Per-event counts (every event once, in order): the observers' readers of the sink's effective view. */
   counts: (SinkCounts & { dlq: number }) | null;
+  /**
+   * Redis and BigQuery only: verify's final-state comparison of the load table after the
+   * drain (state-check.ts); null with --no-verify. Absent for HTTP (no state to compare).
+   */
+  verify?: StateCheckResult | null;
   /** Why a figure is missing, when one is. */
   note?: string;
 }
@@ -48,6 +55,8 @@ export interface StressReport {
     drain_timeout_s: number;
     slo: string;
     kill_deliverer_every_s: number | null;
+    /** Whether verify compared the final state after the drain (--no-verify: false). */
+    verify: boolean;
   };
   pipeline: { mode: 'spawn' | 'running'; layout: string | null; pipeline_id: string; table: string; sinks: string[] };
   load: WriterFigures;

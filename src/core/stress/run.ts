@@ -19,6 +19,7 @@ import { BigQueryObserver, HttpObserver, RedisObserver, type SinkObserver } from
 import { checkCaptured, SpawnedPipeline, type Layout } from './pipeline.js';
 import { histogramDelta, parseLatencyHistograms, summaryFromHistogram } from './prom-latency.js';
 import { REPORT_SCHEMA_ID, type SinkReport, type StressReport, type TimelinePoint } from './report.js';
+import { checkFinalState, persistentDifferences, STATE_SINKS } from './state-check.js';
 import { evaluateSlos, describeMiss, type Slo, type SloFigures } from './slo.js';
 import { createTableSql, LOAD_COLUMNS, type Workload } from './workload.js';
 import { LoadWriter } from './writer.js';
@@ -49,6 +50,8 @@ export interface StressOptions {
   /** Port for the command's own HTTP receiver (0: any free port, with --spawn). */
   httpReceiverPort?: number;
   drainTimeoutS: number;
+  /** After the drain, compare the load table's final state in Redis and BigQuery with verify (--no-verify: false). */
+  verify: boolean;
   slos: Slo[];
   sloSpec: string;
   killDelivererEveryS?: number;
@@ -302,6 +305,20 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
         ...(ob.sink === 'redis' ? { note: 'latency is a sample (one row per transaction); delivered_rate is not measured from the read model' } : {}),
       };
     }
+    // --- final state (verify) ------------------------------------------------------------
+    // While the pipeline still runs: a difference is re-checked once the sink has caught up.
+    const stateSinks = STATE_SINKS.filter((s) => o.sinks.includes(s));
+    if (o.verify && stateSinks.length > 0) {
+      const notRun = o.signal.aborted ? 'interrupted' : waitingFor.length > 0 ? 'not drained: a final-state comparison would only show the events still on the way' : null;
+      if (notRun === null) log(`verify: comparing ${schema}.${name} in PostgreSQL with ${stateSinks.join(', ')}`);
+      const checks = notRun === null
+        ? await checkFinalState(config, `${schema}.${name}`, stateSinks, Math.min(60, o.drainTimeoutS) * 1000, o.signal)
+        : Object.fromEntries(stateSinks.map((s) => [s, { method: 'verify' as const, not_run: notRun }]));
+      for (const s of stateSinks) if (sinks[s]) sinks[s].verify = checks[s] ?? null;
+    } else {
+      for (const s of stateSinks) if (sinks[s]) sinks[s].verify = null;
+    }
+
     for (const sink of o.sinks.filter((s) => !sinks[s])) {
       // A sink without an observer here (HTTP to an external system): the pipeline's own histogram, when given.
       const fallback = scrapeBefore && scrapeAfter
@@ -319,7 +336,8 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
     const slotMax = timeline.reduce<number | null>((m, p) => (p.slot_lag_bytes === null ? m : Math.max(m ?? 0, p.slot_lag_bytes)), null);
     const consumerMax: Record<string, number> = {};
     for (const p of timeline) for (const [s, v] of Object.entries(p.consumer_lag)) consumerMax[s] = Math.max(consumerMax[s] ?? 0, v);
-    const figures: SloFigures = { lag: slotMax, sinks: {} };
+    const figures: SloFigures = { lag: slotMax, sinks: {}, stateDifferences: {} };
+    for (const [sink, r] of Object.entries(sinks)) if (r.verify !== undefined && r.verify !== null) figures.stateDifferences![sink] = persistentDifferences(r.verify);
     for (const [sink, r] of Object.entries(sinks)) {
       const c = r.counts;
       figures.sinks[sink] = {
@@ -361,6 +379,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
         drain_timeout_s: o.drainTimeoutS,
         slo: o.sloSpec,
         kill_deliverer_every_s: o.killDelivererEveryS ?? null,
+        verify: o.verify,
       },
       pipeline: { mode: o.spawn ? 'spawn' : 'running', layout: o.spawn ? o.layout : null, pipeline_id: config.pipeline.id, table: `${schema}.${name}`, sinks: o.sinks },
       load: writer.figures(),

@@ -69,6 +69,8 @@ export interface SloResult {
   by: number;
   unit: string;
   note?: string;
+  /** 'verify': the figure is verify's final-state comparison (rows differing from PostgreSQL), not the event count. */
+  from?: 'verify';
 }
 
 /** The figures an SLO is checked against: per sink (null: not measured; absent: not applicable), and the pipeline-wide ones. */
@@ -76,6 +78,12 @@ export interface SloFigures {
   sinks: Record<string, Partial<Record<SloMetric, number | null>>>;
   /** Maximum replication slot lag in bytes during the run. */
   lag: number | null;
+  /**
+   * Per sink that keeps row state, verify's persistent differences (rows; null: verify gave no
+   * verdict). A `loss` SLO is checked against it too: a row in a wrong final state is a loss
+   * even when every event was counted.
+   */
+  stateDifferences?: Record<string, number | null>;
 }
 
 const unitOf = (metric: SloMetric): string =>
@@ -111,6 +119,11 @@ export function evaluateSlos(slos: readonly Slo[], figures: SloFigures): SloResu
       // that keeps one version per row): the SLO does not apply there, and says so.
       if (figure === undefined) out.push({ slo: slo.text, sink, metric: slo.metric, limit: slo.limit, actual: null, ok: true, by: 0, unit, note: 'not applicable to this sink' });
       else out.push(result(slo, sink, figure, unit));
+      const state = figures.stateDifferences;
+      if (slo.metric === 'loss' && state && sink in state) {
+        const r = result(slo, sink, state[sink] ?? null, 'rows');
+        out.push({ ...r, from: 'verify', ...(r.actual === null ? { note: 'verify gave no verdict (see the sink\'s verify entry)' } : {}) });
+      }
     }
   }
   return out;
@@ -126,6 +139,10 @@ function result(slo: Slo, sink: string | null, actual: number | null, unit: stri
 /** "http p99 412.3 ms > 200 ms (by 212.3 ms)" */
 export function describeMiss(r: SloResult): string {
   const where = r.sink ? `${r.sink} ` : '';
+  if (r.from === 'verify') {
+    if (r.actual === null) return `${where}${r.slo} (verify, final state): ${r.note ?? 'not measured'}`;
+    return `${where}verify: ${r.actual} row${r.actual === 1 ? '' : 's'} in a final state different from PostgreSQL, misses ${r.slo} (by ${r.by} ${r.unit})`;
+  }
   if (r.actual === null) return `${where}${r.slo}: ${r.note ?? 'not measured'}`;
   const fmt = (v: number) => `${Number.isInteger(v) ? v : v.toFixed(1)} ${r.unit}`;
   return `${where}${r.metric} ${fmt(r.actual)} misses ${r.slo} (by ${fmt(r.by)})`;
