@@ -122,6 +122,7 @@ describe('stress-test --spawn on the real stack', () => {
       const plot = /<svg id="percentile-plot"[^>]*data-points="(\d+)"/.exec(dom);
       assert.ok(plot && Number(plot[1]) > 10, `percentile plot has ${plot?.[1]} points`);
       assert.equal((dom.match(/<polyline[^>]*data-series="(redis|bigquery|http)"/g) ?? []).length, 3, 'one percentile line per sink');
+      assert.equal((dom.match(/<td>equal, \d+ rows, transient \d+<\/td>/g) ?? []).length, 2, 'the sinks table shows verify equal for Redis and BigQuery');
       const timeline = /<svg id="timeline-plot"[^>]*data-points="(\d+)"/.exec(dom);
       assert.ok(timeline && Number(timeline[1]) > 0, 'timeline plot drawn');
     } finally {
