@@ -33,6 +33,7 @@ export interface StateCheck {
   persistent: number;
   /** The first few differences, to look at with `streamctl verify --table ...`. */
   examples: Array<{ kind: DifferenceKind; key: string; columns: string[] }>;
+  /** The verify pass over the table: every sink is compared in the same pass, so each shows the same time. */
   seconds: number;
 }
 
