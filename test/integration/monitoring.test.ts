@@ -49,6 +49,8 @@ describe('monitoring: the dashboard and the alert rules against a real Prometheu
       STREAMCTL_SINKS_HTTP_BREAKER_HALF_OPEN_AFTER_MS: '600000',
       STREAMCTL_SINKS_HTTP_TIMEOUT_MS: '1000',
       STREAMCTL_DELIVERY_LAG_INTERVAL_MS: '300',
+      // The smallest limit, so one row of the workload becomes an oversize marker.
+      STREAMCTL_KAFKA_MAX_RECORD_BYTES: '65536',
     });
     const config = loadConfig({ env: pipeline.env });
     db = makePgClient(config.postgres);
@@ -62,8 +64,10 @@ describe('monitoring: the dashboard and the alert rules against a real Prometheu
     await waitFor('the stream to start', async () => stream.log.text.includes('capture starting') && stream.log.text.includes('sink delivering'));
     prometheus = await startPrometheus(`127.0.0.1:${metricsPort}`);
 
-    // The workload: rows both sinks take, then HTTP fails every request: retries, DLQ, open circuit.
+    // The workload: rows both sinks take, one row over kafka.maxRecordBytes (a marker, in the
+    // DLQ of each sink), then HTTP fails every request: retries, DLQ, open circuit.
     await db.query(`INSERT INTO ${table} SELECT g, 'row ' || g FROM generate_series(1, 50) g`);
+    await db.query(`INSERT INTO ${table} VALUES (51, repeat('x', 100000))`);
     await waitFor('HTTP to receive 50 rows', async () => ((await (await fetch(`${receiverUrl}/_stats`)).json()) as { unique_keys: number }).unique_keys >= 50);
     await fetch(`${receiverUrl}/_control`, { method: 'POST', body: JSON.stringify({ rates: { '5xx': 1 } }) });
     await db.query(`UPDATE ${table} SET v = 'failing' WHERE id = 1`);
@@ -150,6 +154,8 @@ describe('monitoring: the dashboard and the alert rules against a real Prometheu
     const one = async (expr: string) => Number((await prometheus.query(expr))[0]?.value[1]);
     assert.equal(await one('max by (sink) (circuit_state{sink="http"})'), 1);
     assert.ok((await one('sum(dlq_events_total{sink="http"})')) >= 1);
+    assert.ok((await one(`sum(streamctl_oversize_events_total{table="public.${table}"})`)) >= 1);
+    assert.ok((await one('sum(dlq_events_total{sink="redis",class="oversize"})')) >= 1);
     assert.ok((await one('sum(events_processed_total{sink="redis"})')) >= 50);
     assert.ok((await one('sum(events_processed_total{sink="http"})')) >= 50);
     // The monitor measures this pipeline's own slot (whether it is active yet depends on when its

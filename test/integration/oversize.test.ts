@@ -73,4 +73,15 @@ describe('oversized rows: within the limit they flow, beyond it a marker, then a
     await waitFor('row 2 in Redis', async () => (await row(2))?.['doc'] === doc(4 * MiB, 'b'), 120_000);
     await waitFor('row 2 in BigQuery latest', async () => ((await latestDocLengths()).get(2) ?? 0) > 4 * MiB, 120_000);
   });
+
+  // What the operator's guide (section 9) says happens to the markers' letters afterwards.
+  it('then replay-dlq closes the Redis and BigQuery markers as superseded; HTTP keeps no versions, so its marker fails again', async () => {
+    const raised = { ...pipeline.env, STREAMCTL_KAFKA_MAX_RECORD_BYTES: String(8 * MiB) };
+    const r = await runCli(['--json', 'replay-dlq', '--error-class', 'oversize', '--execute'], raised, 120_000);
+    const summary = JSON.parse(r.stdout) as { bySink: Record<string, { replayed: number; superseded: number; requeued: number }> };
+    assert.deepEqual(summary.bySink['redis'], { replayed: 0, superseded: 1, requeued: 0 });
+    assert.deepEqual(summary.bySink['bigquery'], { replayed: 0, superseded: 1, requeued: 0 });
+    assert.deepEqual(summary.bySink['http'], { replayed: 0, superseded: 0, requeued: 1 });
+    assert.equal(r.code, 3, 'a letter failed again');
+  });
 });

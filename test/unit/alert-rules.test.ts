@@ -23,6 +23,10 @@ const REQUIRED = [
   'StreamctlDlqGrowing', // the DLQ growing
   'StreamctlBackfillInterrupted', // a backfill interrupted and not resumed
   'StreamctlConsumerLagGrowing', // the deliverer's consumer lag growing for 10 min
+  // What #10 and #12 added: oversized rows (markers instead of records), and open dead
+  // letters (dlq_depth counts letters no replay has resolved) left waiting.
+  'StreamctlOversizeRows',
+  'StreamctlDlqNotDrained',
 ];
 
 interface PromtoolTests {
