@@ -15,7 +15,7 @@ export interface TableInfo {
  * capture puts in its events (the replica identity), or a read and a change of the same
  * row would land on different keys in the sinks.
  */
-export async function describeTables(client: pg.Client, tables: readonly TableRef[]): Promise<TableInfo[]> {
+export async function describeTables(client: pg.Client, tables: readonly TableRef[], command = 'backfill'): Promise<TableInfo[]> {
   const problems: string[] = [];
   let missing = 0;
   const out: TableInfo[] = [];
@@ -41,7 +41,8 @@ export async function describeTables(client: pg.Client, tables: readonly TableRe
     out.push({ ref, keyColumns: identity.columns });
   }
   if (problems.length > 0) {
-    const message = `cannot backfill (${problems.length} problem${problems.length === 1 ? '' : 's'})`;
+    // verify describes its tables here too: the message names the command the operator ran.
+    const message = `cannot ${command} (${problems.length} problem${problems.length === 1 ? '' : 's'})`;
     // A table that is not there is a mistyped --table (usage); one without a key needs a schema change.
     if (missing > 0) throw new StreamctlError(message, EXIT.USAGE, problems);
     throw new EnvironmentNotReadyError(message, problems);
