@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { parseTableName } from '../core/backfill/plan.js';
+import { notCaptured, parseTableName } from '../core/backfill/plan.js';
 import { StreamctlError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import type { Logger } from '../core/logger.js';
@@ -85,6 +85,9 @@ Examples:
         const sinks: VerifySinkName[] = flags.sink === 'all' ? (['redis', 'bigquery'] as const).filter((s) => config.sinks[s].enabled) : [flags.sink];
         if (sinks.length === 0) throw new StreamctlError('no sink to compare: Redis and BigQuery are both disabled in the configuration', EXIT.USAGE);
         const logger = out.logger('verify');
+        for (const table of notCaptured(tables, config.postgres.tables)) {
+          logger.warn('table not in postgres.tables: stream does not capture it, so its sinks are not kept in step with it (and --repair would load rows nothing updates)', { table, postgres_tables: config.postgres.tables.join(',') });
+        }
 
         const stop = new AbortController();
         let signals = 0;

@@ -57,4 +57,23 @@ describe('acceptance: the merged commands as an operator uses them', { timeout: 
     assert.match(r.stdout, /: equal/);
     assert.doesNotMatch(r.stderr, /switched default partitioner/);
   });
+
+  it('backfill and verify of a table stream does not capture (not in postgres.tables) warn that nothing will keep it up to date', async () => {
+    const other = unique('uncaptured');
+    await db.query(`CREATE TABLE ${other} (id int PRIMARY KEY)`);
+    try {
+      const verified = await runCli(['verify', '--table', `public.${other}`, '--sink', 'redis', '--settle-timeout', '5'], pipeline.env);
+      assert.equal(verified.code, 0, verified.stderr);
+      assert.match(verified.stderr, new RegExp(`WARN  verify: table not in postgres\\.tables: .* table=public\\.${other}`));
+      const loaded = await runCli(['backfill', '--table', `public.${other}`], pipeline.env);
+      assert.equal(loaded.code, 0, loaded.stderr);
+      assert.match(loaded.stderr, new RegExp(`WARN  backfill: table not in postgres\\.tables: stream does not capture its changes.* table=public\\.${other}`));
+      // A table of the pipeline gets no such warning.
+      const own = await runCli(['backfill', '--table', T], pipeline.env);
+      assert.equal(own.code, 0, own.stderr);
+      assert.doesNotMatch(own.stderr, /not in postgres\.tables/);
+    } finally {
+      await db.query(`DROP TABLE IF EXISTS ${other}`);
+    }
+  });
 });
