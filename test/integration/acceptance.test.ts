@@ -76,4 +76,16 @@ describe('acceptance: the merged commands as an operator uses them', { timeout: 
       await db.query(`DROP TABLE IF EXISTS ${other}`);
     }
   });
+
+  it('status is not ready (exit 4) when a table of postgres.tables does not exist, as stream would refuse to start', async () => {
+    const gone = `public.${unique('gone')}`;
+    const env = { ...pipeline.env, STREAMCTL_POSTGRES_TABLES: `${T},${gone}`, STREAMCTL_SINKS_HTTP_ENABLED: 'false' };
+    const r = await runCli(['--json', 'status'], env);
+    const report = JSON.parse(r.stdout) as { problems: Array<{ component: string; problem: string; fix: string }> };
+    assert.equal(r.code, 4, r.stdout);
+    assert.deepEqual(report.problems.map((p) => p.problem), [`table ${gone} does not exist`]);
+    assert.match(report.problems[0]!.fix, /create it, or remove it from postgres\.tables/);
+    const fine = await runCli(['status'], { ...env, STREAMCTL_POSTGRES_TABLES: T });
+    assert.equal(fine.code, 0, fine.stdout);
+  });
 });
