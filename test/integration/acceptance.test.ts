@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
 import type { Admin } from 'kafkajs';
+import { makeBigQuery } from '../../src/core/clients/bigquery.js';
 import { makeKafka } from '../../src/core/clients/kafka.js';
+import { makeRedis } from '../../src/core/clients/redis.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { loadConfig } from '../../src/core/config/index.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { dropPipeline, isolatedPipeline } from '../helpers/pipeline.js';
+import { exited } from '../helpers/capturer.js';
+import { dropPipeline, isolatedPipeline, startStream, waitFor } from '../helpers/pipeline.js';
 import { runCli } from '../helpers/run-cli.js';
 import { unique } from '../helpers/stack.js';
 
@@ -31,6 +35,13 @@ describe('acceptance: the merged commands as an operator uses them', { timeout: 
   });
 
   after(async () => {
+    const config = loadConfig({ env: pipeline.env });
+    await makeBigQuery(config.sinks.bigquery).dataset(pipeline.tag).delete({ force: true }).catch(() => {});
+    const redis = makeRedis(config.sinks.redis, silentLogger);
+    await redis.connect();
+    const keys = await redis.keys(`${pipeline.tag}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
     await dropPipeline(db, admin, pipeline.tag);
     const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(`streamctl-${pipeline.tag}-`));
     await admin.deleteGroups(groups).catch(() => {});
@@ -87,5 +98,30 @@ describe('acceptance: the merged commands as an operator uses them', { timeout: 
     assert.match(report.problems[0]!.fix, /create it, or remove it from postgres\.tables/);
     const fine = await runCli(['status'], { ...env, STREAMCTL_POSTGRES_TABLES: T });
     assert.equal(fine.code, 0, fine.stdout);
+  });
+
+  it("status of one pipeline never shows another pipeline's circuits from a stream on the same metrics port", async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: p } = probe.address() as { port: number };
+        probe.close(() => resolve(p));
+      });
+    });
+    const streamEnv = { ...pipeline.env, STREAMCTL_METRICS_PORT: String(port), STREAMCTL_SINKS_HTTP_ENABLED: 'false' };
+    const stream = startStream(streamEnv);
+    try {
+      await waitFor('the stream to serve its metrics', async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).ok, 60_000);
+      const own = JSON.parse((await runCli(['--json', 'status'], streamEnv)).stdout) as { circuits: { sinks: Array<{ sink: string }>; error?: string } };
+      assert.deepEqual(own.circuits.sinks.map((c) => c.sink).sort(), ['bigquery', 'redis'], own.circuits.error);
+      const other = isolatedPipeline([T], 'http://127.0.0.1:9/unused');
+      const theirs = JSON.parse((await runCli(['--json', 'status'], { ...other.env, STREAMCTL_METRICS_PORT: String(port), STREAMCTL_SINKS_HTTP_ENABLED: 'false' })).stdout) as {
+        circuits: { sinks: unknown[]; error?: string };
+      };
+      assert.deepEqual(theirs.circuits.sinks, [], 'the circuits shown are those of another pipeline');
+      assert.match(theirs.circuits.error ?? '', new RegExp(`pipeline ${pipeline.tag}, not ${other.tag}`));
+    } finally {
+      stream.child.kill('SIGTERM');
+      await exited(stream.child);
+    }
   });
 });
