@@ -124,4 +124,12 @@ describe('acceptance: the merged commands as an operator uses them', { timeout: 
       await exited(stream.child);
     }
   });
+
+  it('a --where that is not valid SQL for the table is a usage error (exit 2) naming --where, for backfill and verify', async () => {
+    for (const args of [['backfill', '--table', T], ['verify', '--table', T, '--sink', 'redis']]) {
+      const r = await runCli([...args, '--where', 'idd = 1'], pipeline.env);
+      assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`--where is not valid for ${T.replace('.', '\\.')} \\(column "idd" does not exist\\)`));
+    }
+  });
 });

@@ -52,9 +52,16 @@ export async function describeTables(client: pg.Client, tables: readonly TableRe
 
 /** The planner's row estimate (for the ETA): cheap, and labelled as an estimate wherever shown. */
 export async function estimateRows(client: pg.Client, ref: TableRef, where: string | null): Promise<number> {
-  const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(
-    `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${qualified(ref)}${where ? ` WHERE (${where})` : ''}`,
-  );
+  let rows: Array<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>;
+  try {
+    ({ rows } = await client.query(`EXPLAIN (FORMAT JSON) SELECT 1 FROM ${qualified(ref)}${where ? ` WHERE (${where})` : ''}`));
+  } catch (err) {
+    // Class 42 (syntax error, no such column...) on a table known to exist: the --where typed. A usage error, said before any chunk.
+    if (where && /^42/.test((err as { code?: string }).code ?? '')) {
+      throw new StreamctlError(`--where is not valid for ${tableText(ref)} (${(err as Error).message})`, EXIT.USAGE, [`--where ${where}`]);
+    }
+    throw err;
+  }
   const plan = rows[0]?.['QUERY PLAN'];
   return Math.max(0, Math.round(plan?.[0]?.Plan['Plan Rows'] ?? 0));
 }
