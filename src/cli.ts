@@ -42,7 +42,8 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      const benign = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code);
+      // 'commander.help' is also the help shown on stderr when no command was given (exit code 1 there): a usage error.
+      const benign = ['commander.helpDisplayed', 'commander.version'].includes(err.code) || (err.code === 'commander.help' && err.exitCode === 0);
       process.exitCode = benign ? EXIT.OK : EXIT.USAGE;
       return;
     }

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { Backfill, DEFAULT_CHUNK_SIZE, type BackfillSummary, type TablePlan } from '../core/backfill/backfill.js';
-import { parseTableName } from '../core/backfill/plan.js';
+import { notCaptured, parseTableName } from '../core/backfill/plan.js';
 import { Redactor } from '../core/config/index.js';
 import { StreamctlError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
@@ -65,6 +65,9 @@ Examples:
         const { config } = contextFor(command, out);
         out.useRedactor(Redactor.forConfig(config));
         const logger = out.logger('backfill');
+        for (const table of notCaptured(tables, config.postgres.tables)) {
+          logger.warn('table not in postgres.tables: stream does not capture its changes, so the sinks will keep these rows as read now and never update them', { table, postgres_tables: config.postgres.tables.join(',') });
+        }
 
         const stop = new AbortController();
         let signals = 0;

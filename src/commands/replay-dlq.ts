@@ -56,9 +56,10 @@ again after a crash, is safe. One replay runs per pipeline at a time (a new one 
 
 Times: ISO 8601 (2026-12-01T03:00:00Z) or a duration back from now (90m, 2h, 3d).
 Exit: 0 done; 2 bad flag, unknown sink or table, bad time; 3 nothing matched, or some
-letters failed again or were held back by --max-attempts; 1 a runtime failure or a sink
-whose circuit opened (the cause is not fixed); 130 interrupted (SIGINT/SIGTERM stop after
-the write in flight and print how far the run got).`;
+letters failed again, were held back by --max-attempts or are oversize markers (not
+replayable: backfill the row by its key, then they close as superseded); 1 a runtime
+failure or a sink whose circuit opened (the cause is not fixed); 130 interrupted
+(SIGINT/SIGTERM stop after the write in flight and print how far the run got).`;
 
 export function replayDlqCommand(): Command {
   return new Command('replay-dlq')
@@ -132,7 +133,7 @@ export function replayDlqCommand(): Command {
             view.stop();
             await server?.close();
           }
-          out.result(renderSummary(summary, out), { ok: summary.complete && summary.counts.requeued === 0 && summary.counts.held_back === 0, ...summary });
+          out.result(renderSummary(summary, out), { ok: summary.complete && summary.counts.requeued === 0 && summary.counts.held_back === 0 && summary.counts.oversize === 0, ...summary });
           if (summary.interrupted) return EXIT.INTERRUPTED;
           if (summary.stoppedBy) return EXIT.RUNTIME;
           if (summary.matched === 0) {
@@ -140,7 +141,7 @@ export function replayDlqCommand(): Command {
             return EXIT.CHECK_FAILED;
           }
           if (summary.open === 0) logger.info('every matching letter is already resolved: nothing to replay');
-          return summary.counts.requeued > 0 || summary.counts.held_back > 0 ? EXIT.CHECK_FAILED : EXIT.OK;
+          return summary.counts.requeued > 0 || summary.counts.held_back > 0 || summary.counts.oversize > 0 ? EXIT.CHECK_FAILED : EXIT.OK;
         } finally {
           process.off('SIGINT', sigint);
           process.off('SIGTERM', sigterm);
@@ -251,6 +252,12 @@ function renderSummary(s: ReplaySummary, out: Output): string {
   if (s.stoppedBy) lines.push(c.red(s.stoppedBy));
   if (s.interrupted) lines.push('run the same command again to go on: what is resolved is not replayed again');
   if (s.counts.requeued > 0) lines.push("see why with: streamctl replay-dlq (the requeued letters are 'failing again')");
+  if (s.counts.oversize > 0) {
+    lines.push(
+      c.yellow(`${s.counts.oversize} oversize markers left open: they carry no row, so they are not replayed.`) +
+        ' Raise kafka.maxRecordBytes, backfill each row by its key (streamctl backfill --table T --where "<key condition>"), then run this again: they close as superseded',
+    );
+  }
   return lines.join('\n');
 }
 

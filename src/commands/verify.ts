@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { parseTableName } from '../core/backfill/plan.js';
+import { notCaptured, parseTableName } from '../core/backfill/plan.js';
 import { StreamctlError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import type { Logger } from '../core/logger.js';
@@ -33,7 +33,7 @@ export function verifyCommand(): Command {
     .option('--table <schema.table>', 'table to compare (repeat for several)', collect)
     .option('--sink <sink>', 'redis, bigquery or all (the enabled ones)', oneOf(['redis', 'bigquery', 'all'] as const), 'all')
     .option('--where <sql>', 'only rows matching this SQL condition (extra rows in the sinks are then not looked for)')
-    .option('--chunk-size <rows>', `rows per chunk: one snapshot, one hash per side (default ${VERIFY_DEFAULTS.chunkSize})`, positiveInt(1_000_000), VERIFY_DEFAULTS.chunkSize)
+    .option('--chunk-size <rows>', 'rows per chunk: one snapshot, one hash per side', positiveInt(1_000_000), VERIFY_DEFAULTS.chunkSize)
     .option('--settle-timeout <seconds>', 'how long a re-check waits for a sink to catch up past a chunk', positiveInt(3600), VERIFY_DEFAULTS.settleTimeoutMs / 1000)
     .option('--max-differences <n>', 'differences listed and repaired per table and sink (counts go on)', positiveInt(10_000_000), VERIFY_DEFAULTS.maxDifferences)
     .option('--repair', 'plan a repair of every difference found (a dry run: nothing is written without --execute)')
@@ -85,6 +85,9 @@ Examples:
         const sinks: VerifySinkName[] = flags.sink === 'all' ? (['redis', 'bigquery'] as const).filter((s) => config.sinks[s].enabled) : [flags.sink];
         if (sinks.length === 0) throw new StreamctlError('no sink to compare: Redis and BigQuery are both disabled in the configuration', EXIT.USAGE);
         const logger = out.logger('verify');
+        for (const table of notCaptured(tables, config.postgres.tables)) {
+          logger.warn('table not in postgres.tables: stream does not capture it, so its sinks are not kept in step with it (and --repair would load rows nothing updates)', { table, postgres_tables: config.postgres.tables.join(',') });
+        }
 
         const stop = new AbortController();
         let signals = 0;

@@ -9,7 +9,8 @@ export function redactUrl(raw: string): string {
       u.username = u.username ? '[redacted]' : '';
       u.password = '';
     }
-    return u.toString();
+    // URL percent-encodes the brackets of a username: shown to a person, it should read as written.
+    return u.toString().replace('//%5Bredacted%5D@', '//[redacted]@');
   } catch {
     return '(not a URL)';
   }

@@ -54,6 +54,11 @@ describe('streamctl CLI', () => {
     assert.match(badValue.stderr, /--chunk-size <rows>' argument 'lots' is invalid. must be an integer/);
     const badRole = await runCli(['stream', '--role', 'everything']);
     assert.equal(badRole.code, 2);
+    // No command at all (a cron line that lost its subcommand): the help on stderr is a usage error, not success.
+    const none = await runCli([]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^Usage: streamctl /m);
+    for (const asked of [['help'], ['help', 'verify'], ['--help']]) assert.equal((await runCli(asked)).code, 0, asked.join(' '));
   });
 
   it('replay-dlq lists every bad flag at once (exit 2) before touching Kafka', async () => {

@@ -136,6 +136,25 @@ describe("the operator's guide in English, French and Arabic", () => {
     assert.ok(docs.en.uses.length > 10);
   });
 
+  it('keeps planned parts for commands still being built: a built command is checked like the rest', async () => {
+    // A planned part's flags are exempt from the check above; once its command is built,
+    // the part must leave that exemption, or its flags can name what the CLI does not have.
+    const plannedCommands = new Set<string>();
+    for (const part of guide('en').match(/<!-- planned #\d+ -->[\s\S]*?<!-- \/planned -->/g) ?? []) {
+      for (const code of codeOf(part)) {
+        const use = commandIn(code);
+        if (use?.command) plannedCommands.add(use.command);
+      }
+    }
+    const built: string[] = [];
+    for (const command of plannedCommands) {
+      // Nothing is listening on port 9: a built command fails (or exits 2 for a missing flag) without saying "not built".
+      const r = await runCli([command], { STREAMCTL_KAFKA_BROKERS: '127.0.0.1:9', STREAMCTL_KAFKA_RETRY_RETRIES: '0' }, 15_000);
+      if (!/is not built yet/.test(r.stderr)) built.push(command);
+    }
+    assert.deepEqual(built, [], 'commands that are built but still described in planned parts');
+  });
+
   it('names only metrics the code exposes, and every alert rule, in every language', () => {
     for (const l of LANGS) {
       assert.deepEqual([...docs[l].metrics].filter((m) => !metrics.has(m)), [], `${l}: metrics not in the code`);

@@ -12,6 +12,8 @@ describe('streamctl verify (CLI)', () => {
       assert.ok(r.stdout.includes(flag), `verify --help lacks ${flag}`);
     }
     assert.match(r.stdout, /--repair alone prints what it would do and writes nothing/);
+    // Commander appends "(default: N)" itself: a default written in the text too was shown twice.
+    assert.doesNotMatch(r.stdout, /\(default \d+\) \(default: \d+\)/);
     assert.match(r.stdout, /Exit codes:[\s\S]*3 +a check failed/);
   });
 

@@ -223,7 +223,7 @@ describe('replay-dlq: inspect, filter, re-deliver', { timeout: 300_000 }, () => 
     const r = await cli(['--execute']);
     const run = JSON.parse(r.stdout) as Run;
     assert.equal(r.code, 3, `exit 3 while a letter fails again\n${r.stderr}`);
-    assert.deepEqual(run.counts, { replayed: 6, superseded: 2, requeued: 1, held_back: 0 });
+    assert.deepEqual(run.counts, { replayed: 6, superseded: 2, requeued: 1, held_back: 0, oversize: 0 });
     assert.deepEqual(run.bySink['redis'], { replayed: 2, superseded: 1, requeued: 0 });
     assert.deepEqual(run.bySink['bigquery'], { replayed: 1, superseded: 1, requeued: 1 });
     // In each sink: Redis rows 2 and 3 arrived; row 4 keeps its newer value.
@@ -261,7 +261,7 @@ describe('replay-dlq: inspect, filter, re-deliver', { timeout: 300_000 }, () => 
     const r = await cli(['--execute', '--max-attempts', '2']);
     const run = JSON.parse(r.stdout) as Run;
     assert.equal(r.code, 3, r.stderr);
-    assert.deepEqual(run.counts, { replayed: 0, superseded: 0, requeued: 0, held_back: 1 });
+    assert.deepEqual(run.counts, { replayed: 0, superseded: 0, requeued: 0, held_back: 1, oversize: 0 });
     assert.deepEqual(await receiverKeys(), before);
     assert.equal((await dlqRecords()).length, recordsBefore + 1);
   });
@@ -281,13 +281,13 @@ describe('replay-dlq: inspect, filter, re-deliver', { timeout: 300_000 }, () => 
     const run = JSON.parse(stdout) as Run & { interrupted: boolean };
     assert.equal(run.interrupted, true);
     assert.equal(run.complete, false);
-    assert.deepEqual(run.counts, { replayed: 0, superseded: 0, requeued: 0, held_back: 0 });
+    assert.deepEqual(run.counts, { replayed: 0, superseded: 0, requeued: 0, held_back: 0, oversize: 0 });
   });
 
   it('counts dlq_replayed_total{sink,outcome}; a letter that keeps failing gains attempts each time', async () => {
     const metrics = new PipelineMetrics();
     const summary = await new ReplayRun(kafka, loadConfig({ env, file: configFile }), silentLogger, metrics).execute({ filter: { sinks: ['bigquery'] }, maxAttempts: 10, batchSize: 100 });
-    assert.deepEqual(summary.counts, { replayed: 0, superseded: 0, requeued: 1, held_back: 0 });
+    assert.deepEqual(summary.counts, { replayed: 0, superseded: 0, requeued: 1, held_back: 0, oversize: 0 });
     const text = await metrics.registry.metrics();
     assert.match(text, /^dlq_replayed_total\{sink="bigquery",outcome="requeued"\} 1$/m);
     const failing = (await inspect(['--event-id', ids['9']!])).letters.find((l) => l.state === 'failing');

@@ -13,6 +13,16 @@ export interface TableRef {
 
 export const tableText = (t: TableRef): string => `${t.schema}.${t.table}`;
 
+/**
+ * The tables given that `stream` does not capture (not in a non-empty postgres.tables):
+ * rows loaded from them reach the sinks once and are never updated by a change.
+ */
+export function notCaptured(tables: readonly TableRef[], captured: readonly string[]): string[] {
+  if (captured.length === 0) return [];
+  const known = new Set(captured.map((t) => (t.includes('.') ? t : `public.${t}`)));
+  return tables.map(tableText).filter((t) => !known.has(t));
+}
+
 /** `schema.table`, `table` (schema public) or `"Quoted"."Names"` with `""` for a quote. */
 export function parseTableName(text: string): TableRef {
   const parts: string[] = [];

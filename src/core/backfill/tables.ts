@@ -15,7 +15,7 @@ export interface TableInfo {
  * capture puts in its events (the replica identity), or a read and a change of the same
  * row would land on different keys in the sinks.
  */
-export async function describeTables(client: pg.Client, tables: readonly TableRef[]): Promise<TableInfo[]> {
+export async function describeTables(client: pg.Client, tables: readonly TableRef[], command = 'backfill'): Promise<TableInfo[]> {
   const problems: string[] = [];
   let missing = 0;
   const out: TableInfo[] = [];
@@ -41,7 +41,8 @@ export async function describeTables(client: pg.Client, tables: readonly TableRe
     out.push({ ref, keyColumns: identity.columns });
   }
   if (problems.length > 0) {
-    const message = `cannot backfill (${problems.length} problem${problems.length === 1 ? '' : 's'})`;
+    // verify describes its tables here too: the message names the command the operator ran.
+    const message = `cannot ${command} (${problems.length} problem${problems.length === 1 ? '' : 's'})`;
     // A table that is not there is a mistyped --table (usage); one without a key needs a schema change.
     if (missing > 0) throw new StreamctlError(message, EXIT.USAGE, problems);
     throw new EnvironmentNotReadyError(message, problems);
@@ -51,9 +52,16 @@ export async function describeTables(client: pg.Client, tables: readonly TableRe
 
 /** The planner's row estimate (for the ETA): cheap, and labelled as an estimate wherever shown. */
 export async function estimateRows(client: pg.Client, ref: TableRef, where: string | null): Promise<number> {
-  const { rows } = await client.query<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>(
-    `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${qualified(ref)}${where ? ` WHERE (${where})` : ''}`,
-  );
+  let rows: Array<{ 'QUERY PLAN': Array<{ Plan: { 'Plan Rows': number } }> }>;
+  try {
+    ({ rows } = await client.query(`EXPLAIN (FORMAT JSON) SELECT 1 FROM ${qualified(ref)}${where ? ` WHERE (${where})` : ''}`));
+  } catch (err) {
+    // Class 42 (syntax error, no such column...) on a table known to exist: the --where typed. A usage error, said before any chunk.
+    if (where && /^42/.test((err as { code?: string }).code ?? '')) {
+      throw new StreamctlError(`--where is not valid for ${tableText(ref)} (${(err as Error).message})`, EXIT.USAGE, [`--where ${where}`]);
+    }
+    throw err;
+  }
   const plan = rows[0]?.['QUERY PLAN'];
   return Math.max(0, Math.round(plan?.[0]?.Plan['Plan Rows'] ?? 0));
 }

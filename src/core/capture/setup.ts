@@ -82,7 +82,7 @@ async function fullTablesWithoutKey(client: pg.Client, tables: string[]): Promis
   return out;
 }
 
-async function missingTables(client: pg.Client, tables: string[]): Promise<string[]> {
+export async function missingTables(client: pg.Client, tables: string[]): Promise<string[]> {
   if (tables.length === 0) return [];
   const { rows } = await client.query<{ name: string }>(
     `SELECT t AS name FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NULL`,

@@ -55,7 +55,14 @@ export async function circuitsStatus(config: Config, timeoutMs: number): Promise
   try {
     const res = await fetch(source, { signal: AbortSignal.timeout(timeoutMs) });
     if (!res.ok) return { source, sinks: [], error: `${source} answered ${res.status}` };
-    return { source, sinks: circuitsFromMetrics(await res.text(), Date.now()) };
+    const text = await res.text();
+    // Pipelines share a host and its default port: /metrics does not say whose they are, /ready does.
+    const ready = await fetch(source.replace(/\/metrics$/, '/ready'), { signal: AbortSignal.timeout(timeoutMs) });
+    const { pipeline } = (await ready.json()) as { pipeline?: string };
+    if (pipeline !== config.pipeline.id) {
+      return { source, sinks: [], error: `the stream at ${source} is pipeline ${pipeline ?? '(unknown)'}, not ${config.pipeline.id}: set metrics.host/metrics.port to this pipeline's stream` };
+    }
+    return { source, sinks: circuitsFromMetrics(text, Date.now()) };
   } catch (err) {
     const cause = (err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
     return { source, sinks: [], error: `no stream answers at ${source} (${cause}): start 'streamctl stream' or set metrics.host/metrics.port to it` };

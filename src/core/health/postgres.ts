@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Config } from '../config/types.js';
+import { missingTables } from '../capture/setup.js';
 import { makePgClient } from '../clients/postgres.js';
 import type { ProbeResult, ReadinessProblem } from './types.js';
 import { timed } from './timed.js';
@@ -41,6 +42,8 @@ export async function probePostgres(config: Config): Promise<ProbeResult> {
     await client.connect();
     const { ms } = await timed(() => client.query('SELECT 1'));
     const s = await readSettings(client);
+    // stream's preflight refuses a missing table (exit 4): status says so before it is started.
+    const missing = await missingTables(client, pgc.tables);
     return {
       health: {
         state: 'up',
@@ -53,7 +56,10 @@ export async function probePostgres(config: Config): Promise<ProbeResult> {
           max_wal_senders: Number(s.max_wal_senders),
         },
       },
-      problems: readinessProblems(s, pgc.user),
+      problems: [
+        ...readinessProblems(s, pgc.user),
+        ...missing.map((t): ReadinessProblem => ({ component: 'postgres', problem: `table ${t} does not exist`, fix: 'create it, or remove it from postgres.tables' })),
+      ],
     };
   } catch (err) {
     return { health: { state: 'down', endpoint, rtt_ms: null, detail: {}, error: (err as Error).message }, problems: [] };

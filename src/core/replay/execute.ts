@@ -38,12 +38,16 @@ export interface ExecuteOptions {
   onProgress?: (p: ReplayProgress) => void;
 }
 
-/** held_back: open letters skipped because they already failed --max-attempts times. */
+/**
+ * held_back: open letters skipped because they already failed --max-attempts times.
+ * oversize: oversize markers left open: they carry no row, so a sink can only refuse them
+ * again; a keyed backfill under a raised limit is the way out, after which they close as superseded.
+ */
 export interface ReplayProgress {
   /** DLQ records read so far, and how many the DLQ held when the run began. */
   read: number;
   total: number;
-  counts: Record<Outcome | 'held_back', number>;
+  counts: Record<Outcome | 'held_back' | 'oversize', number>;
 }
 
 export interface ReplaySummary {
@@ -53,7 +57,7 @@ export interface ReplaySummary {
   interrupted: boolean;
   /** Set when a sink's circuit opened: the cause is not fixed; the rest stays open. */
   stoppedBy: string | null;
-  counts: Record<Outcome | 'held_back', number>;
+  counts: Record<Outcome | 'held_back' | 'oversize', number>;
   bySink: Record<string, Record<Outcome, number>>;
   duplicates: number;
   /** DLQ records read. */
@@ -133,7 +137,7 @@ export class ReplayRun {
     // Fences an earlier run of this pipeline (SIGKILLed, or still going) and aborts its
     // open transaction, so the reads below see a settled DLQ.
     await this.producer.connect();
-    const counts: ReplaySummary['counts'] = { replayed: 0, superseded: 0, requeued: 0, held_back: 0 };
+    const counts: ReplaySummary['counts'] = { replayed: 0, superseded: 0, requeued: 0, held_back: 0, oversize: 0 };
     const bySink: ReplaySummary['bySink'] = {};
     const pipelines = new Map<SinkName, Pipeline>();
     let read = 0;
@@ -201,7 +205,8 @@ export class ReplayRun {
                   stop.abort();
                   return;
                 }
-                for (const [key, r] of outcome) {
+                counts.oversize += outcome.oversize;
+                for (const [key, r] of outcome.decided) {
                   resolutions.set(key, r);
                   counts[r.outcome]++;
                   const sinkCounts = (bySink[target] ??= { replayed: 0, superseded: 0, requeued: 0 });
@@ -224,6 +229,7 @@ export class ReplayRun {
       for (const p of pipelines.values()) {
         await p.runner.stop().catch(() => {});
         await p.versions.close?.();
+        if (p.markerVersions !== p.versions) await p.markerVersions.close?.();
       }
       await this.producer.disconnect().catch(() => {});
       this.producer = null;
@@ -258,7 +264,19 @@ export class ReplayRun {
       },
     );
     await sink.start();
-    return { runner, dlq, sink, enrich, versions: this.versionsFor(name) };
+    const versions = this.versionsFor(name);
+    return { runner, dlq, sink, enrich, versions, markerVersions: name === 'http' ? this.markerVersionsForHttp() : versions };
+  }
+
+  /**
+   * Whether an HTTP oversize marker was superseded: HTTP keeps no versions, but it reads the
+   * same changes topic as Redis and BigQuery, so a newer version of the row in either (the
+   * keyed backfill of the recovery) is a newer event on its way to HTTP too.
+   */
+  private markerVersionsForHttp(): HeldVersions {
+    if (this.config.sinks.redis.enabled) return this.versionsFor('redis');
+    if (this.config.sinks.bigquery.enabled) return this.versionsFor('bigquery');
+    return noVersions;
   }
 
   private versionsFor(name: SinkName): HeldVersions {
@@ -274,7 +292,7 @@ export class ReplayRun {
    * One write's worth of letters for one sink: version probe, the pipeline, then one
    * transaction with a resolution per letter and the letters that failed again.
    */
-  private async replayChunk(p: Pipeline, target: SinkName, items: Item[]): Promise<Map<string, Resolution> | 'circuit_open'> {
+  private async replayChunk(p: Pipeline, target: SinkName, items: Item[]): Promise<{ decided: Map<string, Resolution>; oversize: number } | 'circuit_open'> {
     const at = () => new Date().toISOString();
     const decided = new Map<string, Resolution>();
     const resolve = (item: Item, outcome: Outcome, detail: string) =>
@@ -283,12 +301,21 @@ export class ReplayRun {
     // The sink keys rows by the enriched key (a masked key column is stored masked); an
     // event enrichment refuses is delivered, and the pipeline dead-letters it again.
     const probed: Array<{ item: Item; event: ChangeEvent }> = [];
+    const markers: Array<{ item: Item; event: ChangeEvent }> = [];
     const toDeliver: Item[] = [];
     for (const item of items) {
       const event = enrichedOrNull(p.enrich, item.event);
-      if (event) probed.push({ item, event });
+      // An oversize marker is never delivered: the pipeline would only dead-letter it again.
+      if (item.event?.op === 'oversize') markers.push({ item, event: event ?? item.event });
+      else if (event) probed.push({ item, event });
       else toDeliver.push(item);
     }
+    let oversize = 0;
+    const markerHeld = await p.markerVersions.held(markers.map((m) => m.event));
+    markers.forEach(({ item, event }, i) => {
+      if (compareHeld(event, markerHeld[i] ?? null) === 'superseded') resolve(item, 'superseded', `the row was read again after the marker: version ${markerHeld[i]}`);
+      else oversize++;
+    });
     const held = await p.versions.held(probed.map((x) => x.event));
     probed.forEach(({ item, event }, i) => {
       const verdict = compareHeld(event, held[i] ?? null);
@@ -324,6 +351,7 @@ export class ReplayRun {
       });
     }
 
+    if (decided.size === 0 && requeued.length === 0) return { decided, oversize };
     const tx = await this.producer!.transaction();
     try {
       if (requeued.length > 0) {
@@ -343,7 +371,7 @@ export class ReplayRun {
       await tx.abort().catch(() => {});
       throw err;
     }
-    return decided;
+    return { decided, oversize };
   }
 }
 
@@ -353,6 +381,8 @@ interface Pipeline {
   sink: Sink;
   enrich: Enricher;
   versions: HeldVersions;
+  /** Where an oversize marker's row version is looked up (for HTTP, another sink's). */
+  markerVersions: HeldVersions;
 }
 
 function itemOf(letter: Letter, index: number): Item {

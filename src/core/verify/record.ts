@@ -2,6 +2,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { makeKafka } from '../clients/kafka.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
+import { FastDefaultPartitioner } from '../kafka/partitioner.js';
 import { ensureTopics } from '../kafka/topics.js';
 import type { Logger } from '../logger.js';
 import type { VerifyResult } from './verify.js';
@@ -39,7 +40,7 @@ export async function recordVerifyRun(config: Config, logger: Logger, result: Ve
   const kafka: Kafka = makeKafka(config.kafka, logger, { retries: 5 });
   const admin = kafka.admin();
   await admin.connect();
-  const producer = kafka.producer({ transactionalId: `streamctl-verify-${config.pipeline.id}-${result.run}`, idempotent: true, maxInFlightRequests: 1 });
+  const producer = kafka.producer({ transactionalId: `streamctl-verify-${config.pipeline.id}-${result.run}`, idempotent: true, maxInFlightRequests: 1, createPartitioner: FastDefaultPartitioner });
   try {
     await ensureTopics(admin, config);
     await producer.connect();

@@ -127,7 +127,7 @@ export async function verify(config: Config, logger: Logger, options: VerifyOpti
     await pg.connect();
     await admin.connect();
     for (const name of options.sinks) sides.push(name === 'redis' ? await RedisSide.connect(config.sinks.redis, logger) : new BigQuerySide(config.sinks.bigquery));
-    const infos = await describeTables(pg.client, options.tables);
+    const infos = await describeTables(pg.client, options.tables, 'verify');
     for (const info of infos) {
       if (signal?.aborted) {
         interrupted = true;
