@@ -118,7 +118,10 @@ describe('Redis that lost its state is detected and rebuilt', { timeout: 300_000
     const rebuilding = await waitFor('/ready to say redis is rebuilding', async () => {
       const r = await ready();
       return r.status === 503 && r.body.sinks?.some((s) => s.state === 'rebuilding') ? r.body : false;
-    }, 60_000);
+    }, 60_000).catch(async (err: Error) => {
+      // What an operator would have found: the rows left in the read model.
+      throw new Error(`${err.message}; Redis holds ${await rowsInRedis()} of 1011 rows`);
+    });
     assert.match(rebuilding.sinks![0]!.problem, /^rebuilding redis: \d+ of \d+ records of the changes topic replayed$/);
     const s = await status();
     assert.equal(s.code, 4, s.stderr);

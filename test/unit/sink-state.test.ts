@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { completeness, verdictFor } from '../../src/core/delivery/sink-state.js';
+
+describe('sink state verdicts (a read model that came back empty)', () => {
+  it('is intact with its marker, whatever else', () => {
+    assert.equal(verdictFor({ marker: 'g', stored: '5', committed: '9' }), 'intact');
+    assert.equal(verdictFor({ marker: 'g' }), 'intact');
+  });
+  it('adopts offsets written before markers existed', () => {
+    assert.equal(verdictFor({ stored: '5', committed: '9' }), 'adopt');
+  });
+  it('is fresh when the group never committed', () => {
+    assert.equal(verdictFor({}), 'fresh');
+    assert.equal(verdictFor({ committed: '-1' }), 'fresh');
+    assert.equal(verdictFor({ committed: '0' }), 'fresh');
+  });
+  it('is lost when the group has delivered but the sink holds neither marker nor offsets', () => {
+    assert.equal(verdictFor({ committed: '1' }), 'lost');
+    assert.equal(verdictFor({ committed: '123456789012' }), 'lost');
+  });
+});
+
+describe('whether the changes topic can rebuild a sink', () => {
+  it('can when every partition still starts at 0 and the topic is not compacted', () => {
+    const c = completeness([{ partition: 0, low: '0' }, { partition: 1, low: '0' }], 'delete', '86400000');
+    assert.equal(c.complete, true);
+    assert.match(c.why, /retention\.ms 86400000/);
+  });
+  it('cannot once retention deleted a segment, and names the partition', () => {
+    const c = completeness([{ partition: 0, low: '0' }, { partition: 1, low: '4000' }], 'delete', '86400000');
+    assert.equal(c.complete, false);
+    assert.match(c.why, /partition 1 starts at offset 4000/);
+  });
+  it('cannot when the topic is compacted', () => {
+    assert.equal(completeness([{ partition: 0, low: '0' }], 'compact,delete', '-1').complete, false);
+  });
+});
