@@ -47,9 +47,10 @@ describe('Redis that lost its state is detected and rebuilt', { timeout: 300_000
       STREAMCTL_METRICS_PORT: String(port),
       STREAMCTL_SINKS_BIGQUERY_ENABLED: 'false',
       STREAMCTL_SINKS_HTTP_ENABLED: 'false',
-      // One event per write: the rebuild of ~3,000 events takes long enough to be seen.
+      // One event per write: the rebuild of ~11,000 events takes long enough to be seen.
       STREAMCTL_DELIVERY_MAX_BATCH_EVENTS: '1',
       STREAMCTL_DELIVERY_LAG_INTERVAL_MS: '500',
+      STREAMCTL_KAFKA_PARTITIONS: '3',
     });
     readyUrl = `http://127.0.0.1:${port}/ready`;
     const config = loadConfig({ env: pipeline.env });
@@ -106,9 +107,10 @@ describe('Redis that lost its state is detected and rebuilt', { timeout: 300_000
     stream = startStream(pipeline.env, 'all');
     await waitFor('/ready', async () => (await ready()).status === 200, 90_000);
     await db.query(`INSERT INTO ${table} SELECT g, 'v' || g, 0 FROM generate_series(1, 1000) g`);
-    await db.query(`UPDATE ${table} SET n = n + 1`);
+    // Ten updates of every row: ~11,000 events for the rebuild to replay, one per write.
+    for (let i = 0; i < 9; i++) await db.query(`UPDATE ${table} SET n = n + 1`);
     await db.query(`UPDATE ${table} SET n = n + 1, name = name || '!'`);
-    await waitFor('1,000 rows in Redis', async () => (await rowsInRedis()) === 1000 && (await readRow(redis, prefix, `public.${table}`, { id: 1000 }))?.['n'] === 2, 180_000);
+    await waitFor('1,000 rows in Redis', async () => (await rowsInRedis()) === 1000 && (await readRow(redis, prefix, `public.${table}`, { id: 1000 }))?.['n'] === 10, 180_000);
     await waitFor('/ready with everything delivered', async () => (await ready()).status === 200, 60_000);
 
     assert.ok((await deleteKeys()) > 1000);
@@ -123,7 +125,11 @@ describe('Redis that lost its state is detected and rebuilt', { timeout: 300_000
       throw new Error(`${err.message}; Redis holds ${await rowsInRedis()} of 1011 rows`);
     });
     assert.match(rebuilding.sinks![0]!.problem, /^rebuilding redis: \d+ of \d+ records of the changes topic replayed$/);
-    const s = await status();
+    // status until it answers 4 (or the rows are all back, when it would have missed the rebuild).
+    const s = await waitFor('status exit 4', async () => {
+      const r = await status();
+      return r.code === 4 || (await rowsInRedis()) === 1011 ? r : false;
+    }, 120_000);
     assert.equal(s.code, 4, s.stderr);
     const problem = s.report.problems.find((p) => p.component === 'redis');
     assert.match(problem?.problem ?? '', /^rebuilding redis: \d+ of \d+ records/, JSON.stringify(s.report.problems));
@@ -139,6 +145,27 @@ describe('Redis that lost its state is detected and rebuilt', { timeout: 300_000
     }
     assert.match(stream.log.text, /redis lost its state/);
     assert.equal((await status()).code, 0);
+  });
+
+  it('a deliverer SIGKILLed during a rebuild goes on with it after a restart, and still reports it', async () => {
+    assert.ok((await deleteKeys()) > 1000);
+    await db.query(`UPDATE ${table} SET n = n + 10 WHERE id <= 20`);
+    await waitFor('/ready to say redis is rebuilding', async () => {
+      const r = await ready();
+      return r.status === 503 && r.body.sinks?.some((x) => x.state === 'rebuilding') ? r.body : false;
+    }, 60_000);
+    stream!.child.kill('SIGKILL');
+    await exited(stream!.child);
+    stream = startStream(pipeline.env, 'all');
+    await waitFor('the restarted stream to resume the rebuild', async () => /still being rebuilt|rebuilt from the changes topic/.test(stream!.log.text), 90_000);
+    assert.match(stream.log.text, /redis partition \d+ is still being rebuilt/);
+    await waitFor('1,011 rows in Redis', async () => (await rowsInRedis()) === 1011, 180_000);
+    await waitFor('/ready once rebuilt', async () => (await ready()).status === 200, 60_000);
+    const { rows } = await db.query<{ id: number; name: string; n: number }>(`SELECT id, name, n FROM ${table} ORDER BY id`);
+    for (const row of rows) {
+      const { _streamctl, ...inRedis } = (await readRow(redis, prefix, `public.${table}`, { id: row.id })) ?? {};
+      assert.deepEqual(inRedis, row);
+    }
   });
 
   it('under manual, refuses to write into the emptied Redis and says what to run', async (t) => {

@@ -114,7 +114,7 @@ export class SinkRunner {
       // Which partitions are ours, checked again on every assignment (./sink-state.ts).
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         this.assigned = payload.memberAssignment[this.options.topic] ?? [];
-        state.forget();
+        state.assign(this.assigned);
       });
       this.stateTimer = setInterval(() => {
         void state.check(this.assigned, consumer).catch((err: Error) => this.logger.warn('could not check the sink state', { error: err.message }));

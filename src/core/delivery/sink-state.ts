@@ -154,8 +154,10 @@ export class SinkStateKeeper {
       const verdict = verdictFor({ marker: markers[tp(p)], stored: stored[tp(p)], committed: committed.get(p) });
       if (verdict === 'intact') {
         // The sink's own offsets were written with its data; Kafka's committed ones may be a batch behind.
-        if (this.generations.get(p) !== markers[tp(p)] && stored[tp(p)] !== undefined) consumer.seek({ topic, partition: p, offset: stored[tp(p)]! });
-        this.generations.set(p, markers[tp(p)]!);
+        const marker = markers[tp(p)]!;
+        if (this.generations.get(p) !== marker && stored[tp(p)] !== undefined) consumer.seek({ topic, partition: p, offset: stored[tp(p)]! });
+        if (this.generations.get(p) !== marker) this.resumeRebuild(p, marker, stored[tp(p)], committed.get(p));
+        this.generations.set(p, marker);
       } else if (verdict === 'lost') {
         lost.push(p);
       } else {
@@ -171,8 +173,9 @@ export class SinkStateKeeper {
       if (this.options.policy === 'auto' && topicState.complete) {
         const ends = await admin.fetchTopicOffsets(topic);
         for (const p of lost) {
-          mint[tp(p)] = `${new Date().toISOString()} rebuild ${randomBytes(4).toString('hex')}`;
           const target = BigInt(ends.find((e) => e.partition === p)?.high ?? '0');
+          // The target goes in the marker, so a deliverer killed during the rebuild still reports it after a restart.
+          mint[tp(p)] = `${new Date().toISOString()} rebuild ${randomBytes(4).toString('hex')} until ${target}`;
           if (target > 0n) {
             this.rebuilding.set(p, target);
             this.positions.set(p, 0n);
@@ -210,6 +213,28 @@ export class SinkStateKeeper {
       if (this.rebuilding.has(p)) consumer.seek({ topic, partition: p, offset: '0' });
       else if (stored[key] !== undefined) consumer.seek({ topic, partition: p, offset: stored[key]! });
     }
+  }
+
+  /** This member's partitions now: a rebuild or a refusal of a partition it gave away is the new owner's to report. */
+  assign(partitions: number[]): void {
+    const mine = new Set(partitions);
+    for (const p of [...this.rebuilding.keys()]) if (!mine.has(p)) (this.rebuilding.delete(p), this.positions.delete(p));
+    for (const p of [...this.refused.keys()]) if (!mine.has(p)) this.refused.delete(p);
+    this.forget();
+  }
+
+  /** A partition whose marker says a rebuild to `until T` began, not yet past T (a restart, a new owner): still rebuilding. */
+  private resumeRebuild(partition: number, marker: string, stored: string | undefined, committed: string | undefined): void {
+    const until = / rebuild \S+ until (\d+)$/.exec(marker)?.[1];
+    if (until === undefined || this.rebuilding.has(partition)) return;
+    const target = BigInt(until);
+    const inSink = BigInt(stored ?? '0');
+    const inGroup = BigInt(committed ?? '-1');
+    const at = inSink > inGroup ? inSink : inGroup;
+    if (at >= target) return;
+    this.rebuilding.set(partition, target);
+    this.positions.set(partition, at);
+    this.logger.warn(`${this.sink.name} partition ${partition} is still being rebuilt`, { at: at.toString(), until: target.toString() });
   }
 
   /**
