@@ -10,7 +10,7 @@ import type { Enricher } from './enrich.js';
 import { RetryableWriteError, UnitCancelledError } from './policies.js';
 import { prepare } from './prepare.js';
 import type { ChangeEvent } from '../event/envelope.js';
-import { SINK_STATE_LOST, type Sink, type SinkRecord, type WriteResult } from './sink.js';
+import { isUnreachable, SINK_STATE_LOST, type Sink, type SinkRecord, type WriteResult } from './sink.js';
 import { SinkStateKeeper, type SinkStateProblem } from './sink-state.js';
 
 export interface RunnerOptions {
@@ -56,6 +56,8 @@ export class SinkRunner {
   private readonly state: SinkStateKeeper | null;
   private stateTimer: NodeJS.Timeout | undefined;
   private assigned: number[] = [];
+  /** The sink is unreachable: said once, until the circuit closes again. */
+  private outage = false;
 
   constructor(
     private readonly kafka: Kafka,
@@ -90,6 +92,8 @@ export class SinkRunner {
     });
     breaker.onHalfOpen(() => metrics.circuitState.set(sinkLabel, 2));
     breaker.onReset(() => {
+      if (this.outage) this.logger.info(`${sink.name} reachable again: delivering what waited`);
+      this.outage = false;
       metrics.circuitState.set(sinkLabel, 0);
       metrics.circuitOpenedAt.set(sinkLabel, (openedAt = 0));
       this.logger.info('circuit closed: the sink answers again');
@@ -366,6 +370,13 @@ export class SinkRunner {
       }
       if (err instanceof BrokenCircuitError || err instanceof Cancelled) return false;
       if (!(err instanceof RetryableWriteError)) throw err;
+      if (pending.every((r) => isUnreachable(lastError.get(r.offset)?.errorClass ?? ''))) {
+        // The sink's server is down or restarting: not the events' fault. The breaker has
+        // opened; they are read again once it answers. One line per outage, not per retry.
+        if (!this.outage) this.logger.warn(`${this.sink.name} unreachable: holding its events until it answers (nothing dead-lettered)`, { error: err.message });
+        this.outage = true;
+        return false;
+      }
       // Out of retries: what is still pending goes to the DLQ (the breaker counted it).
       for (const record of pending) failedForGood.push({ record, failure: lastError.get(record.offset)! });
       this.logger.warn('retries exhausted: sending to the DLQ', { events: pending.length, error: err.message });

@@ -40,6 +40,13 @@ export interface OffsetsToStore {
   generation?: string;
 }
 
+/**
+ * errorClass `<sink>_unreachable`: the sink's server cannot be reached at all (down,
+ * restarting). Such events are not the events' fault: when retries run out they are not
+ * dead-lettered; the circuit opens and they are read again once the sink answers.
+ */
+export const isUnreachable = (errorClass: string): boolean => errorClass.endsWith('_unreachable');
+
 /** errorClass of a write refused because the sink no longer holds its generation marker. */
 export const SINK_STATE_LOST = 'sink_state_lost';
 

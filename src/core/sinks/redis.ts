@@ -7,6 +7,9 @@ import type { Logger } from '../logger.js';
 import { eventVersion, SINK_STATE_LOST, type OffsetsToStore, type Sink, type SinkRecord, type WriteResult } from '../delivery/sink.js';
 import { APPLY_BATCH_LUA } from './redis-script.js';
 
+/** How ioredis says it has no connection (server down or restarting), as opposed to a command that failed. */
+const UNREACHABLE = /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Command timed out|LOADING/;
+
 type RedisWithScript = Redis & { streamctlApply(...args: string[]): Promise<number[]> };
 
 /** ARGV for APPLY_BATCH_LUA (pure, so the encoding is tested on its own). */
@@ -80,7 +83,7 @@ export class RedisSink implements Sink {
       return records.map(() => ({ ok: true }));
     } catch (err) {
       const message = (err as Error).message;
-      const errorClass = message.includes('STREAMCTL_STATE_LOST') ? SINK_STATE_LOST : 'redis_error';
+      const errorClass = message.includes('STREAMCTL_STATE_LOST') ? SINK_STATE_LOST : UNREACHABLE.test(message) ? 'redis_unreachable' : 'redis_error';
       return records.map(() => ({ ok: false, permanent: false, errorClass, message }));
     }
   }
