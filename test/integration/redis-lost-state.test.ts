@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
 import type { Admin } from 'kafkajs';
@@ -15,14 +14,7 @@ import { exited } from '../helpers/capturer.js';
 import { dropPipeline, isolatedPipeline, startStream, waitFor } from '../helpers/pipeline.js';
 import { runCli } from '../helpers/run-cli.js';
 import { unique } from '../helpers/stack.js';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { freePort } from '../helpers/ports.js';
 
 /**
  * Redis comes back empty (a restart without persistence, a FLUSHDB) under a running stream.
