@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { completeness, verdictFor } from '../../src/core/delivery/sink-state.js';
+import { completeness, rebuildTarget, verdictFor } from '../../src/core/delivery/sink-state.js';
 
 describe('sink state verdicts (a read model that came back empty)', () => {
   it('is intact with its marker, whatever else', () => {
@@ -34,5 +34,13 @@ describe('whether the changes topic can rebuild a sink', () => {
   });
   it('cannot when the topic is compacted', () => {
     assert.equal(completeness([{ partition: 0, low: '0' }], 'compact,delete', '-1').complete, false);
+  });
+});
+
+describe('rebuild markers', () => {
+  it('carry the offset the rebuild must reach, so a restart knows it is not done', () => {
+    assert.equal(rebuildTarget('2026-12-01T11:00:00.000Z rebuild 0a1b2c3d until 11023'), 11023n);
+    assert.equal(rebuildTarget('2026-12-01T11:00:00.000Z fresh 0a1b2c3d'), undefined);
+    assert.equal(rebuildTarget('2026-12-01T11:00:00.000Z adopt 0a1b2c3d'), undefined);
   });
 });

@@ -65,6 +65,12 @@ export interface SinkStateOptions {
   brokers: string;
 }
 
+/** The offset a rebuild marker says the rebuild must reach; undefined for other markers. */
+export function rebuildTarget(marker: string): bigint | undefined {
+  const until = / rebuild \S+ until (\d+)$/.exec(marker)?.[1];
+  return until === undefined ? undefined : BigInt(until);
+}
+
 /** Marks that match nothing the sink holds: the write is refused (a partition not checked yet, or refused). */
 export const UNCHECKED = 'unchecked';
 const REFUSED = 'refused';
@@ -155,8 +161,10 @@ export class SinkStateKeeper {
       if (verdict === 'intact') {
         // The sink's own offsets were written with its data; Kafka's committed ones may be a batch behind.
         const marker = markers[tp(p)]!;
-        if (this.generations.get(p) !== marker && stored[tp(p)] !== undefined) consumer.seek({ topic, partition: p, offset: stored[tp(p)]! });
-        if (this.generations.get(p) !== marker) this.resumeRebuild(p, marker, stored[tp(p)], committed.get(p));
+        // A rebuild that wrote nothing yet starts again at 0: the group's committed offset is still the one from before the loss.
+        const from = stored[tp(p)] ?? (rebuildTarget(marker) !== undefined ? '0' : undefined);
+        if (this.generations.get(p) !== marker && from !== undefined) consumer.seek({ topic, partition: p, offset: from });
+        if (this.generations.get(p) !== marker) this.resumeRebuild(p, marker, stored[tp(p)]);
         this.generations.set(p, marker);
       } else if (verdict === 'lost') {
         lost.push(p);
@@ -224,13 +232,11 @@ export class SinkStateKeeper {
   }
 
   /** A partition whose marker says a rebuild to `until T` began, not yet past T (a restart, a new owner): still rebuilding. */
-  private resumeRebuild(partition: number, marker: string, stored: string | undefined, committed: string | undefined): void {
-    const until = / rebuild \S+ until (\d+)$/.exec(marker)?.[1];
-    if (until === undefined || this.rebuilding.has(partition)) return;
-    const target = BigInt(until);
-    const inSink = BigInt(stored ?? '0');
-    const inGroup = BigInt(committed ?? '-1');
-    const at = inSink > inGroup ? inSink : inGroup;
+  private resumeRebuild(partition: number, marker: string, stored: string | undefined): void {
+    const target = rebuildTarget(marker);
+    if (target === undefined || this.rebuilding.has(partition)) return;
+    // Only the sink's own offsets count: the group's may still be the ones from before the loss.
+    const at = BigInt(stored ?? '0');
     if (at >= target) return;
     this.rebuilding.set(partition, target);
     this.positions.set(partition, at);
