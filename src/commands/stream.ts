@@ -69,8 +69,9 @@ export function streamCommand(): Command {
         const server = await startMetricsServer(metrics, {
           host: config.metrics.host,
           port: config.metrics.port,
-          ready: () => streaming && stuck().length === 0,
-          readyDetail: () => ({ pipeline: config.pipeline.id, stuck: stuck() }),
+          // Nor while a sink that lost its state is rebuilt or refuses to go on (delivery/sink-state.ts).
+          ready: () => streaming && stuck().length === 0 && (deliverer?.sinkStateProblems().length ?? 0) === 0,
+          readyDetail: () => ({ pipeline: config.pipeline.id, stuck: stuck(), sinks: deliverer?.sinkStateProblems() ?? [] }),
         });
         logger.info('metrics listening', { url: `http://${server.address.address}:${server.address.port}/metrics` });
         const monitor = new PipelineMonitor(config, metrics, logger.child('monitor'));

@@ -53,6 +53,7 @@ export function defaultConfig(): Config {
         password: '',
         db: 0,
         keyPrefix: 'streamctl:',
+        rebuild: 'auto',
         retry: retry(3, 100, 5000),
         breaker: { consecutiveFailures: 1, halfOpenAfterMs: 10000 },
       },

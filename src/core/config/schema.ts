@@ -162,6 +162,7 @@ export const CONFIG_SCHEMA: Schema = object({
       password: str(),
       db: intRange(0, 15),
       keyPrefix: str(),
+      rebuild: { enum: ['auto', 'manual'], errorMessage: 'must be auto or manual' },
       retry: retry(false),
       breaker: breaker(),
     }),

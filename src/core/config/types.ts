@@ -50,6 +50,8 @@ export interface RedisSinkConfig {
   password: string;
   db: number;
   keyPrefix: string;
+  /** The read model came back without its state (flushed, restarted empty): rebuild it on its own, or stop and say what to run. */
+  rebuild: 'auto' | 'manual';
   retry: RetryPolicy;
   breaker: BreakerPolicy;
 }

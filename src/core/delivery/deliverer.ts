@@ -16,6 +16,7 @@ import { makeEnricher } from './enrich.js';
 import { breakerFor, retryPolicyFor } from './policies.js';
 import { SinkRunner } from './runner.js';
 import type { Sink, SinkName } from './sink.js';
+import type { SinkStateProblem } from './sink-state.js';
 import { makeRowValidator } from './validate-rows.js';
 import { OpenLetterCounter } from '../replay/open-letters.js';
 
@@ -117,6 +118,9 @@ export class Deliverer {
           halfOpenAfterMs: breaker.halfOpenAfterMs,
           sessionTimeoutMs: this.config.delivery.sessionTimeoutMs,
           maxRecordBytes: this.config.kafka.maxRecordBytes,
+          ...(sink.name === 'redis'
+            ? { lostState: { policy: this.config.sinks.redis.rebuild, brokers: this.config.kafka.brokers.join(','), checkEveryMs: this.config.delivery.lagIntervalMs } }
+            : {}),
           onCrash: (error) => {
             if (this.stopping) return;
             this.logger.warn('sink consumer crashed; restarting it', { sink: sink.name, error: error.message });
@@ -145,6 +149,11 @@ export class Deliverer {
         for (let waited = 0; waited < delay && !this.stopping; waited += 100) await sleep(100);
       }
     }
+  }
+
+  /** Sinks being rebuilt or refusing to go on after losing their state (/ready false, `status` exit 4). */
+  sinkStateProblems(): SinkStateProblem[] {
+    return this.runners.map((r) => r.stateProblem()).filter((p): p is SinkStateProblem => p !== null);
   }
 
   /** Consumer lag per sink (queue_depth) and the DLQ's size, into the metrics. */

@@ -10,7 +10,8 @@ import type { Enricher } from './enrich.js';
 import { RetryableWriteError, UnitCancelledError } from './policies.js';
 import { prepare } from './prepare.js';
 import type { ChangeEvent } from '../event/envelope.js';
-import type { Sink, SinkRecord, WriteResult } from './sink.js';
+import { isUnreachable, SINK_STATE_LOST, type Sink, type SinkRecord, type WriteResult } from './sink.js';
+import { SinkStateKeeper, type SinkStateProblem } from './sink-state.js';
 
 export interface RunnerOptions {
   topic: string;
@@ -21,6 +22,11 @@ export interface RunnerOptions {
   sessionTimeoutMs: number;
   /** kafka.maxRecordBytes: a fetch must hold at least one whole record of that size. */
   maxRecordBytes?: number;
+  /**
+   * For a sink that stores offsets and generation markers (Redis): what to do when it comes
+   * back without its state (./sink-state.ts), and how often to look. Absent: no check.
+   */
+  lostState?: { policy: 'auto' | 'manual'; brokers: string; checkEveryMs: number };
   /** kafkajs gave up on the consumer (it does not restart itself for some errors). */
   onCrash: (error: Error) => void;
 }
@@ -47,6 +53,11 @@ export class SinkRunner {
   private consumer: Consumer | null = null;
   private resumeTimer: NodeJS.Timeout | undefined;
   private readonly progress;
+  private readonly state: SinkStateKeeper | null;
+  private stateTimer: NodeJS.Timeout | undefined;
+  private assigned: number[] = [];
+  /** The sink is unreachable: said once, until the circuit closes again. */
+  private outage = false;
 
   constructor(
     private readonly kafka: Kafka,
@@ -63,6 +74,11 @@ export class SinkRunner {
     // Offsets stored with a unit's data claim everything before it is written too.
     if (sink.storesOffsets && (sink.units?.inFlight ?? 1) > 1) throw new Error(`${sink.name} sink stores offsets: it must write one unit at a time`);
     this.progress = metrics.progress.watch(`sink ${sink.name}`);
+    const lost = options.lostState;
+    this.state =
+      lost && sink.storesOffsets && sink.stateMarkers && sink.markState
+        ? new SinkStateKeeper(kafka, sink, logger, { topic: options.topic, group: options.group, policy: lost.policy, brokers: lost.brokers })
+        : null;
     const sinkLabel = { sink: sink.name };
     metrics.circuitState.set(sinkLabel, 0);
     metrics.circuitOpenedAt.set(sinkLabel, 0);
@@ -76,6 +92,8 @@ export class SinkRunner {
     });
     breaker.onHalfOpen(() => metrics.circuitState.set(sinkLabel, 2));
     breaker.onReset(() => {
+      if (this.outage) this.logger.info(`${sink.name} reachable again: delivering what waited`);
+      this.outage = false;
       metrics.circuitState.set(sinkLabel, 0);
       metrics.circuitOpenedAt.set(sinkLabel, (openedAt = 0));
       this.logger.info('circuit closed: the sink answers again');
@@ -95,7 +113,17 @@ export class SinkRunner {
     this.consumer = consumer;
     await consumer.connect();
     await consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
-    if (this.sink.storesOffsets) {
+    const state = this.state;
+    if (state) {
+      // Which partitions are ours, checked again on every assignment (./sink-state.ts).
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        this.assigned = payload.memberAssignment[this.options.topic] ?? [];
+        state.assign(this.assigned);
+      });
+      this.stateTimer = setInterval(() => {
+        void state.check(this.assigned, consumer).catch((err: Error) => this.logger.warn('could not check the sink state', { error: err.message }));
+      }, this.options.lostState!.checkEveryMs);
+    } else if (this.sink.storesOffsets) {
       // The sink's own offsets were written with its data: start from them, not from
       // Kafka's committed offsets (which may lag behind by the last batch).
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
@@ -108,7 +136,10 @@ export class SinkRunner {
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
       if (payload.batchSize !== 0) return;
       const offset = (BigInt(payload.lastOffset) + 1n).toString();
-      void consumer.commitOffsets([{ topic: payload.topic, partition: payload.partition, offset }]).catch(() => {});
+      void consumer
+        .commitOffsets([{ topic: payload.topic, partition: payload.partition, offset }])
+        .then(() => this.state?.moved(payload.partition, offset))
+        .catch(() => {});
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart) this.options.onCrash(payload.error);
@@ -152,6 +183,11 @@ export class SinkRunner {
     const { topic, partition } = batch;
     const messages = batch.messages;
     if (messages.length === 0) return;
+    if (this.state && !this.state.known(partition)) {
+      // Before the first write to a partition: is the sink's state there (else rebuild it)?
+      await this.state.check([partition], this.consumer!);
+      if (isStale()) return; // sought to the sink's offsets, or to the start for a rebuild
+    }
     this.progress.work();
     const { size, inFlight } = this.shape;
     // The record key is table + primary key: the row whose order must hold.
@@ -164,6 +200,7 @@ export class SinkRunner {
       resolveOffset(messages[unit.to - 1]!.offset);
       await this.consumer?.commitOffsets([{ topic, partition, offset: nextOffset(unit) }]);
       this.progress.progress(`partition ${partition} offset ${nextOffset(unit)}`);
+      this.state?.moved(partition, nextOffset(unit));
       committed = done;
     };
     // A sink with many units in flight (HTTP) commits in the background, as soon as the
@@ -215,7 +252,8 @@ export class SinkRunner {
     if (result.done < units.length) {
       // The circuit is open (or half-open with its probe elsewhere): read what is left again
       // later; the short pause keeps a half-open sink from being polled in a loop.
-      this.consumer?.seek({ topic, partition, offset: messages[units[result.done]!.from]!.offset });
+      // Not over a seek made meanwhile (a rebuild's, to the partition's start).
+      if (!isStale()) this.consumer?.seek({ topic, partition, offset: messages[units[result.done]!.from]!.offset });
       await sleep(250);
       return;
     }
@@ -227,6 +265,7 @@ export class SinkRunner {
     if (BigInt(end) > BigInt(lastEvent)) {
       resolveOffset(end);
       await this.consumer?.commitOffsets([{ topic, partition, offset: (BigInt(end) + 1n).toString() }]);
+      this.state?.moved(partition, (BigInt(end) + 1n).toString());
     }
   }
 
@@ -263,7 +302,9 @@ export class SinkRunner {
     // Stored with the data by a sink that keeps offsets; such a sink runs one unit at a
     // time, so everything before this unit is already written.
     const next = (BigInt(messages[messages.length - 1]!.offset) + 1n).toString();
-    const offsets = this.sink.storesOffsets ? { group: this.options.group, next: { [`${topic}:${partition}`]: next } } : undefined;
+    const offsets = this.sink.storesOffsets
+      ? { group: this.options.group, next: { [`${topic}:${partition}`]: next }, ...(this.state ? { generation: this.state.generation(partition) } : {}) }
+      : undefined;
     let pending = records;
     const firstFailure = new Map<string, string>();
     const lastError = new Map<string, Failed>();
@@ -288,6 +329,8 @@ export class SinkRunner {
       const results = await this.sink.write(pending, offsets).catch(
         (err: Error): WriteResult[] => pending.map(() => ({ ok: false, permanent: false, errorClass: 'sink_exception', message: err.message })),
       );
+      // The sink lost its state since it was checked: no retry, no DLQ; the next batch checks it again.
+      if (results.some((r) => !r.ok && r.errorClass === SINK_STATE_LOST)) throw new StateLost();
       const retryable: typeof records = [];
       const ackedAt = Date.now();
       let retryAfterMs = 0;
@@ -321,8 +364,19 @@ export class SinkRunner {
     } catch (err) {
       // The circuit is open, or this unit was cancelled: it is read again later. What of it
       // already landed is idempotent to write again.
+      if (err instanceof StateLost) {
+        this.state?.forget([partition]);
+        return false;
+      }
       if (err instanceof BrokenCircuitError || err instanceof Cancelled) return false;
       if (!(err instanceof RetryableWriteError)) throw err;
+      if (pending.every((r) => isUnreachable(lastError.get(r.offset)?.errorClass ?? ''))) {
+        // The sink's server is down or restarting: not the events' fault. The breaker has
+        // opened; they are read again once it answers. One line per outage, not per retry.
+        if (!this.outage) this.logger.warn(`${this.sink.name} unreachable: holding its events until it answers (nothing dead-lettered)`, { error: err.message });
+        this.outage = true;
+        return false;
+      }
       // Out of retries: what is still pending goes to the DLQ (the breaker counted it).
       for (const record of pending) failedForGood.push({ record, failure: lastError.get(record.offset)! });
       this.logger.warn('retries exhausted: sending to the DLQ', { events: pending.length, error: err.message });
@@ -359,8 +413,15 @@ export class SinkRunner {
     };
   }
 
+  /** A sink being rebuilt, or refusing to go on, for /ready and `status`. */
+  stateProblem(): SinkStateProblem | null {
+    return this.state?.problem() ?? null;
+  }
+
   async stop(): Promise<void> {
     clearTimeout(this.resumeTimer);
+    clearInterval(this.stateTimer);
+    await this.state?.stop();
     await this.consumer?.disconnect().catch(() => {});
     this.consumer = null;
     await this.sink.stop();
@@ -372,6 +433,9 @@ class BatchStopped extends Error {}
 
 /** A unit gave up without a verdict (cancelled, or the circuit opened): not dead-lettered; never closes a half-open circuit. */
 class Cancelled extends UnitCancelledError {}
+
+/** A write refused because the sink no longer holds its generation marker: neither retried nor dead-lettered. */
+class StateLost extends UnitCancelledError {}
 
 function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

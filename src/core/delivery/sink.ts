@@ -36,7 +36,19 @@ export interface OffsetsToStore {
   group: string;
   /** `topic:partition` -> next offset to read. */
   next: Record<string, string>;
+  /** The generation marker the sink must hold for those partitions, else it writes nothing (./sink-state.ts). */
+  generation?: string;
 }
+
+/**
+ * errorClass `<sink>_unreachable`: the sink's server cannot be reached at all (down,
+ * restarting). Such events are not the events' fault: when retries run out they are not
+ * dead-lettered; the circuit opens and they are read again once the sink answers.
+ */
+export const isUnreachable = (errorClass: string): boolean => errorClass.endsWith('_unreachable');
+
+/** errorClass of a write refused because the sink no longer holds its generation marker. */
+export const SINK_STATE_LOST = 'sink_state_lost';
 
 export interface Sink {
   readonly name: SinkName;
@@ -61,6 +73,10 @@ export interface Sink {
   readonly storesOffsets: boolean;
   /** The offsets the sink holds for `group`, as `topic:partition` -> next offset. */
   storedOffsets?(group: string): Promise<Record<string, string>>;
+  /** Generation markers per `topic:partition` for `group` (sinks that can lose their state: ./sink-state.ts). */
+  stateMarkers?(group: string): Promise<Record<string, string>>;
+  /** Sets those markers (`topic:partition` -> generation). */
+  markState?(group: string, markers: Record<string, string>): Promise<void>;
   /** Cheap round trip for `status` and /ready. */
   healthCheck(): Promise<void>;
   stop(): Promise<void>;

@@ -7,6 +7,7 @@ import { backfillStatus, type BackfillStatus } from './backfill.js';
 import { captureStatus, type CaptureStatus } from './capture.js';
 import { circuitsStatus } from './circuits.js';
 import { slotWarnings, streamStuck } from './warnings.js';
+import { sinkStateProblems } from './sink-state.js';
 import { COMPONENTS, type ComponentName, type ProbeResult, type StatusReport } from './types.js';
 
 export interface StatusOptions {
@@ -33,7 +34,7 @@ export async function checkStatus(config: Config, logger: Logger, options: Statu
     }),
   );
   const circuits = circuitsStatus(config, options.timeoutMs);
-  const [capture, backfill, warnings, stuck] = await Promise.all([
+  const [capture, backfill, warnings, stuck, sinkStates] = await Promise.all([
     withTimeout(captureStatus(config, logger), options.timeoutMs, 'capture status').catch(
       (err: Error): CaptureStatus => ({ pipeline: config.pipeline.id, slot: null, checkpoint: null, delivery: null, errors: [err.message] }),
     ),
@@ -41,6 +42,7 @@ export async function checkStatus(config: Config, logger: Logger, options: Statu
     // PostgreSQL down is reported above; its warnings are then unknown, not empty.
     withTimeout(slotWarnings(config), options.timeoutMs, 'slot warnings').catch(() => []),
     streamStuck(config, Math.min(2000, options.timeoutMs)),
+    sinkStateProblems(config, Math.min(2000, options.timeoutMs)),
   ]);
   return {
     capture,
@@ -48,7 +50,7 @@ export async function checkStatus(config: Config, logger: Logger, options: Statu
     circuits: await circuits,
     checked_at: new Date().toISOString(),
     components: Object.fromEntries(results.map(([name, r]) => [name, r.health])) as StatusReport['components'],
-    problems: results.flatMap(([, r]) => r.problems),
+    problems: [...results.flatMap(([, r]) => r.problems), ...sinkStates],
     warnings,
     stuck,
   };

@@ -408,11 +408,15 @@ export class BigQuerySink implements Sink {
   private readonly dataset: Dataset;
   private readonly table: Table;
   private readonly log: Logger;
+  private checkTimer: NodeJS.Timeout | undefined;
+  private repairing: Promise<boolean> | null = null;
 
   constructor(
     private readonly config: BigQuerySinkConfig,
     logger: Logger,
     private readonly pipelineId: string,
+    /** How often the table and views are looked for, to recreate one dropped behind the pipeline's back. */
+    private readonly checkEveryMs = 60_000,
   ) {
     // The pipeline's retry policy (config.retry) decides; the client must not retry on its own.
     this.bq = makeBigQuery(config, { autoRetry: false });
@@ -435,9 +439,53 @@ export class BigQuerySink implements Sink {
       views: [this.config.viewOnce, this.config.viewLatest],
       pipeline: this.pipelineId,
     });
+    clearInterval(this.checkTimer);
+    this.checkTimer = setInterval(() => void this.repairDropped().catch((err: Error) => this.log.warn('could not check the table and views', { error: err.message })), this.checkEveryMs);
+    this.checkTimer.unref();
   }
 
-  async write(records: SinkRecord[]): Promise<WriteResult[]> {
+  /**
+   * The table or a view dropped behind the pipeline's back (by hand, by a dataset's table
+   * expiration): recreated, saying what history is lost. True when something was recreated.
+   * One repair at a time: the periodic check and a write that got 404 may ask together.
+   */
+  repairDropped(): Promise<boolean> {
+    this.repairing ??= this.repairNow().finally(() => (this.repairing = null));
+    return this.repairing;
+  }
+
+  private async repairNow(): Promise<boolean> {
+    const name = (t: string) => `${this.config.projectId}.${this.config.dataset}.${t}`;
+    let repaired = false;
+    const [datasetExists] = await onceMoreOnReset(() => this.dataset.exists());
+    const [tableExists] = datasetExists ? await onceMoreOnReset(() => this.table.exists()) : [false];
+    if (!tableExists) {
+      await this.ensureDataset();
+      await this.ensureTable();
+      this.log.error(`table ${name(this.config.table)} was dropped${datasetExists ? '' : ' with its dataset'}: recreated empty`, {
+        lost: 'every event written to it before now: the views show only events delivered from now on',
+        fix: 'streamctl backfill --table <each table> reloads the current rows (their earlier history is gone)',
+      });
+      repaired = true;
+    }
+    for (const [view, sql] of [
+      [this.config.viewOnce, viewOnceSql(this.tableName)],
+      [this.config.viewLatest, viewLatestSql(this.tableName)],
+    ] as const) {
+      const [exists] = await onceMoreOnReset(() => this.dataset.table(view).exists());
+      if (exists && tableExists) continue;
+      await this.ensureView(view, sql);
+      if (!exists) this.log.warn(`view ${name(view)} was dropped: recreated`, { lost: 'nothing (a view holds no data)' });
+      repaired = true;
+    }
+    return repaired;
+  }
+
+  write(records: SinkRecord[]): Promise<WriteResult[]> {
+    return this.writeRows(records, true);
+  }
+
+  private async writeRows(records: SinkRecord[], again: boolean): Promise<WriteResult[]> {
     const ingestedAt = new Date();
     const rows: InsertRow[] = records.map((r) => ({ insertId: r.event.id, json: eventToRow(r.event, ingestedAt) }));
     const size = Math.max(1, this.config.batchSize);
@@ -453,6 +501,10 @@ export class BigQuerySink implements Sink {
         break;
       }
     }
+    // Every row refused with 404: the table (or its dataset) is gone. Recreate and write once more.
+    if (again && results.length > 0 && results.every((r) => !r.ok && r.errorClass === 'http_404') && (await this.repairDropped().catch(() => false))) {
+      return this.writeRows(records, false);
+    }
     const failed = results.filter((r) => !r.ok).length;
     if (failed > 0) this.log.warn('rows not written', { rows: rows.length, failed, pipeline: this.pipelineId });
     return results;
@@ -464,7 +516,8 @@ export class BigQuerySink implements Sink {
   }
 
   async stop(): Promise<void> {
-    // Nothing held open: every insert is its own HTTP request.
+    // Nothing else held open: every insert is its own HTTP request.
+    clearInterval(this.checkTimer);
   }
 
   private async send(rows: InsertRow[]): Promise<InsertOutcome> {

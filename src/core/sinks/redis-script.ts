@@ -8,6 +8,10 @@
  *   <prefix>keys:T       set of the row keys of T (what a truncate clears)
  *   <prefix>trunc:T      version of the last truncate: older changes of T are ignored
  *   <prefix>offsets:G    hash: topic:partition -> next offset, for consumer group G
+ *   <prefix>gen:G        hash: topic:partition -> generation marker, set by the deliverer
+ *                        (never by this script) when it starts or rebuilds a partition;
+ *                        gone after a flush or an empty restart, which is how a lost
+ *                        read model is told from a new one (delivery/sink-state.ts)
  *   <prefix>moved:T:K    hash: the whole row of old key K of a primary-key change, kept
  *                        aside by the delete of K until the new key's update takes its
  *                        unchanged columns (that update always removes it)
@@ -16,7 +20,7 @@
  *   <prefix>aux:T        set of the moved/pend keys of T (what a truncate clears too)
  *
  * Versions are fixed-width text (eventVersion) so Lua compares them as strings.
- * ARGV: prefix, group, nOffsets, (tp, offset)*, then per op:
+ * ARGV: prefix, group, generation, nOffsets, (tp, offset)*, then per op:
  *   'u', T, K, version, nCols, (col, json)*, nKeep, keep*   upsert; `keep` = unchanged columns
  *   'd', T, K, version                                       delete
  *   'm', T, K, version, NK                                   delete of old key K, moved to NK
@@ -27,17 +31,29 @@
  * Returns one integer per op: 1 applied, 0 ignored as older. The offsets are stored only
  * once every op ran; a failure part way leaves some ops applied (harmless: the batch is
  * written again, and each op is idempotent under the version check) but no offset moved.
+ * generation '-' skips the marker check (tests, replay); otherwise every offset's
+ * partition must carry that marker, or the script writes nothing and fails with
+ * STREAMCTL_STATE_LOST: a batch written into an emptied Redis would hide the loss.
  * Keys are built inside the script, so this needs a single Redis (not Redis Cluster).
  */
 export const APPLY_BATCH_LUA = `
 local prefix = ARGV[1]
 local group = ARGV[2]
-local i = 3
+local generation = ARGV[3]
+local i = 4
 local nOffsets = tonumber(ARGV[i]); i = i + 1
 -- Offsets are written last: Redis does not undo a script that fails half way, so
 -- offsets written first would survive a failed batch and skip its events on restart.
 local offsetsAt = i
 i = i + 2 * nOffsets
+if generation ~= '-' then
+  for j = 0, nOffsets - 1 do
+    local tp = ARGV[offsetsAt + 2 * j]
+    if redis.call('HGET', prefix .. 'gen:' .. group, tp) ~= generation then
+      return redis.error_reply('STREAMCTL_STATE_LOST ' .. tp .. ' has no generation marker ' .. generation .. ' (the read model was emptied or rebuilt)')
+    end
+  end
+end
 local results = {}
 local function newer(t, k, v)
   local floor = redis.call('GET', prefix .. 'trunc:' .. t)

@@ -4,14 +4,17 @@ import type { RedisSinkConfig } from '../config/types.js';
 import { canonicalJson } from '../event/identity.js';
 import type { ChangeEvent } from '../event/envelope.js';
 import type { Logger } from '../logger.js';
-import { eventVersion, type OffsetsToStore, type Sink, type SinkRecord, type WriteResult } from '../delivery/sink.js';
+import { eventVersion, SINK_STATE_LOST, type OffsetsToStore, type Sink, type SinkRecord, type WriteResult } from '../delivery/sink.js';
 import { APPLY_BATCH_LUA } from './redis-script.js';
+
+/** How ioredis says it has no connection (server down or restarting), as opposed to a command that failed. */
+const UNREACHABLE = /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Command timed out|LOADING/;
 
 type RedisWithScript = Redis & { streamctlApply(...args: string[]): Promise<number[]> };
 
 /** ARGV for APPLY_BATCH_LUA (pure, so the encoding is tested on its own). */
 export function scriptArgs(prefix: string, offsets: OffsetsToStore | undefined, events: ChangeEvent[]): string[] {
-  const args: string[] = [prefix, offsets?.group ?? '-'];
+  const args: string[] = [prefix, offsets?.group ?? '-', offsets?.generation ?? '-'];
   const entries = Object.entries(offsets?.next ?? {});
   args.push(String(entries.length));
   for (const [tp, off] of entries) args.push(tp, off);
@@ -80,13 +83,24 @@ export class RedisSink implements Sink {
       return records.map(() => ({ ok: true }));
     } catch (err) {
       const message = (err as Error).message;
-      return records.map(() => ({ ok: false, permanent: false, errorClass: 'redis_error', message }));
+      const errorClass = message.includes('STREAMCTL_STATE_LOST') ? SINK_STATE_LOST : UNREACHABLE.test(message) ? 'redis_unreachable' : 'redis_error';
+      return records.map(() => ({ ok: false, permanent: false, errorClass, message }));
     }
   }
 
   async storedOffsets(group: string): Promise<Record<string, string>> {
     if (!this.client) throw new Error('redis sink not started');
     return this.client.hgetall(`${this.config.keyPrefix}offsets:${group}`);
+  }
+
+  async stateMarkers(group: string): Promise<Record<string, string>> {
+    if (!this.client) throw new Error('redis sink not started');
+    return this.client.hgetall(`${this.config.keyPrefix}gen:${group}`);
+  }
+
+  async markState(group: string, markers: Record<string, string>): Promise<void> {
+    if (!this.client) throw new Error('redis sink not started');
+    if (Object.keys(markers).length > 0) await this.client.hset(`${this.config.keyPrefix}gen:${group}`, markers);
   }
 
   async healthCheck(): Promise<void> {
