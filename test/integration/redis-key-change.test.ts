@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
-import { makeRedis } from '../../src/core/clients/redis.js';
+import { describe, it } from 'node:test';
 import type { SinkRecord } from '../../src/core/delivery/sink.js';
 import type { ChangeEvent } from '../../src/core/event/index.js';
-import { silentLogger } from '../../src/core/logger.js';
-import { readRow, RedisSink } from '../../src/core/sinks/redis.js';
+import { readRow } from '../../src/core/sinks/redis.js';
 import { change } from '../helpers/events.js';
-import { stackConfig, unique } from '../helpers/stack.js';
+import { redisSinkFixture } from '../helpers/redis-sink.js';
 
 /**
  * A primary-key change in the Redis read model, with the two events in either order (they
@@ -15,12 +12,10 @@ import { stackConfig, unique } from '../helpers/stack.js';
  * TOASTed column carried over from the old row, and no replay brings the old key back.
  */
 describe('Redis sink: a primary-key change in either partition order', () => {
-  const prefix = `${unique('rkc')}:`;
-  const config = { ...stackConfig().sinks.redis, keyPrefix: prefix };
-  const sink = new RedisSink(config, silentLogger);
-  let redis: Redis;
+  const fx = redisSinkFixture('rkc');
+  const { prefix, sink } = fx;
   const write = (events: ChangeEvent[]) => sink.write(events.map((event, i): SinkRecord => ({ event, topic: 'x', partition: 0, offset: String(i) })));
-  const row = (id: number) => readRow(redis, prefix, 'public.t', { id });
+  const row = (id: number) => readRow(fx.redis, prefix, 'public.t', { id });
   const doc = 'd'.repeat(5000);
 
   /** insert id=from with a TOASTed doc, an update, then `UPDATE SET id = to` with doc unchanged. */
@@ -33,25 +28,13 @@ describe('Redis sink: a primary-key change in either partition order', () => {
     return { insert, update, moveOut, moveIn };
   };
 
-  before(async () => {
-    await sink.start();
-    redis = makeRedis(config, silentLogger);
-    await redis.connect();
-  });
-  after(async () => {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    await redis.quit();
-    await sink.stop();
-  });
-
   it('old partition first: the old row is kept aside and the update takes its TOASTed column', async () => {
     const h = history(1, 11, 0x100);
     await write([h.insert, h.update, h.moveOut]);
     await write([h.moveIn]);
     assert.equal(await row(1), null);
     assert.deepEqual(await row(11), { id: 11, name: 'b', doc });
-    assert.deepEqual(await redis.keys(`${prefix}moved:*`), [], 'nothing left aside');
+    assert.deepEqual(await fx.redis.keys(`${prefix}moved:*`), [], 'nothing left aside');
   });
 
   it('new partition first: the update waits for the column, the delete fills it', async () => {
@@ -61,7 +44,7 @@ describe('Redis sink: a primary-key change in either partition order', () => {
     await write([h.insert, h.update, h.moveOut]);
     assert.equal(await row(2), null);
     assert.deepEqual(await row(12), { id: 12, name: 'b', doc });
-    assert.deepEqual(await redis.keys(`${prefix}pend:*`), [], 'nothing left waiting');
+    assert.deepEqual(await fx.redis.keys(`${prefix}pend:*`), [], 'nothing left waiting');
   });
 
   it('a newer value of the column ends the wait: the delete does not overwrite it', async () => {

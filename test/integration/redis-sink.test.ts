@@ -1,33 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
-import { makeRedis } from '../../src/core/clients/redis.js';
+import { describe, it } from 'node:test';
 import { silentLogger } from '../../src/core/logger.js';
 import { RedisSink, readRow } from '../../src/core/sinks/redis.js';
 import type { SinkRecord } from '../../src/core/delivery/sink.js';
 import type { ChangeEvent } from '../../src/core/event/index.js';
 import { change } from '../helpers/events.js';
-import { stackConfig, unique } from '../helpers/stack.js';
+import { redisSinkFixture } from '../helpers/redis-sink.js';
 
 describe('Redis sink (read model) on the real Redis', () => {
-  const prefix = `${unique('rs')}:`;
-  const config = { ...stackConfig().sinks.redis, keyPrefix: prefix };
-  const sink = new RedisSink(config, silentLogger);
-  let redis: Redis;
+  const fx = redisSinkFixture('rs');
+  const { prefix, sink, config } = fx;
   const records = (events: ChangeEvent[]): SinkRecord[] => events.map((event, i) => ({ event, topic: 'x', partition: 0, offset: String(i) }));
-  const row = (id: number) => readRow(redis, prefix, 'public.t', { id });
-
-  before(async () => {
-    await sink.start();
-    redis = makeRedis(config, silentLogger);
-    await redis.connect();
-  });
-  after(async () => {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    await redis.quit();
-    await sink.stop();
-  });
+  const row = (id: number) => readRow(fx.redis, prefix, 'public.t', { id });
 
   it('writes rows, and an older change replayed after a newer one changes nothing', async () => {
     const v1 = change('insert', '0/100', 0, { id: 1 }, { id: 1, name: 'a', n: '1' });
@@ -72,7 +56,7 @@ describe('Redis sink (read model) on the real Redis', () => {
 
   it('reports a retryable failure for every record when the batch cannot run, and writes none of it', async () => {
     // A version hash of the wrong type makes the script fail with WRONGTYPE half way.
-    await redis.set(`${prefix}ver:public.t`, 'not a hash');
+    await fx.redis.set(`${prefix}ver:public.t`, 'not a hash');
     const batch = records([change('insert', '0/900', 0, { id: 8 }, { id: 8 }), change('insert', '0/900', 1, { id: 9 }, { id: 9 })]);
     const results = await sink.write(batch, { group: 'g2', next: { 'topic:0': '99' } });
     assert.equal(results.length, 2);
@@ -85,7 +69,7 @@ describe('Redis sink (read model) on the real Redis', () => {
       }
     }
     assert.deepEqual(await sink.storedOffsets('g2'), {}, 'offsets must not move past a batch that failed');
-    await redis.del(`${prefix}ver:public.t`);
+    await fx.redis.del(`${prefix}ver:public.t`);
   });
 
   it('fails fast, not queueing, when Redis is not there', async () => {
