@@ -113,7 +113,7 @@ export function replayDlqCommand(): Command {
             return EXIT.OK;
           }
           const metrics = new PipelineMetrics({ defaultMetrics: flags.metricsPort !== undefined });
-          const server = flags.metricsPort !== undefined ? await startMetricsServer(metrics, { host: config.metrics.host, port: flags.metricsPort, ready: () => true }) : null;
+          const server = flags.metricsPort !== undefined ? await startMetricsServer(metrics, { host: config.metrics.host, port: flags.metricsPort, ready: () => true, setting: '--metrics-port' }) : null;
           const view = out.progressBars ? new BarView(out) : new LineView(out);
           const replay = new ReplayRun(kafka, config, logger, metrics);
           logger.info('replay run', { run: replay.run });

@@ -1,5 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { StreamctlError } from './errors.js';
+import { EXIT } from './exit-codes.js';
 import type { PipelineMetrics } from './metrics.js';
 
 /**
@@ -8,7 +10,7 @@ import type { PipelineMetrics } from './metrics.js';
  */
 export async function startMetricsServer(
   metrics: PipelineMetrics,
-  options: { host: string; port: number; ready: () => boolean; readyDetail?: () => Record<string, unknown> },
+  options: { host: string; port: number; ready: () => boolean; readyDetail?: () => Record<string, unknown>; /** The setting that chose the port, named when it is taken. */ setting?: string },
 ): Promise<{ server: Server; address: AddressInfo; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -37,7 +39,13 @@ export async function startMetricsServer(
     res.writeHead(404).end();
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      // A second stream on one host is the usual cause; a bare EADDRINUSE did not say which setting to change.
+      if (err.code === 'EADDRINUSE') {
+        const setting = options.setting ?? 'metrics.port (STREAMCTL_METRICS_PORT)';
+        reject(new StreamctlError(`the metrics server cannot listen on ${options.host}:${options.port}: the port is in use (another streamctl on this host?)`, EXIT.ENV_NOT_READY, [`set ${setting} to a free port, or 0 for any free port`]));
+      } else reject(err);
+    });
     server.listen(options.port, options.host, () => resolve());
   });
   return {
