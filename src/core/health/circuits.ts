@@ -1,4 +1,5 @@
 import type { Config } from '../config/types.js';
+import { streamBaseUrl, type StreamReady } from './stream-ready.js';
 
 /**
  * Circuit breakers live in the `stream` process, and `status` is another process: it reads
@@ -48,23 +49,21 @@ export function circuitsFromMetrics(text: string, nowMs: number): SinkCircuit[] 
   });
 }
 
-export async function circuitsStatus(config: Config, timeoutMs: number): Promise<CircuitsStatus> {
-  const { host, port } = config.metrics;
-  if (port === 0) return { source: null, sinks: [], error: 'metrics.port is 0 (a random port): set it to read the circuits of a running stream' };
-  const source = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}/metrics`;
+export async function circuitsStatus(config: Config, timeoutMs: number, ready: { answered: boolean; body: StreamReady; error?: string }): Promise<CircuitsStatus> {
+  if (config.metrics.port === 0) return { source: null, sinks: [], error: 'metrics.port is 0 (a random port): set it to read the circuits of a running stream' };
+  const source = `${streamBaseUrl(config)}/metrics`;
+  const absent = (cause: string): CircuitsStatus => ({ source, sinks: [], error: `no stream answers at ${source} (${cause}): start 'streamctl stream' or set metrics.host/metrics.port to it` });
+  if (!ready.answered) return absent(ready.error ?? 'no answer');
+  // Pipelines share a host and its default port: /metrics does not say whose they are, /ready does.
+  const { pipeline } = ready.body;
+  if (pipeline !== config.pipeline.id) {
+    return { source, sinks: [], error: `the stream at ${source} is pipeline ${pipeline ?? '(unknown)'}, not ${config.pipeline.id}: set metrics.host/metrics.port to this pipeline's stream` };
+  }
   try {
     const res = await fetch(source, { signal: AbortSignal.timeout(timeoutMs) });
     if (!res.ok) return { source, sinks: [], error: `${source} answered ${res.status}` };
-    const text = await res.text();
-    // Pipelines share a host and its default port: /metrics does not say whose they are, /ready does.
-    const ready = await fetch(source.replace(/\/metrics$/, '/ready'), { signal: AbortSignal.timeout(timeoutMs) });
-    const { pipeline } = (await ready.json()) as { pipeline?: string };
-    if (pipeline !== config.pipeline.id) {
-      return { source, sinks: [], error: `the stream at ${source} is pipeline ${pipeline ?? '(unknown)'}, not ${config.pipeline.id}: set metrics.host/metrics.port to this pipeline's stream` };
-    }
-    return { source, sinks: circuitsFromMetrics(text, Date.now()) };
+    return { source, sinks: circuitsFromMetrics(await res.text(), Date.now()) };
   } catch (err) {
-    const cause = (err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    return { source, sinks: [], error: `no stream answers at ${source} (${cause}): start 'streamctl stream' or set metrics.host/metrics.port to it` };
+    return absent((err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message);
   }
 }

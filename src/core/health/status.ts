@@ -8,6 +8,7 @@ import { captureStatus, type CaptureStatus } from './capture.js';
 import { circuitsStatus } from './circuits.js';
 import { slotWarnings, streamStuck } from './warnings.js';
 import { sinkStateProblems } from './sink-state.js';
+import { readStreamReady } from './stream-ready.js';
 import { COMPONENTS, type ComponentName, type ProbeResult, type StatusReport } from './types.js';
 
 export interface StatusOptions {
@@ -33,16 +34,18 @@ export async function checkStatus(config: Config, logger: Logger, options: Statu
       }
     }),
   );
-  const circuits = circuitsStatus(config, options.timeoutMs);
-  const [capture, backfill, warnings, stuck, sinkStates] = await Promise.all([
+  // One read of the stream's /ready serves the stuck, rebuild and circuit views.
+  const ready = await readStreamReady(config, Math.min(2000, options.timeoutMs));
+  const circuits = circuitsStatus(config, options.timeoutMs, ready);
+  const stuck = streamStuck(config, ready);
+  const sinkStates = sinkStateProblems(config, ready);
+  const [capture, backfill, warnings] = await Promise.all([
     withTimeout(captureStatus(config, logger), options.timeoutMs, 'capture status').catch(
       (err: Error): CaptureStatus => ({ pipeline: config.pipeline.id, slot: null, checkpoint: null, delivery: null, errors: [err.message] }),
     ),
     withTimeout(backfillStatus(config, logger), options.timeoutMs, 'backfill status').catch((err: Error): BackfillStatus => ({ runs: [], errors: [err.message] })),
     // PostgreSQL down is reported above; its warnings are then unknown, not empty.
     withTimeout(slotWarnings(config), options.timeoutMs, 'slot warnings').catch(() => []),
-    streamStuck(config, Math.min(2000, options.timeoutMs)),
-    sinkStateProblems(config, Math.min(2000, options.timeoutMs)),
   ]);
   return {
     capture,

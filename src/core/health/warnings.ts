@@ -1,4 +1,5 @@
 import type { Config } from '../config/types.js';
+import type { StreamReady } from './stream-ready.js';
 import { derivedNames } from '../config/names.js';
 import { makePgClient } from '../clients/postgres.js';
 import type { StuckComponent } from './progress.js';
@@ -67,17 +68,8 @@ export async function slotWarnings(config: Config): Promise<StatusWarning[]> {
   }
 }
 
-/**
- * What the running `stream` of this pipeline says on /ready (metrics.host:metrics.port):
- * its stuck components; null when no stream of this pipeline answers there.
- */
-export async function streamStuck(config: Config, timeoutMs: number): Promise<StuckComponent[] | null> {
-  try {
-    const res = await fetch(`http://${config.metrics.host}:${config.metrics.port}/ready`, { signal: AbortSignal.timeout(timeoutMs) });
-    const body = (await res.json()) as { pipeline?: string; stuck?: StuckComponent[] };
-    if (body.pipeline !== config.pipeline.id) return null; // another pipeline's process on that port
-    return body.stuck ?? [];
-  } catch {
-    return null;
-  }
+/** The stuck components the running `stream` of this pipeline reports; null when no stream of this pipeline answers. */
+export function streamStuck(config: Config, ready: { answered: boolean; body: StreamReady }): StuckComponent[] | null {
+  if (!ready.answered || ready.body.pipeline !== config.pipeline.id) return null; // none, or another pipeline's process on that port
+  return ready.body.stuck ?? [];
 }
