@@ -126,12 +126,19 @@ export async function runReplayCrash(options: ReplayCrashOptions): Promise<Repla
 
     // The fix: the schema accepts the rows now.
     writeFileSync(schemaFile, JSON.stringify({ type: 'object' }));
+    const [lo, hi] = options.killWindowMs;
+    // The killed runs must not be able to finish the work between them, or a fast machine
+    // ends the replay before the last kill (CI once saw "only 2 kills"): cap their rate so
+    // that every kill landing at the end of its window still leaves 30 % of the letters.
+    const lettersToResolve = consumerless.length + copies.length;
+    const killedRate = Math.max(1, Math.min(options.rate, Math.floor((0.7 * lettersToResolve) / (options.kills * (hi / 1000)))));
+    log(`killed runs replay at most ${killedRate} letters/s`);
     let kills = 0;
     let runs = 0;
     const runOnce = (killAfterMs: number | null) =>
       new Promise<{ code: number | null; stdout: string; killed: boolean }>((resolve) => {
         runs++;
-        const args = [BIN, 'replay-dlq', '--execute', '--batch-size', String(options.batchSize), '--json', ...(killAfterMs === null ? [] : ['--rate', String(options.rate)])];
+        const args = [BIN, 'replay-dlq', '--execute', '--batch-size', String(options.batchSize), '--json', ...(killAfterMs === null ? [] : ['--rate', String(killedRate)])];
         const child = spawn(process.execPath, args, { env: { ...process.env, ...env, STREAMCTL_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
         const file = createWriteStream(path.join(logDir, `replay-${runs}.log`));
         child.stderr.pipe(file);
@@ -147,7 +154,6 @@ export async function runReplayCrash(options: ReplayCrashOptions): Promise<Repla
           resolve({ code, stdout, killed });
         });
       });
-    const [lo, hi] = options.killWindowMs;
     while (kills < options.kills) {
       const r = await runOnce(lo + Math.random() * (hi - lo));
       if (r.killed) kills++;
