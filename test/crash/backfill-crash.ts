@@ -102,13 +102,23 @@ export async function runBackfillCrash(options: BackfillCrashOptions): Promise<B
       }
     })();
 
-    // The backfill, killed and resumed.
+    // The backfill, killed and resumed. The runs that will be killed are rate-capped so that
+    // between them they cannot finish the table even if every kill lands at the end of its
+    // window: otherwise a fast machine (or a faster engine) ends the backfill before the last
+    // kill, and the proof has fewer kills than it claims.
+    const [lo, hi] = options.killWindowMs;
+    const killedRate = Math.max(100, Math.floor((0.7 * options.rows) / (options.kills * (hi / 1000))));
+    log(`killed runs backfill at most ${killedRate} rows/s`);
     let run: string | null = null;
     let kills = 0;
     let summary: { rowsTotal: number; state: string } | null = null;
     for (let attempt = 0; summary === null; attempt++) {
       if (attempt > options.kills + 20) throw new Error('the backfill did not finish');
-      const args = run ? ['backfill', '--resume', run, '--json'] : ['backfill', '--table', `public.${table}`, '--chunk-size', String(options.chunkSize), '--json'];
+      const killing = kills < options.kills;
+      const args = [
+        ...(run ? ['backfill', '--resume', run, '--json'] : ['backfill', '--table', `public.${table}`, '--chunk-size', String(options.chunkSize), '--json']),
+        ...(killing ? ['--rate', String(killedRate)] : []),
+      ];
       const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, STREAMCTL_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(child);
       let out = '';
@@ -121,8 +131,6 @@ export async function runBackfillCrash(options: BackfillCrashOptions): Promise<B
         run ??= /"run":"(bf-[^"]+)"/.exec(err)?.[1] ?? null;
         if (/backfill run started|resuming backfill run/.test(err)) markStarted();
       });
-      const killing = kills < options.kills;
-      const [lo, hi] = options.killWindowMs;
       const killAt = runStarted.then(() => sleep(lo + rand(hi - lo))).then(() => 'kill' as const);
       const code = await Promise.race([exited(child), killing ? killAt : new Promise<never>(() => {})]);
       if (code === 'kill') {
