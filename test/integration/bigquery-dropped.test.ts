@@ -5,7 +5,7 @@ import { makeBigQuery } from '../../src/core/clients/bigquery.js';
 import type { BigQuerySinkConfig } from '../../src/core/config/types.js';
 import type { SinkRecord } from '../../src/core/delivery/sink.js';
 import type { Logger } from '../../src/core/logger.js';
-import { BigQuerySink, onceMoreOnReset } from '../../src/core/sinks/bigquery.js';
+import { BigQuerySink, onceMoreOnReset } from '../../src/core/sinks/bigquery/sink.js';
 import { change } from '../helpers/events.js';
 import { stackConfig, unique } from '../helpers/stack.js';
 import { waitFor } from '../helpers/pipeline.js';

@@ -19,7 +19,7 @@ import {
   viewOnceSql,
   type InsertOutcome,
   type InsertRow,
-} from '../../src/core/sinks/bigquery.js';
+} from '../../src/core/sinks/bigquery/sink.js';
 
 const AT = new Date('2026-11-24T21:00:05.123Z');
 

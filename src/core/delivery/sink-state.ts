@@ -8,7 +8,7 @@ import type { Sink, SinkName } from './sink.js';
  * persistence, flushed. Its offsets are then gone too, and the consumer used to carry on
  * from the group's committed offsets, so the read model silently lost every row written
  * before. Here each partition carries a generation marker in the sink, written by the
- * deliverer (never by the write itself), and each write must match it (redis-script.ts).
+ * deliverer (never by the write itself), and each write must match it (sinks/redis/script.ts).
  * On assignment and periodically, per partition:
  *   marker present                         -> intact: resume from the sink's offsets;
  *   no marker, the sink's offsets present  -> written before markers existed: adopt;

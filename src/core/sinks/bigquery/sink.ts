@@ -1,10 +1,10 @@
 import type { BigQuery, Dataset, Table, TableField } from '@google-cloud/bigquery';
-import { makeBigQuery } from '../clients/bigquery.js';
-import type { BigQuerySinkConfig } from '../config/types.js';
-import { eventVersion, type Sink, type SinkRecord, type WriteResult } from '../delivery/sink.js';
-import type { ChangeEvent } from '../event/envelope.js';
-import { canonicalJson } from '../event/identity.js';
-import type { Logger } from '../logger.js';
+import { makeBigQuery } from '../../clients/bigquery.js';
+import type { BigQuerySinkConfig } from '../../config/types.js';
+import { eventVersion, type Sink, type SinkRecord, type WriteResult } from '../../delivery/sink.js';
+import type { ChangeEvent } from '../../event/envelope.js';
+import { canonicalJson } from '../../event/identity.js';
+import type { Logger } from '../../logger.js';
 
 /**
  * BigQuery sink: an append-only log, one row per event, written with streaming inserts

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { HttpSinkConfig } from '../config/types.js';
-import type { Sink, SinkRecord, WriteResult } from '../delivery/sink.js';
-import { recordKey } from '../event/identity.js';
-import type { Logger } from '../logger.js';
-import { IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign } from './http-signature.js';
-import { redactUrl } from '../redact-url.js';
-import { type Answer, HttpTransport, RequestStopped, RequestTimeout } from './http-transport.js';
+import type { HttpSinkConfig } from '../../config/types.js';
+import type { Sink, SinkRecord, WriteResult } from '../../delivery/sink.js';
+import { recordKey } from '../../event/identity.js';
+import type { Logger } from '../../logger.js';
+import { IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign } from './signature.js';
+import { redactUrl } from '../../redact-url.js';
+import { type Answer, HttpTransport, RequestStopped, RequestTimeout } from './transport.js';
 
-const PKG_URL = new URL('../../../../package.json', import.meta.url);
+const PKG_URL = new URL('../../../../../package.json', import.meta.url);
 const VERSION = (JSON.parse(readFileSync(PKG_URL, 'utf8')) as { version: string }).version;
 export const USER_AGENT = `streamctl/${VERSION}`;
 
@@ -29,7 +29,7 @@ export interface HttpSinkOptions {
 }
 
 /**
- * Delivers events to an external HTTP endpoint, signed (HMAC, ./http-signature.ts) and with
+ * Delivers events to an external HTTP endpoint, signed (HMAC, ./signature.ts) and with
  * an Idempotency-Key, so the receiver can drop a re-delivery: the pipeline retries, the
  * sink only reports, per record, whether it landed.
  *
