@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { Capturer } from '../core/capture/capturer.js';
 import { Redactor, type Config } from '../core/config/index.js';
-import type { SinkName } from '../core/delivery/sink.js';
+import { SINK_NAMES, type SinkName } from '../core/sinks/registry.js';
 import { StreamctlError } from '../core/errors.js';
 import { Deliverer, deliverySecrets } from '../core/delivery/deliverer.js';
 import { EXIT } from '../core/exit-codes.js';
@@ -14,7 +14,6 @@ import { action } from './shared/run.js';
 
 export const ROLES = ['capture', 'deliver', 'all'] as const;
 type Role = (typeof ROLES)[number];
-const SINK_NAMES = ['redis', 'bigquery', 'http'] as const;
 
 /** `--sink`: the config with every other sink switched off (a named sink must be enabled in the config). */
 function onlySinks(config: Config, only: string[] | undefined): Config {

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Admin, Kafka } from 'kafkajs';
 import { makeKafka } from '../clients/kafka.js';
 import { derivedNames } from '../config/names.js';
@@ -6,9 +5,9 @@ import type { BreakerPolicy, Config, RetryPolicy } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import type { PipelineMetrics } from '../metrics.js';
 import { ensureTopics } from '../kafka/topics.js';
-import { BigQuerySink } from '../sinks/bigquery/sink.js';
-import { HttpSink } from '../sinks/http/sink.js';
-import { RedisSink } from '../sinks/redis/sink.js';
+import { secretOf } from '../config/secret-file.js';
+import type { AnySinkPlugin } from '../sinks/plugin.js';
+import { enabledSinks, SINK_PLUGINS, sinkConfigOf, sinkPlugin } from '../sinks/registry.js';
 import { sleep } from '../timeout.js';
 import { DlqWriter } from './dlq.js';
 import { deliveryLag } from './lag.js';
@@ -20,21 +19,15 @@ import type { SinkStateProblem } from './sink-state.js';
 import { makeRowValidator } from './validate-rows.js';
 import { OpenLetterCounter } from '../replay/open-letters.js';
 
-/** Reads a secret from the config or its file; the caller adds it to the redactor. */
-export function secretOf(inline: string, file: string): string {
-  return inline || (file ? readFileSync(file, 'utf8').trim() : '');
-}
+export { secretOf };
 
 /** The secrets delivery reads from files, so the command can redact them from all output. */
 export function deliverySecrets(config: Config): string[] {
   const out: string[] = [];
-  for (const [inline, file] of [
-    [config.sinks.http.hmacKey, config.sinks.http.hmacKeyFile],
-    [config.enrich.maskKey, config.enrich.maskKeyFile],
-  ] as const) {
+  const readers = [...SINK_PLUGINS.map((p) => () => p.fileSecrets?.(sinkConfigOf(config, p)) ?? []), () => [secretOf(config.enrich.maskKey, config.enrich.maskKeyFile)]];
+  for (const read of readers) {
     try {
-      const s = secretOf(inline, file);
-      if (s) out.push(s);
+      out.push(...read().filter(Boolean));
     } catch {
       // reported when the sink starts
     }
@@ -49,11 +42,15 @@ export interface ConfiguredSink {
 }
 
 /** One sink as `stream` builds it, with its retry and breaker policies (replay-dlq builds the same). */
-export function configuredSink(config: Config, name: SinkName, logger: Logger): ConfiguredSink {
-  const s = config.sinks;
-  if (name === 'redis') return { sink: new RedisSink(s.redis, logger.child('redis')), retry: s.redis.retry, breaker: s.redis.breaker };
-  if (name === 'bigquery') return { sink: new BigQuerySink(s.bigquery, logger.child('bigquery'), config.pipeline.id), retry: s.bigquery.retry, breaker: s.bigquery.breaker };
-  return { sink: new HttpSink(s.http, secretOf(s.http.hmacKey, s.http.hmacKeyFile), logger.child('http')), retry: s.http.retry, breaker: s.http.breaker };
+export function configuredSink(config: Config, name: SinkName, logger: Logger, plugins: readonly AnySinkPlugin[] = SINK_PLUGINS): ConfiguredSink {
+  const plugin = sinkPlugin(name, plugins);
+  const sinkConfig = sinkConfigOf(config, plugin);
+  return { sink: plugin.build(sinkConfig, { logger: logger.child(name), pipelineId: config.pipeline.id }), retry: sinkConfig.retry, breaker: sinkConfig.breaker };
+}
+
+/** Every enabled sink of the registry, built: what a deliverer runs. */
+export function configuredSinks(config: Config, logger: Logger, plugins: readonly AnySinkPlugin[] = SINK_PLUGINS): ConfiguredSink[] {
+  return enabledSinks(config, plugins).map((p) => configuredSink(config, p.name as SinkName, logger, plugins));
 }
 
 /**
@@ -86,7 +83,7 @@ export class Deliverer {
   }
 
   private sinks(): ConfiguredSink[] {
-    return (['redis', 'bigquery', 'http'] as const).filter((name) => this.config.sinks[name].enabled).map((name) => configuredSink(this.config, name, this.logger));
+    return configuredSinks(this.config, this.logger);
   }
 
   async start(): Promise<void> {

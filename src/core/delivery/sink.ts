@@ -8,7 +8,8 @@ import type { ChangeEvent } from '../event/envelope.js';
  * each record, whether it landed. A batch may be written again after a crash or a
  * rebalance, so `write` must be idempotent per event id.
  */
-export type SinkName = 'redis' | 'bigquery' | 'http';
+export type { SinkName } from '../sinks/registry.js';
+import type { SinkName } from '../sinks/registry.js';
 
 export interface SinkRecord {
   /** The event after validation and enrichment: what the sink stores. */

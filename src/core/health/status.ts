@@ -2,38 +2,52 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import { withTimeout } from '../timeout.js';
 import { probePostgres } from './postgres.js';
-import { endpointOf, probeBigQuery, probeHttp, probeKafka, probeRedis } from './probes.js';
+import { endpointOf, probeKafka, probeSink } from './probes.js';
 import { backfillStatus, type BackfillStatus } from './backfill.js';
 import { captureStatus, type CaptureStatus } from './capture.js';
 import { circuitsStatus } from './circuits.js';
 import { slotWarnings, streamStuck } from './warnings.js';
 import { sinkStateProblems } from './sink-state.js';
 import { readStreamReady } from './stream-ready.js';
-import { COMPONENTS, type ComponentName, type ProbeResult, type StatusReport } from './types.js';
+import { componentNames, type ComponentName, type ProbeResult, type StatusReport } from './types.js';
+import type { AnySinkPlugin } from '../sinks/plugin.js';
+import { SINK_PLUGINS } from '../sinks/registry.js';
 
 export interface StatusOptions {
   /** Per component; a component that has not answered by then is down. */
   timeoutMs: number;
 }
 
-/** Probes every component at once; never throws: a failure is a `down` component. */
-export async function checkStatus(config: Config, logger: Logger, options: StatusOptions): Promise<StatusReport> {
-  const probes: Record<ComponentName, () => Promise<ProbeResult>> = {
-    postgres: () => probePostgres(config),
-    kafka: () => probeKafka(config, logger),
-    redis: () => probeRedis(config, logger),
-    bigquery: () => probeBigQuery(config),
-    http: () => probeHttp(config, options.timeoutMs),
-  };
-  const results = await Promise.all(
-    COMPONENTS.map(async (name): Promise<[ComponentName, ProbeResult]> => {
+/**
+ * Each component's health, probed at once, in `componentNames` order; never throws: a
+ * failure or a probe that does not answer in time is a `down` component.
+ */
+export async function probeComponents(
+  config: Config,
+  logger: Logger,
+  timeoutMs: number,
+  plugins: readonly AnySinkPlugin[] = SINK_PLUGINS,
+): Promise<Array<[ComponentName, ProbeResult]>> {
+  const probes = new Map<string, () => Promise<ProbeResult>>([
+    ['postgres', () => probePostgres(config)],
+    ['kafka', () => probeKafka(config, logger)],
+    ...plugins.map((plugin): [string, () => Promise<ProbeResult>] => [plugin.name, () => probeSink(plugin, config, logger, timeoutMs)]),
+  ]);
+  return Promise.all(
+    componentNames(plugins).map(async (name): Promise<[ComponentName, ProbeResult]> => {
+      const component = name as ComponentName;
       try {
-        return [name, await withTimeout(probes[name](), options.timeoutMs, `${name} check`)];
+        return [component, await withTimeout(probes.get(name)!(), timeoutMs, `${name} check`)];
       } catch (err) {
-        return [name, { health: { state: 'down', endpoint: endpointOf(name, config), rtt_ms: null, detail: {}, error: (err as Error).message }, problems: [] }];
+        return [component, { health: { state: 'down', endpoint: endpointOf(component, config, plugins), rtt_ms: null, detail: {}, error: (err as Error).message }, problems: [] }];
       }
     }),
   );
+}
+
+/** Probes every component at once; never throws: a failure is a `down` component. */
+export async function checkStatus(config: Config, logger: Logger, options: StatusOptions): Promise<StatusReport> {
+  const results = await probeComponents(config, logger, options.timeoutMs);
   // One read of the stream's /ready serves the stuck, rebuild and circuit views.
   const ready = await readStreamReady(config, Math.min(2000, options.timeoutMs));
   const circuits = circuitsStatus(config, options.timeoutMs, ready);
