@@ -6,7 +6,7 @@ import { object, bool, breaker, intRange, retry, str } from '../../src/core/conf
 import { configuredSinks } from '../../src/core/delivery/deliverer.js';
 import type { Sink } from '../../src/core/delivery/sink.js';
 import { ConfigError } from '../../src/core/errors.js';
-import { probeComponents } from '../../src/core/health/status.js';
+import { probeComponents } from '../../src/core/health/components.js';
 import { componentNames } from '../../src/core/health/types.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { AnySinkPlugin, SinkConfigBase } from '../../src/core/sinks/plugin.js';

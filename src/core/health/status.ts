@@ -1,48 +1,18 @@
 import type { Config } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import { withTimeout } from '../timeout.js';
-import { probePostgres } from './postgres.js';
-import { endpointOf, probeKafka, probeSink } from './probes.js';
+import { probeComponents } from './components.js';
 import { backfillStatus, type BackfillStatus } from './backfill.js';
 import { captureStatus, type CaptureStatus } from './capture.js';
 import { circuitsStatus } from './circuits.js';
 import { slotWarnings, streamStuck } from './warnings.js';
 import { sinkStateProblems } from './sink-state.js';
 import { readStreamReady } from './stream-ready.js';
-import { componentNames, type ComponentName, type ProbeResult, type StatusReport } from './types.js';
-import type { AnySinkPlugin } from '../sinks/plugin.js';
-import { SINK_PLUGINS } from '../sinks/registry.js';
+import type { StatusReport } from './types.js';
 
 export interface StatusOptions {
   /** Per component; a component that has not answered by then is down. */
   timeoutMs: number;
-}
-
-/**
- * Each component's health, probed at once, in `componentNames` order; never throws: a
- * failure or a probe that does not answer in time is a `down` component.
- */
-export async function probeComponents(
-  config: Config,
-  logger: Logger,
-  timeoutMs: number,
-  plugins: readonly AnySinkPlugin[] = SINK_PLUGINS,
-): Promise<Array<[ComponentName, ProbeResult]>> {
-  const probes = new Map<string, () => Promise<ProbeResult>>([
-    ['postgres', () => probePostgres(config)],
-    ['kafka', () => probeKafka(config, logger)],
-    ...plugins.map((plugin): [string, () => Promise<ProbeResult>] => [plugin.name, () => probeSink(plugin, config, logger, timeoutMs)]),
-  ]);
-  return Promise.all(
-    componentNames(plugins).map(async (name): Promise<[ComponentName, ProbeResult]> => {
-      const component = name as ComponentName;
-      try {
-        return [component, await withTimeout(probes.get(name)!(), timeoutMs, `${name} check`)];
-      } catch (err) {
-        return [component, { health: { state: 'down', endpoint: endpointOf(component, config, plugins), rtt_ms: null, detail: {}, error: (err as Error).message }, problems: [] }];
-      }
-    }),
-  );
 }
 
 /** Probes every component at once; never throws: a failure is a `down` component. */
