@@ -8,7 +8,8 @@ import type { ChangeEvent, Op, Row } from '../../src/core/event/envelope.js';
 import { changeEventId } from '../../src/core/event/identity.js';
 import { validateEvent } from '../../src/core/event/validate.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { BigQuerySink, onceMoreOnReset } from '../../src/core/sinks/bigquery/sink.js';
+import { onceMoreOnReset } from '../../src/core/sinks/bigquery/errors.js';
+import { BigQuerySink } from '../../src/core/sinks/bigquery/sink.js';
 import { stackConfig, unique } from '../helpers/stack.js';
 
 interface EventOptions {

@@ -7,19 +7,15 @@ import { backfillEventId, changeEventId } from '../../src/core/event/identity.js
 import { validateEvent } from '../../src/core/event/validate.js';
 import { silentLogger } from '../../src/core/logger.js';
 import {
-  BigQuerySink,
-  classifyCallError,
-  classifyRowError,
-  eventToRow,
   insertWithBisection,
   outcomeOf,
-  qualifiedName,
-  TABLE_FIELDS,
-  viewLatestSql,
-  viewOnceSql,
   type InsertOutcome,
   type InsertRow,
-} from '../../src/core/sinks/bigquery/sink.js';
+} from '../../src/core/sinks/bigquery/bisection.js';
+import { classifyCallError, classifyRowError } from '../../src/core/sinks/bigquery/errors.js';
+import { eventToRow, TABLE_FIELDS } from '../../src/core/sinks/bigquery/rows.js';
+import { BigQuerySink } from '../../src/core/sinks/bigquery/sink.js';
+import { qualifiedName, viewLatestSql, viewOnceSql } from '../../src/core/sinks/bigquery/views.js';
 
 const AT = new Date('2026-11-24T21:00:05.123Z');
 

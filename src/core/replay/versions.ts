@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import { eventVersion, type SinkName } from '../delivery/sink.js';
 import type { ChangeEvent } from '../event/envelope.js';
 import { canonicalJson } from '../event/identity.js';
-import { onceMoreOnReset, qualifiedName } from '../sinks/bigquery/sink.js';
+import { onceMoreOnReset } from '../sinks/bigquery/errors.js';
+import { qualifiedName } from '../sinks/bigquery/views.js';
 
 /**
  * The version a sink already holds for the row of each event (null: none, or a sink
