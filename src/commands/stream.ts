@@ -11,6 +11,7 @@ import { PipelineMonitor } from '../core/metrics/monitor.js';
 import { contextFor } from './shared/context.js';
 import { collect, oneOf } from './shared/parsers.js';
 import { action } from './shared/run.js';
+import { stopOnSignals } from './shared/signals.js';
 
 export const ROLES = ['capture', 'deliver', 'all'] as const;
 type Role = (typeof ROLES)[number];
@@ -46,20 +47,10 @@ export function streamCommand(): Command {
         const capturer = role === 'deliver' ? null : new Capturer(config, logger.child('capture'), metrics);
         const deliverer = role === 'capture' ? null : new Deliverer(config, logger.child('deliver'), metrics);
 
-        const stop = new AbortController();
-        let signals = 0;
-        const onSignal = (name: string) => {
-          signals++;
-          if (signals === 1) {
-            logger.info(`${name}: finishing what is in flight, then stopping (again to stop at once)`);
-            stop.abort();
-          } else {
-            logger.warn(`${name} again: stopping at once; checkpoints and offsets say where to resume`);
-            process.exit(EXIT.INTERRUPTED);
-          }
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
+        const stop = stopOnSignals(
+          (name) => logger.info(`${name}: finishing what is in flight, then stopping (again to stop at once)`),
+          (name) => logger.warn(`${name} again: stopping at once; checkpoints and offsets say where to resume`),
+        );
 
         await capturer?.setup();
         let streaming = false;

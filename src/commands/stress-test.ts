@@ -17,6 +17,7 @@ import { contextFor } from './shared/context.js';
 import type { Output } from './shared/output.js';
 import { collect, oneOf, positiveInt, positiveNumber } from './shared/parsers.js';
 import { action } from './shared/run.js';
+import { stopOnSignals } from './shared/signals.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/streamctl', import.meta.url));
 const SINKS = ['redis', 'bigquery', 'http'] as const;
@@ -134,16 +135,7 @@ the load's table (the message says how to fix it).`,
         if (problems.length > 0) throw new StreamctlError(`bad stress-test options (${problems.length} problem${problems.length === 1 ? '' : 's'})`, EXIT.USAGE, problems);
 
         const logger = out.logger('stress-test');
-        const stop = new AbortController();
-        let interrupted = false;
-        const onSignal = (name: string) => {
-          if (interrupted) process.exit(EXIT.INTERRUPTED);
-          interrupted = true;
-          logger.warn(`${name}: stopping the load, then the pipeline (again to stop at once)`);
-          stop.abort();
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
+        const stop = stopOnSignals((name) => logger.warn(`${name}: stopping the load, then the pipeline (again to stop at once)`));
         const live = out.progressBars ? new LiveLine(out) : null;
         let report: StressReport;
         try {
@@ -179,10 +171,9 @@ the load's table (the message says how to fix it).`,
           });
         } finally {
           live?.done();
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
+          stop.release();
         }
-        if (interrupted) return EXIT.INTERRUPTED;
+        if (stop.signal.aborted) return EXIT.INTERRUPTED;
         if (f.report) writeFileSync(f.report, `${JSON.stringify(report, null, 2)}\n`);
         if (f.reportHtml) writeFileSync(f.reportHtml, renderHtml(report));
         out.result(summaryText(out, report, [f.report, f.reportHtml].filter((x): x is string => !!x)), report);

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { EnvironmentNotReadyError } from '../errors.js';
 import { readinessProblems, readSettings } from '../health/postgres.js';
 import { NoRowIdentityError, readTableIdentity } from '../source/row-identity.js';
+import { quoteIdent, quoteTable } from '../postgres/sql.js';
 
 /**
  * Everything capture needs from PostgreSQL, checked before anything is created, each
@@ -22,10 +23,9 @@ export interface SlotState {
   activePid: number | null;
 }
 
-const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
-const quoteTable = (qualified: string): string => {
+const quoteQualified = (qualified: string): string => {
   const [schema, table] = qualified.split('.', 2) as [string, string];
-  return `${quoteIdent(schema)}.${quoteIdent(table)}`;
+  return quoteTable(schema, table);
 };
 
 export async function preflight(client: pg.Client, setup: CaptureSetup): Promise<void> {
@@ -86,7 +86,7 @@ export async function missingTables(client: pg.Client, tables: string[]): Promis
   if (tables.length === 0) return [];
   const { rows } = await client.query<{ name: string }>(
     `SELECT t AS name FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NULL`,
-    [tables.map((t) => quoteTable(t))],
+    [tables.map((t) => quoteQualified(t))],
   );
   return rows.map((r) => r.name.replace(/"/g, ''));
 }
@@ -94,7 +94,7 @@ export async function missingTables(client: pg.Client, tables: string[]): Promis
 /** Creates the publication, or brings its table list in line with the config. */
 export async function ensurePublication(client: pg.Client, setup: CaptureSetup): Promise<'created' | 'updated' | 'unchanged'> {
   const existing = await client.query<{ puballtables: boolean }>('SELECT puballtables FROM pg_publication WHERE pubname = $1', [setup.publication]);
-  const target = setup.tables.length > 0 ? `TABLE ${setup.tables.map(quoteTable).join(', ')}` : 'ALL TABLES';
+  const target = setup.tables.length > 0 ? `TABLE ${setup.tables.map(quoteQualified).join(', ')}` : 'ALL TABLES';
   if (existing.rowCount === 0) {
     await client.query(`CREATE PUBLICATION ${quoteIdent(setup.publication)} FOR ${target}`);
     return 'created';

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
-import ajvErrors from 'ajv-errors';
+import type { ErrorObject } from 'ajv';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError } from '../errors.js';
+import { makeAjv } from '../json-schema.js';
 import { defaultConfig } from './defaults.js';
 import { readEnvOverrides } from './env.js';
 import { CONFIG_SCHEMA, configSchema } from './schema.js';
@@ -22,8 +22,7 @@ export interface LoadConfigOptions {
   sinks?: readonly AnySinkPlugin[];
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
-ajvErrors.default(ajv);
+const ajv = makeAjv({ errorMessages: true });
 const validateDefault = ajv.compile<Config>(CONFIG_SCHEMA);
 
 type Tree = Record<string, unknown>;

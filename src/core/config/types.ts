@@ -111,7 +111,3 @@ export interface Config {
   };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
 }
-
-/** Deep partial: what a YAML file or the environment may set. */
-export type ConfigInput = { [K in keyof Config]?: DeepPartial<Config[K]> };
-export type DeepPartial<T> = T extends (infer U)[] ? U[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;

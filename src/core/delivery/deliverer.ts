@@ -8,7 +8,8 @@ import { ensureTopics } from '../kafka/topics.js';
 import { secretOf } from '../config/secret-file.js';
 import type { AnySinkPlugin } from '../sinks/plugin.js';
 import { enabledSinks, SINK_PLUGINS, sinkConfigOf, sinkPlugin } from '../sinks/registry.js';
-import { sleep } from '../timeout.js';
+import { backoffDelays } from '../backoff.js';
+import { sleepUnlessAborted } from '../timeout.js';
 import { DlqWriter } from './dlq.js';
 import { deliveryLag } from './lag.js';
 import { makeEnricher } from './enrich.js';
@@ -64,8 +65,7 @@ export class Deliverer {
   private readonly dlq: DlqWriter;
   private admin: Admin | null = null;
   private lagTimer: NodeJS.Timeout | undefined;
-  private stopping = false;
-  private readonly started = new Set<SinkName>();
+  private readonly stopped = new AbortController();
   private readonly openLetters: OpenLetterCounter;
 
   constructor(
@@ -76,10 +76,6 @@ export class Deliverer {
     this.kafka = makeKafka(config.kafka, logger);
     this.dlq = new DlqWriter(this.kafka, derivedNames(config).dlqTopic);
     this.openLetters = new OpenLetterCounter(this.kafka, config);
-  }
-
-  get running(): SinkName[] {
-    return [...this.started];
   }
 
   private sinks(): ConfiguredSink[] {
@@ -119,9 +115,8 @@ export class Deliverer {
             ? { lostState: { policy: this.config.sinks.redis.rebuild, brokers: this.config.kafka.brokers.join(','), checkEveryMs: this.config.delivery.lagIntervalMs } }
             : {}),
           onCrash: (error) => {
-            if (this.stopping) return;
+            if (this.stopped.signal.aborted) return;
             this.logger.warn('sink consumer crashed; restarting it', { sink: sink.name, error: error.message });
-            this.started.delete(sink.name);
             void runner.stop().then(() => this.startWithRetry(sink.name, runner));
           },
         },
@@ -133,17 +128,18 @@ export class Deliverer {
   }
 
   private async startWithRetry(name: SinkName, runner: SinkRunner): Promise<void> {
-    for (let attempt = 1; !this.stopping; attempt++) {
+    // A sink's server down at start: tried again at 0.5 s, 1 s, 2 s... up to every 30 s.
+    const delays = backoffDelays({ initialDelayMs: 500, maxDelayMs: 30_000 });
+    while (!this.stopped.signal.aborted) {
       try {
         await runner.start();
-        this.started.add(name);
         this.logger.info('sink delivering', { sink: name });
         return;
       } catch (err) {
-        const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt - 1, 6));
+        const delay = delays();
         this.logger.warn('sink could not start; retrying', { sink: name, error: (err as Error).message, retry_in_ms: delay });
         await runner.stop().catch(() => {});
-        for (let waited = 0; waited < delay && !this.stopping; waited += 100) await sleep(100);
+        await sleepUnlessAborted(delay, this.stopped.signal);
       }
     }
   }
@@ -166,7 +162,7 @@ export class Deliverer {
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
+    this.stopped.abort();
     clearInterval(this.lagTimer);
     await Promise.all(this.runners.map((r) => r.stop().catch(() => {})));
     await this.dlq.disconnect();

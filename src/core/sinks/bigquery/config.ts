@@ -1,5 +1,5 @@
 import type { BreakerPolicy, RetryPolicy } from '../../config/types.js';
-import { bool, breaker, intRange, millis, nonEmpty, object, retry, str, urlOrEmpty } from '../../config/schema-kit.js';
+import { bool, breaker, intRange, nonEmpty, object, retry, str, urlOrEmpty } from '../../config/schema-kit.js';
 import { LOCAL_STACK } from '../../local-stack.js';
 
 export interface BigQuerySinkConfig {
@@ -16,9 +16,8 @@ export interface BigQuerySinkConfig {
   /** View showing each event once; view showing the latest state of each row. */
   viewOnce: string;
   viewLatest: string;
-  /** Rows per streaming insert, and longest wait to fill one. */
+  /** Rows per streaming insert (a write of more is cut into several). */
   batchSize: number;
-  flushMs: number;
   retry: RetryPolicy;
   breaker: BreakerPolicy;
 }
@@ -41,7 +40,6 @@ export const BIGQUERY_SCHEMA = object({
   viewOnce: bigQueryName,
   viewLatest: bigQueryName,
   batchSize: intRange(1, 10_000),
-  flushMs: millis(1, 600_000),
   retry: retry(false),
   breaker: breaker(),
 });
@@ -59,7 +57,6 @@ export const bigQueryDefaults = (): BigQuerySinkConfig => ({
   viewOnce: 'changes_once',
   viewLatest: 'latest',
   batchSize: 500,
-  flushMs: 200,
   retry: { retries: 5, initialDelayMs: 1000, maxDelayMs: 60000 },
   breaker: { consecutiveFailures: 1, halfOpenAfterMs: 60000 },
 });

@@ -1,4 +1,5 @@
 import type { WriteResult } from '../../delivery/sink.js';
+import { parseRetryAfter } from '../retry-after.js';
 
 /**
  * What a BigQuery failure means for the pipeline: retryable or not, its errorClass, and
@@ -64,8 +65,9 @@ export function classifyCallError(error: unknown): CallFailure {
     if (status === 500) return retry('http_500', true);
     const failure = retry(`http_${status}`);
     if (status === 429 || status === 503) {
-      const retryAfter = Number(e.response?.headers?.['retry-after']);
-      if (Number.isFinite(retryAfter) && retryAfter >= 0) failure.failure.retryAfterMs = retryAfter * 1000;
+      const header = e.response?.headers?.['retry-after'];
+      const retryAfterMs = parseRetryAfter(typeof header === 'string' ? header : typeof header === 'number' ? String(header) : undefined);
+      if (retryAfterMs !== undefined) failure.failure.retryAfterMs = retryAfterMs;
     }
     return failure;
   }

@@ -7,6 +7,7 @@ import type { Logger } from '../../logger.js';
 import { IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign } from './signature.js';
 import { redactUrl } from '../../redact-url.js';
 import { type Answer, HttpTransport, RequestStopped, RequestTimeout } from './transport.js';
+import { parseRetryAfter } from '../retry-after.js';
 
 const PKG_URL = new URL('../../../../../package.json', import.meta.url);
 const VERSION = (JSON.parse(readFileSync(PKG_URL, 'utf8')) as { version: string }).version;
@@ -277,23 +278,6 @@ const STOPPED: WriteResult = { ok: false, permanent: false, errorClass: 'stopped
 export function batchIdempotencyKey(ids: string[]): string {
   return `batch-${createHash('sha256').update(JSON.stringify(ids)).digest('base64url')}`;
 }
-
-/**
- * Retry-After (RFC 9110): delay-seconds or an HTTP date. Milliseconds from `now`, never
- * negative; undefined when absent or unreadable.
- */
-export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  const text = value.trim();
-  if (text === '') return undefined;
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  // Every HTTP-date form starts with a day name; anything else (-5, 1.5) is unreadable.
-  if (!/^[A-Za-z]{3}/.test(text)) return undefined;
-  const at = Date.parse(text);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
-}
-
 
 /** At most `size` holders at once; waiters are served first come, first served. */
 class Semaphore {

@@ -1,0 +1,7 @@
+import pg from 'pg';
+
+/** A PostgreSQL identifier, quoted (pg's own escapeIdentifier: `"` doubled, the whole in quotes). */
+export const quoteIdent = (name: string): string => pg.escapeIdentifier(name);
+
+/** `"schema"."table"`, each part quoted. */
+export const quoteTable = (schema: string, table: string): string => `${quoteIdent(schema)}.${quoteIdent(table)}`;
