@@ -4,7 +4,7 @@ import { makeKafka } from '../core/clients/kafka.js';
 import { Redactor, type Config } from '../core/config/index.js';
 import { deliverySecrets, secretOf } from '../core/delivery/deliverer.js';
 import { makeEnricher } from '../core/delivery/enrich.js';
-import type { SinkName } from '../core/delivery/sink.js';
+import type { SinkName } from '../core/sinks/contract.js';
 import { StreamctlError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import { PipelineMetrics } from '../core/metrics.js';

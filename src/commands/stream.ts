@@ -6,6 +6,7 @@ import { StreamctlError } from '../core/errors.js';
 import { Deliverer, deliverySecrets } from '../core/delivery/deliverer.js';
 import { EXIT } from '../core/exit-codes.js';
 import { PipelineMetrics } from '../core/metrics.js';
+import { OpenLetterCounter } from '../core/replay/open-letters.js';
 import { startMetricsServer } from '../core/metrics-server.js';
 import { PipelineMonitor } from '../core/metrics/monitor.js';
 import { contextFor } from './shared/context.js';
@@ -45,7 +46,7 @@ export function streamCommand(): Command {
         const logger = out.logger('stream');
         const metrics = new PipelineMetrics({ defaultMetrics: true });
         const capturer = role === 'deliver' ? null : new Capturer(config, logger.child('capture'), metrics);
-        const deliverer = role === 'capture' ? null : new Deliverer(config, logger.child('deliver'), metrics);
+        const deliverer = role === 'capture' ? null : new Deliverer(config, logger.child('deliver'), metrics, (kafka) => new OpenLetterCounter(kafka, config));
 
         const stop = stopOnSignals(
           (name) => logger.info(`${name}: finishing what is in flight, then stopping (again to stop at once)`),

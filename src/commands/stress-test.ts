@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Redactor } from '../core/config/index.js';
-import type { SinkName } from '../core/delivery/sink.js';
+import type { SinkName } from '../core/sinks/contract.js';
 import { deliverySecrets } from '../core/delivery/deliverer.js';
 import { StreamctlError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';

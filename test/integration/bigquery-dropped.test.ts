@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
 import type { BigQuerySinkConfig } from '../../src/core/config/types.js';
-import type { SinkRecord } from '../../src/core/delivery/sink.js';
+import type { SinkRecord } from '../../src/core/sinks/contract.js';
 import type { Logger } from '../../src/core/logger.js';
 import { onceMoreOnReset } from '../../src/core/sinks/bigquery/errors.js';
 import { BigQuerySink } from '../../src/core/sinks/bigquery/sink.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultConfig } from '../../src/core/config/index.js';
-import type { SinkRecord, WriteResult } from '../../src/core/delivery/sink.js';
+import type { SinkRecord, WriteResult } from '../../src/core/sinks/contract.js';
 import type { ChangeEvent } from '../../src/core/event/envelope.js';
 import { backfillEventId, changeEventId } from '../../src/core/event/identity.js';
 import { validateEvent } from '../../src/core/event/validate.js';

@@ -7,7 +7,7 @@ import type { Config } from '../config/types.js';
 import { ENVELOPE_VERSION, type ChangeEvent } from '../event/envelope.js';
 import { backfillEventId } from '../event/identity.js';
 import { encodeEvent, oversizeLogFields } from '../event/oversize.js';
-import { readinessProblems, readSettings } from '../health/postgres.js';
+import { readinessProblems, readSettings } from '../postgres/readiness.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { isFenced } from '../kafka/retry.js';
 import type { Logger } from '../logger.js';

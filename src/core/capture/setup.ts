@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import { EnvironmentNotReadyError } from '../errors.js';
-import { readinessProblems, readSettings } from '../health/postgres.js';
+import { missingTables, readinessProblems, readSettings } from '../postgres/readiness.js';
 import { NoRowIdentityError, readTableIdentity } from '../source/row-identity.js';
-import { quoteIdent, quoteTable } from '../postgres/sql.js';
+import { quoteIdent, quoteQualified } from '../postgres/sql.js';
 
 /**
  * Everything capture needs from PostgreSQL, checked before anything is created, each
@@ -23,10 +23,7 @@ export interface SlotState {
   activePid: number | null;
 }
 
-const quoteQualified = (qualified: string): string => {
-  const [schema, table] = qualified.split('.', 2) as [string, string];
-  return quoteTable(schema, table);
-};
+
 
 export async function preflight(client: pg.Client, setup: CaptureSetup): Promise<void> {
   const s = await readSettings(client, setup.slot);
@@ -80,15 +77,6 @@ async function fullTablesWithoutKey(client: pg.Client, tables: string[]): Promis
     if (identity && identity.columns.length === 0) out.push(row.name);
   }
   return out;
-}
-
-export async function missingTables(client: pg.Client, tables: string[]): Promise<string[]> {
-  if (tables.length === 0) return [];
-  const { rows } = await client.query<{ name: string }>(
-    `SELECT t AS name FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NULL`,
-    [tables.map((t) => quoteQualified(t))],
-  );
-  return rows.map((r) => r.name.replace(/"/g, ''));
 }
 
 /** Creates the publication, or brings its table list in line with the config. */

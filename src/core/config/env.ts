@@ -1,4 +1,4 @@
-import type { Schema } from './schema-kit.js';
+import type { Schema } from '../schema-kit.js';
 import { CONFIG_SCHEMA, schemaLeaves } from './schema.js';
 
 /**

@@ -7,7 +7,7 @@ import { makeAjv } from '../json-schema.js';
 import { defaultConfig } from './defaults.js';
 import { readEnvOverrides } from './env.js';
 import { CONFIG_SCHEMA, configSchema } from './schema.js';
-import type { Schema } from './schema-kit.js';
+import type { Schema } from '../schema-kit.js';
 import type { Config } from './types.js';
 import type { AnySinkPlugin } from '../sinks/plugin.js';
 import { SINK_PLUGINS, sinkConfigOf } from '../sinks/registry.js';

@@ -4,7 +4,7 @@
  * can act on; the path in front of it comes from the error's location.
  */
 
-import { bool, hostName, intRange, millis, nonEmpty, object, port, retry, str, type Schema } from './schema-kit.js';
+import { bool, hostName, intRange, millis, nonEmpty, object, port, retry, str, type Schema } from '../schema-kit.js';
 import type { AnySinkPlugin } from '../sinks/plugin.js';
 import { SINK_PLUGINS } from '../sinks/registry.js';
 

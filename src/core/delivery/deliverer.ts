@@ -5,7 +5,7 @@ import type { BreakerPolicy, Config, RetryPolicy } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import type { PipelineMetrics } from '../metrics.js';
 import { ensureTopics } from '../kafka/topics.js';
-import { secretOf } from '../config/secret-file.js';
+import { secretOf } from '../secret-file.js';
 import type { AnySinkPlugin } from '../sinks/plugin.js';
 import { enabledSinks, SINK_PLUGINS, sinkConfigOf, sinkPlugin } from '../sinks/registry.js';
 import { backoffDelays } from '../backoff.js';
@@ -15,10 +15,10 @@ import { deliveryLag } from './lag.js';
 import { makeEnricher } from './enrich.js';
 import { breakerFor, retryPolicyFor } from './policies.js';
 import { SinkRunner } from './runner.js';
-import type { Sink, SinkName } from './sink.js';
+import type { Sink, SinkName } from '../sinks/contract.js';
 import type { SinkStateProblem } from './sink-state.js';
 import { makeRowValidator } from './validate-rows.js';
-import { OpenLetterCounter } from '../replay/open-letters.js';
+import type { OpenLetters } from '../replay/open-letters.js';
 
 export { secretOf };
 
@@ -54,6 +54,11 @@ export function configuredSinks(config: Config, logger: Logger, plugins: readonl
   return enabledSinks(config, plugins).map((p) => configuredSink(config, p.name as SinkName, logger, plugins));
 }
 
+/** What the lag timer asks for the DLQ depth: letters not resolved by replay-dlq. */
+export interface OpenLetterCount {
+  count(admin: Admin): Promise<OpenLetters>;
+}
+
 /**
  * `stream --role deliver`: one runner per enabled sink, each with its own consumer group,
  * retry policy and breaker, all sharing one DLQ writer. A sink that cannot start (its
@@ -66,16 +71,18 @@ export class Deliverer {
   private admin: Admin | null = null;
   private lagTimer: NodeJS.Timeout | undefined;
   private readonly stopped = new AbortController();
-  private readonly openLetters: OpenLetterCounter;
+  private readonly openLetters: OpenLetterCount;
 
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly metrics: PipelineMetrics,
+    /** Counts the DLQ's open letters (replay/open-letters.ts): given by the caller, since replay builds on delivery, not the other way. */
+    openLetters: (kafka: Kafka) => OpenLetterCount,
   ) {
     this.kafka = makeKafka(config.kafka, logger);
     this.dlq = new DlqWriter(this.kafka, derivedNames(config).dlqTopic);
-    this.openLetters = new OpenLetterCounter(this.kafka, config);
+    this.openLetters = openLetters(this.kafka);
   }
 
   private sinks(): ConfiguredSink[] {

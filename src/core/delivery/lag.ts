@@ -2,7 +2,7 @@ import type { Admin } from 'kafkajs';
 import type { OpenLetters } from '../replay/open-letters.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
-import type { SinkName } from './sink.js';
+import type { SinkName } from '../sinks/contract.js';
 import { enabledSinkNames } from '../sinks/registry.js';
 
 export interface DeliveryLag {

@@ -10,7 +10,7 @@ import type { Enricher } from './enrich.js';
 import { RetryableWriteError, UnitCancelledError } from './policies.js';
 import { prepare } from './prepare.js';
 import type { ChangeEvent } from '../event/envelope.js';
-import { isUnreachable, SINK_STATE_LOST, type Sink, type SinkRecord, type WriteResult } from './sink.js';
+import { isUnreachable, SINK_STATE_LOST, type Sink, type SinkRecord, type WriteResult } from '../sinks/contract.js';
 import { SinkStateKeeper, type SinkStateProblem } from './sink-state.js';
 
 export interface RunnerOptions {

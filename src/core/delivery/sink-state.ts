@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../logger.js';
-import type { Sink, SinkName } from './sink.js';
+import type { Sink, SinkName } from '../sinks/contract.js';
 
 /**
  * A sink that keeps its own offsets (Redis) can come back empty: restarted without

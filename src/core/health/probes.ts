@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js';
 import type { AnySinkPlugin } from '../sinks/plugin.js';
 import { SINK_PLUGINS, sinkConfigOf, sinkPlugin } from '../sinks/registry.js';
 import type { ComponentHealth, ComponentName, ProbeResult } from './types.js';
-import { timed } from './timed.js';
+import { timed } from '../timed.js';
 
 /** Where each component is reached, as shown by `status` (no credentials); a sink says it itself. */
 export function endpointOf(name: ComponentName, config: Config, plugins: readonly AnySinkPlugin[] = SINK_PLUGINS): string {

@@ -7,7 +7,7 @@ import { dlqHeaders, DlqWriter, type DeadLetter } from '../delivery/dlq.js';
 import { makeEnricher, type Enricher } from '../delivery/enrich.js';
 import { breakerFor, retryPolicyFor } from '../delivery/policies.js';
 import { SinkRunner } from '../delivery/runner.js';
-import type { Sink, SinkName } from '../delivery/sink.js';
+import type { Sink, SinkName } from '../sinks/contract.js';
 import { makeRowValidator } from '../delivery/validate-rows.js';
 import type { ChangeEvent } from '../event/envelope.js';
 import type { Logger } from '../logger.js';

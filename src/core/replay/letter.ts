@@ -1,6 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
 import { DLQ_HEADERS, type DeadLetter } from '../delivery/dlq.js';
-import type { SinkName } from '../delivery/sink.js';
+import type { SinkName } from '../sinks/contract.js';
 import type { ChangeEvent } from '../event/envelope.js';
 
 /**

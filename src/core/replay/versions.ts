@@ -1,6 +1,7 @@
 import type { BigQuery } from '@google-cloud/bigquery';
 import type { Redis } from 'ioredis';
-import { eventVersion, type SinkName } from '../delivery/sink.js';
+import { eventVersion } from '../event/version.js';
+import type { SinkName } from '../sinks/contract.js';
 import type { ChangeEvent } from '../event/envelope.js';
 import { canonicalJson } from '../event/identity.js';
 import { onceMoreOnReset } from '../sinks/bigquery/errors.js';

@@ -1,7 +1,7 @@
-import type { Schema } from '../config/schema-kit.js';
+import type { Schema } from '../schema-kit.js';
 import type { BreakerPolicy, RetryPolicy } from '../config/types.js';
 import type { Logger } from '../logger.js';
-import type { Sink } from '../delivery/sink.js';
+import type { Sink } from './contract.js';
 
 /** Settings every sink has, whatever else it declares. */
 export interface SinkConfigBase {
@@ -25,7 +25,7 @@ export interface SinkHealth {
  */
 export interface SinkPlugin<N extends string = string, C extends SinkConfigBase = SinkConfigBase> {
   readonly name: N;
-  /** JSON Schema of `sinks.<name>` (with enabled, retry and breaker); see config/schema-kit.ts. */
+  /** JSON Schema of `sinks.<name>` (with enabled, retry and breaker); see src/core/schema-kit.ts. */
   readonly schema: Schema;
   /** Its defaults: the local stack of `scripts/stack`. */
   defaults(): C;

@@ -9,7 +9,7 @@ import { makePgClient } from '../clients/postgres.js';
 import { makeRedis } from '../clients/redis.js';
 import { derivedNames, type Config } from '../config/index.js';
 import { deliveryLag } from '../delivery/lag.js';
-import type { SinkName } from '../delivery/sink.js';
+import type { SinkName } from '../sinks/contract.js';
 import { EnvironmentNotReadyError } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import { HttpReceiver } from '../../receiver/server.js';

@@ -1,4 +1,4 @@
-import type { WriteResult } from '../../delivery/sink.js';
+import type { WriteResult } from '../contract.js';
 import { classifyCallError, classifyRowError, type CallFailure, type Failure } from './errors.js';
 import type { BigQueryRow } from './rows.js';
 

@@ -1,5 +1,5 @@
 import type { BreakerPolicy, RetryPolicy } from '../../config/types.js';
-import { bool, breaker, intRange, nonEmpty, object, retry, str, urlOrEmpty } from '../../config/schema-kit.js';
+import { bool, breaker, intRange, nonEmpty, object, retry, str, urlOrEmpty } from '../../schema-kit.js';
 import { LOCAL_STACK } from '../../local-stack.js';
 
 export interface BigQuerySinkConfig {

@@ -1,4 +1,4 @@
-import type { WriteResult } from '../../delivery/sink.js';
+import type { WriteResult } from '../contract.js';
 import { parseRetryAfter } from '../retry-after.js';
 
 /**

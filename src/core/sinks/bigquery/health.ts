@@ -1,5 +1,5 @@
 import { makeBigQuery } from '../../clients/bigquery.js';
-import { timed } from '../../health/timed.js';
+import { timed } from '../../timed.js';
 import type { SinkHealth } from '../plugin.js';
 import type { BigQuerySinkConfig } from './config.js';
 

@@ -1,7 +1,7 @@
 import type { TableField } from '@google-cloud/bigquery';
 import type { ChangeEvent } from '../../event/envelope.js';
 import { canonicalJson } from '../../event/identity.js';
-import { eventVersion } from '../../delivery/sink.js';
+import { eventVersion } from '../../event/version.js';
 
 /**
  * The row schema of the BigQuery sink's append-only log: one row per event. The table is

@@ -1,6 +1,6 @@
 import type { BigQuery, Dataset, Table } from '@google-cloud/bigquery';
 import { makeBigQuery } from '../../clients/bigquery.js';
-import type { Sink, SinkRecord, WriteResult } from '../../delivery/sink.js';
+import type { Sink, SinkRecord, WriteResult } from '../contract.js';
 import type { Logger } from '../../logger.js';
 import { bisectBudgetFor, insertWithBisection, outcomeOf, type InsertOutcome, type InsertRow } from './bisection.js';
 import type { BigQuerySinkConfig } from './config.js';

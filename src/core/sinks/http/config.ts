@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { BreakerPolicy, RetryPolicy } from '../../config/types.js';
-import { bool, breaker, intRange, millis, object, retry, str, url, urlOrEmpty } from '../../config/schema-kit.js';
+import { bool, breaker, intRange, millis, object, retry, str, url, urlOrEmpty } from '../../schema-kit.js';
 import { LOCAL_STACK, PROJECT_ROOT } from '../../local-stack.js';
 
 export interface HttpSinkConfig {

@@ -1,4 +1,4 @@
-import { timed } from '../../health/timed.js';
+import { timed } from '../../timed.js';
 import { redactUrl } from '../../redact-url.js';
 import type { SinkHealth } from '../plugin.js';
 import type { HttpSinkConfig } from './config.js';

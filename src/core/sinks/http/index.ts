@@ -1,4 +1,4 @@
-import { secretOf } from '../../config/secret-file.js';
+import { secretOf } from '../../secret-file.js';
 import type { SinkPlugin } from '../plugin.js';
 import { HTTP_SCHEMA, httpDefaults, httpProblems, type HttpSinkConfig } from './config.js';
 import { checkHttp, httpEndpoint } from './health.js';

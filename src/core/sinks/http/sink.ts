@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { HttpSinkConfig } from '../../config/types.js';
-import type { Sink, SinkRecord, WriteResult } from '../../delivery/sink.js';
+import type { Sink, SinkRecord, WriteResult } from '../contract.js';
 import { recordKey } from '../../event/identity.js';
 import type { Logger } from '../../logger.js';
 import { IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign } from './signature.js';

@@ -1,5 +1,5 @@
 import type { BreakerPolicy, RetryPolicy } from '../../config/types.js';
-import { bool, breaker, hostName, intRange, object, port, retry, str } from '../../config/schema-kit.js';
+import { bool, breaker, hostName, intRange, object, port, retry, str } from '../../schema-kit.js';
 import { LOCAL_STACK } from '../../local-stack.js';
 
 export interface RedisSinkConfig {

@@ -1,5 +1,5 @@
 import { makeRedis } from '../../clients/redis.js';
-import { timed } from '../../health/timed.js';
+import { timed } from '../../timed.js';
 import type { Logger } from '../../logger.js';
 import type { SinkHealth } from '../plugin.js';
 import type { RedisSinkConfig } from './config.js';
