@@ -10,8 +10,10 @@ it('restart delays double from initialDelayMs and stop at maxDelayMs', () => {
 
 it('an aborted wait ends at once, whatever its length', async () => {
   const stop = new AbortController();
+  const settled = (p: Promise<void>) => Promise.race([p.then(() => 'ended'), new Promise((resolve) => setImmediate(() => resolve('still waiting')))]);
   const waiting = sleepUnlessAborted(3_600_000, stop.signal);
+  assert.equal(await settled(waiting), 'still waiting');
   stop.abort();
-  await waiting; // a timer left behind would keep the test process alive for an hour
-  await sleepUnlessAborted(3_600_000, stop.signal);
+  assert.equal(await settled(waiting), 'ended');
+  assert.equal(await settled(sleepUnlessAborted(3_600_000, stop.signal)), 'ended');
 });
