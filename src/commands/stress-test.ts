@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Redactor } from '../core/config/index.js';
-import type { SinkName } from '../core/sinks/contract.js';
+import { enabledSinkNames, SINK_NAMES, type SinkName } from '../core/sinks/registry.js';
 import { deliverySecrets } from '../core/delivery/deliverer.js';
 import { StreamctlError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
@@ -20,7 +20,6 @@ import { action } from './shared/run.js';
 import { stopOnSignals } from './shared/signals.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/streamctl', import.meta.url));
-const SINKS = ['redis', 'bigquery', 'http'] as const;
 export const DEFAULT_SLO = 'p99<200ms,loss=0,dup=0';
 
 const share = (raw: string): number => {
@@ -119,8 +118,8 @@ the load's table (the message says how to fix it).`,
         const { config } = contextFor(command, out);
         out.useRedactor(Redactor.forConfig(config, deliverySecrets(config)));
         const problems: string[] = [];
-        const sinks = (f.sinks ? f.sinks.split(',').map((s) => s.trim()) : SINKS.filter((s) => config.sinks[s].enabled)) as SinkName[];
-        for (const s of sinks) if (!(SINKS as readonly string[]).includes(s)) problems.push(`--sinks: unknown sink '${s}' (one of ${SINKS.join(', ')})`);
+        const sinks = (f.sinks ? f.sinks.split(',').map((s) => s.trim()) : enabledSinkNames(config)) as SinkName[];
+        for (const s of sinks) if (!(SINK_NAMES as readonly string[]).includes(s)) problems.push(`--sinks: unknown sink '${s}' (one of ${SINK_NAMES.join(', ')})`);
         if (sinks.length === 0) problems.push('no sink to test: enable one in the config or name them with --sinks');
         if (f.killDelivererEvery !== undefined && !f.spawn) problems.push('--kill-deliverer-every needs --spawn (it kills processes this command started)');
         for (const u of f.metricsUrl ?? []) if (!/^https?:\/\/[^\s]+$/.test(u)) problems.push(`--metrics-url '${u}': expected an http(s) URL`);
