@@ -8,7 +8,7 @@ import { makePgClient } from '../src/core/clients/postgres.js';
 import { makeRedis } from '../src/core/clients/redis.js';
 import { loadConfig } from '../src/core/config/index.js';
 import { silentLogger } from '../src/core/logger.js';
-import { readRow } from '../src/core/sinks/redis.js';
+import { readRow } from '../src/core/sinks/redis/sink.js';
 
 const config = loadConfig();
 const table = 'demo.orders';

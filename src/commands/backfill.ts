@@ -9,6 +9,7 @@ import { contextFor } from './shared/context.js';
 import type { Output } from './shared/output.js';
 import { collect, positiveInt, positiveNumber } from './shared/parsers.js';
 import { action } from './shared/run.js';
+import { stopOnSignals } from './shared/signals.js';
 
 interface BackfillFlags {
   table?: string[];
@@ -69,21 +70,11 @@ Examples:
           logger.warn('table not in postgres.tables: stream does not capture its changes, so the sinks will keep these rows as read now and never update them', { table, postgres_tables: config.postgres.tables.join(',') });
         }
 
-        const stop = new AbortController();
-        let signals = 0;
         let runId: string | null = flags.resume ?? null;
-        const onSignal = (name: string) => {
-          signals++;
-          if (signals === 1) {
-            logger.info(`${name}: finishing the current chunk, then stopping (again to stop at once)`);
-            stop.abort();
-          } else {
-            logger.warn(`${name} again: stopping at once; the open chunk is aborted${runId ? `; resume with: streamctl backfill --resume ${runId}` : ''}`);
-            process.exit(EXIT.INTERRUPTED);
-          }
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
+        const stop = stopOnSignals(
+          (name) => logger.info(`${name}: finishing the current chunk, then stopping (again to stop at once)`),
+          (name) => logger.warn(`${name} again: stopping at once; the open chunk is aborted${runId ? `; resume with: streamctl backfill --resume ${runId}` : ''}`),
+        );
 
         const view = out.progressBars ? new BarView(out) : new LineView(logger);
         let summary: BackfillSummary;
@@ -103,8 +94,7 @@ Examples:
           );
         } finally {
           view.stop();
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
+          stop.release();
         }
         out.result(renderSummary(summary, out), { ok: summary.state === 'done', ...summary });
         return summary.state === 'done' ? EXIT.OK : EXIT.INTERRUPTED;

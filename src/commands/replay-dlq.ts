@@ -4,7 +4,7 @@ import { makeKafka } from '../core/clients/kafka.js';
 import { Redactor, type Config } from '../core/config/index.js';
 import { deliverySecrets, secretOf } from '../core/delivery/deliverer.js';
 import { makeEnricher } from '../core/delivery/enrich.js';
-import type { SinkName } from '../core/delivery/sink.js';
+import type { SinkName } from '../core/sinks/contract.js';
 import { StreamctlError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import { PipelineMetrics } from '../core/metrics.js';
@@ -12,6 +12,7 @@ import { startMetricsServer } from '../core/metrics-server.js';
 import { canonicalKey, parseSourceRange, parseTime, type LetterFilter } from '../core/replay/filter.js';
 import { inspectDlq, type InspectResult, type LetterView } from '../core/replay/inspect.js';
 import { SINKS } from '../core/replay/letter.js';
+import { enabledSinkNames } from '../core/sinks/registry.js';
 import { ReplayRun, type ReplayProgress, type ReplaySummary } from '../core/replay/execute.js';
 import { contextFor } from './shared/context.js';
 import type { Output } from './shared/output.js';
@@ -154,7 +155,7 @@ export function replayDlqCommand(): Command {
 export function filterOf(flags: Flags, config: Config): LetterFilter {
   const problems: string[] = [];
   const filter: LetterFilter = {};
-  const enabled = SINKS.filter((s) => config.sinks[s].enabled);
+  const enabled = enabledSinkNames(config);
   for (const sink of [...(flags.sink ?? []), ...(flags.to ? [flags.to] : [])]) {
     if (!enabled.includes(sink) && flags.execute) problems.push(`sink '${sink}' is disabled in this configuration (enabled: ${enabled.join(', ') || 'none'})`);
   }

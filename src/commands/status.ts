@@ -3,12 +3,13 @@ import { EXIT } from '../core/exit-codes.js';
 import { checkStatus } from '../core/health/status.js';
 import type { CircuitsStatus } from '../core/health/circuits.js';
 import { COMPONENTS, type StatusReport } from '../core/health/types.js';
-import { sleep } from '../core/timeout.js';
+import { sleepUnlessAborted } from '../core/timeout.js';
 import { verifyStatus } from '../core/verify/record.js';
 import { contextFor } from './shared/context.js';
 import type { Output } from './shared/output.js';
 import { positiveInt } from './shared/parsers.js';
 import { action } from './shared/run.js';
+import { stopOnSignals } from './shared/signals.js';
 
 interface StatusFlags {
   watch?: number | true;
@@ -147,21 +148,16 @@ export function statusCommand(): Command {
           return statusExitCode(report);
         }
         const every = flags.watch === true ? 5 : flags.watch;
-        let stop = false;
-        const onSignal = () => {
-          stop = true;
-        };
-        process.once('SIGINT', onSignal);
-        process.once('SIGTERM', onSignal);
+        const stop = stopOnSignals(() => {});
         // On a terminal each check redraws the last one in place (cursor hidden meanwhile);
         // otherwise (a pipe, a log, --json) each check is appended.
         const inPlace = out.isTTY && !out.json;
         if (inPlace) out.write('\x1b[2J\x1b[?25l');
-        while (!stop) {
+        while (!stop.signal.aborted) {
           const report = await checkStatus(config, logger, { timeoutMs: flags.timeout });
           if (inPlace) out.write(inPlaceFrame(render(report, out)));
           else out.result(render(report, out), { ok: statusExitCode(report) === EXIT.OK, ...report });
-          for (let waited = 0; waited < every * 1000 && !stop; waited += 200) await sleep(200);
+          await sleepUnlessAborted(every * 1000, stop.signal);
         }
         if (inPlace) out.write('\x1b[?25h');
         return EXIT.INTERRUPTED;

@@ -1,20 +1,21 @@
 import { Command } from 'commander';
 import { Capturer } from '../core/capture/capturer.js';
 import { Redactor, type Config } from '../core/config/index.js';
-import type { SinkName } from '../core/delivery/sink.js';
+import { SINK_NAMES, type SinkName } from '../core/sinks/registry.js';
 import { StreamctlError } from '../core/errors.js';
 import { Deliverer, deliverySecrets } from '../core/delivery/deliverer.js';
 import { EXIT } from '../core/exit-codes.js';
 import { PipelineMetrics } from '../core/metrics.js';
+import { OpenLetterCounter } from '../core/replay/open-letters.js';
 import { startMetricsServer } from '../core/metrics-server.js';
 import { PipelineMonitor } from '../core/metrics/monitor.js';
 import { contextFor } from './shared/context.js';
 import { collect, oneOf } from './shared/parsers.js';
 import { action } from './shared/run.js';
+import { stopOnSignals } from './shared/signals.js';
 
 export const ROLES = ['capture', 'deliver', 'all'] as const;
 type Role = (typeof ROLES)[number];
-const SINK_NAMES = ['redis', 'bigquery', 'http'] as const;
 
 /** `--sink`: the config with every other sink switched off (a named sink must be enabled in the config). */
 function onlySinks(config: Config, only: string[] | undefined): Config {
@@ -45,22 +46,12 @@ export function streamCommand(): Command {
         const logger = out.logger('stream');
         const metrics = new PipelineMetrics({ defaultMetrics: true });
         const capturer = role === 'deliver' ? null : new Capturer(config, logger.child('capture'), metrics);
-        const deliverer = role === 'capture' ? null : new Deliverer(config, logger.child('deliver'), metrics);
+        const deliverer = role === 'capture' ? null : new Deliverer(config, logger.child('deliver'), metrics, (kafka) => new OpenLetterCounter(kafka, config));
 
-        const stop = new AbortController();
-        let signals = 0;
-        const onSignal = (name: string) => {
-          signals++;
-          if (signals === 1) {
-            logger.info(`${name}: finishing what is in flight, then stopping (again to stop at once)`);
-            stop.abort();
-          } else {
-            logger.warn(`${name} again: stopping at once; checkpoints and offsets say where to resume`);
-            process.exit(EXIT.INTERRUPTED);
-          }
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
+        const stop = stopOnSignals(
+          (name) => logger.info(`${name}: finishing what is in flight, then stopping (again to stop at once)`),
+          (name) => logger.warn(`${name} again: stopping at once; checkpoints and offsets say where to resume`),
+        );
 
         await capturer?.setup();
         let streaming = false;

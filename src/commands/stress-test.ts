@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { Redactor } from '../core/config/index.js';
-import type { SinkName } from '../core/delivery/sink.js';
+import { enabledSinkNames, SINK_NAMES, type SinkName } from '../core/sinks/registry.js';
 import { deliverySecrets } from '../core/delivery/deliverer.js';
 import { StreamctlError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
@@ -17,9 +17,9 @@ import { contextFor } from './shared/context.js';
 import type { Output } from './shared/output.js';
 import { collect, oneOf, positiveInt, positiveNumber } from './shared/parsers.js';
 import { action } from './shared/run.js';
+import { stopOnSignals } from './shared/signals.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/streamctl', import.meta.url));
-const SINKS = ['redis', 'bigquery', 'http'] as const;
 export const DEFAULT_SLO = 'p99<200ms,loss=0,dup=0';
 
 const share = (raw: string): number => {
@@ -118,8 +118,8 @@ the load's table (the message says how to fix it).`,
         const { config } = contextFor(command, out);
         out.useRedactor(Redactor.forConfig(config, deliverySecrets(config)));
         const problems: string[] = [];
-        const sinks = (f.sinks ? f.sinks.split(',').map((s) => s.trim()) : SINKS.filter((s) => config.sinks[s].enabled)) as SinkName[];
-        for (const s of sinks) if (!(SINKS as readonly string[]).includes(s)) problems.push(`--sinks: unknown sink '${s}' (one of ${SINKS.join(', ')})`);
+        const sinks = (f.sinks ? f.sinks.split(',').map((s) => s.trim()) : enabledSinkNames(config)) as SinkName[];
+        for (const s of sinks) if (!(SINK_NAMES as readonly string[]).includes(s)) problems.push(`--sinks: unknown sink '${s}' (one of ${SINK_NAMES.join(', ')})`);
         if (sinks.length === 0) problems.push('no sink to test: enable one in the config or name them with --sinks');
         if (f.killDelivererEvery !== undefined && !f.spawn) problems.push('--kill-deliverer-every needs --spawn (it kills processes this command started)');
         for (const u of f.metricsUrl ?? []) if (!/^https?:\/\/[^\s]+$/.test(u)) problems.push(`--metrics-url '${u}': expected an http(s) URL`);
@@ -134,16 +134,7 @@ the load's table (the message says how to fix it).`,
         if (problems.length > 0) throw new StreamctlError(`bad stress-test options (${problems.length} problem${problems.length === 1 ? '' : 's'})`, EXIT.USAGE, problems);
 
         const logger = out.logger('stress-test');
-        const stop = new AbortController();
-        let interrupted = false;
-        const onSignal = (name: string) => {
-          if (interrupted) process.exit(EXIT.INTERRUPTED);
-          interrupted = true;
-          logger.warn(`${name}: stopping the load, then the pipeline (again to stop at once)`);
-          stop.abort();
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
+        const stop = stopOnSignals((name) => logger.warn(`${name}: stopping the load, then the pipeline (again to stop at once)`));
         const live = out.progressBars ? new LiveLine(out) : null;
         let report: StressReport;
         try {
@@ -179,10 +170,9 @@ the load's table (the message says how to fix it).`,
           });
         } finally {
           live?.done();
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
+          stop.release();
         }
-        if (interrupted) return EXIT.INTERRUPTED;
+        if (stop.signal.aborted) return EXIT.INTERRUPTED;
         if (f.report) writeFileSync(f.report, `${JSON.stringify(report, null, 2)}\n`);
         if (f.reportHtml) writeFileSync(f.reportHtml, renderHtml(report));
         out.result(summaryText(out, report, [f.report, f.reportHtml].filter((x): x is string => !!x)), report);

@@ -12,6 +12,7 @@ import { contextFor } from './shared/context.js';
 import type { Output } from './shared/output.js';
 import { collect, oneOf, positiveInt, positiveNumber } from './shared/parsers.js';
 import { action } from './shared/run.js';
+import { stopOnSignals } from './shared/signals.js';
 
 interface VerifyFlags {
   table?: string[];
@@ -89,16 +90,7 @@ Examples:
           logger.warn('table not in postgres.tables: stream does not capture it, so its sinks are not kept in step with it (and --repair would load rows nothing updates)', { table, postgres_tables: config.postgres.tables.join(',') });
         }
 
-        const stop = new AbortController();
-        let signals = 0;
-        const onSignal = (name: string) => {
-          if (++signals === 1) {
-            logger.info(`${name}: stopping after the current chunk (again to stop at once)`);
-            stop.abort();
-          } else process.exit(EXIT.INTERRUPTED);
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
+        const stop = stopOnSignals((name) => logger.info(`${name}: stopping after the current chunk (again to stop at once)`));
         const options: VerifyOptions = {
           tables,
           sinks,
@@ -144,8 +136,7 @@ Examples:
           if (second.interrupted) return EXIT.INTERRUPTED;
           return second.equal ? EXIT.OK : EXIT.CHECK_FAILED;
         } finally {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
+          stop.release();
         }
       }),
     );

@@ -1,3 +1,6 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 /**
  * Where `scripts/stack` puts each server on loopback. Odd ports on purpose, so the
  * local stack never collides with a PostgreSQL, Kafka or Redis already on the machine.
@@ -14,3 +17,6 @@ export const LOCAL_STACK = {
   /** The stack's Prometheus (alert rules loaded, targets in .stack/prometheus/targets/). */
   prometheus: { url: 'http://127.0.0.1:19090' },
 } as const;
+
+/** The repository root (this file is src/core/local-stack.ts, or dist/src/core/local-stack.js once built). */
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify } from '../core/sinks/http-signature.js';
+import { IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify } from '../core/sinks/http/signature.js';
 import { type Fault, type FaultPlan, noFaults, parseFaultPlan, pickFault } from './faults.js';
 
 /**

@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/core/config/index.js';
 import { letterKey, parseLetter } from '../../src/core/replay/letter.js';
 import { countOpenLetters } from '../../src/core/replay/open-letters.js';
 import { decodeResolution } from '../../src/core/replay/resolutions.js';
-import { readRow } from '../../src/core/sinks/redis.js';
+import { readRow } from '../../src/core/sinks/redis/sink.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { HttpReceiver } from '../../src/receiver/server.js';
 import { exited } from '../helpers/capturer.js';

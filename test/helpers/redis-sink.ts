@@ -2,7 +2,7 @@ import { after, before } from 'node:test';
 import type { Redis } from 'ioredis';
 import { makeRedis } from '../../src/core/clients/redis.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { RedisSink } from '../../src/core/sinks/redis.js';
+import { RedisSink } from '../../src/core/sinks/redis/sink.js';
 import type { Config } from '../../src/core/config/index.js';
 import { stackConfig, unique } from './stack.js';
 

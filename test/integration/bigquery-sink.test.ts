@@ -3,12 +3,13 @@ import { after, before, describe, it } from 'node:test';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
 import type { BigQuerySinkConfig } from '../../src/core/config/types.js';
-import type { SinkRecord } from '../../src/core/delivery/sink.js';
+import type { SinkRecord } from '../../src/core/sinks/contract.js';
 import type { ChangeEvent, Op, Row } from '../../src/core/event/envelope.js';
 import { changeEventId } from '../../src/core/event/identity.js';
 import { validateEvent } from '../../src/core/event/validate.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { BigQuerySink, onceMoreOnReset } from '../../src/core/sinks/bigquery.js';
+import { onceMoreOnReset } from '../../src/core/sinks/bigquery/errors.js';
+import { BigQuerySink } from '../../src/core/sinks/bigquery/sink.js';
 import { stackConfig, unique } from '../helpers/stack.js';
 
 interface EventOptions {

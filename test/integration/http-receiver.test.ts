@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { sign } from '../../src/core/sinks/http-signature.js';
+import { sign } from '../../src/core/sinks/http/signature.js';
 import { HttpReceiver } from '../../src/receiver/server.js';
 import { stackConfig } from '../helpers/stack.js';
 

@@ -3,11 +3,11 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { HttpSinkConfig } from '../../src/core/config/types.js';
-import type { SinkRecord, WriteResult } from '../../src/core/delivery/sink.js';
+import type { SinkRecord, WriteResult } from '../../src/core/sinks/contract.js';
 import type { ChangeEvent } from '../../src/core/event/envelope.js';
 import { type Logger, silentLogger } from '../../src/core/logger.js';
-import { HttpSink, USER_AGENT, batchIdempotencyKey } from '../../src/core/sinks/http.js';
-import { verify } from '../../src/core/sinks/http-signature.js';
+import { HttpSink, USER_AGENT, batchIdempotencyKey } from '../../src/core/sinks/http/sink.js';
+import { verify } from '../../src/core/sinks/http/signature.js';
 import { HttpReceiver } from '../../src/receiver/server.js';
 
 const KEY = 'http-sink-test-key-0123456789abcdef';

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
 import { derivedNames, loadConfig } from '../../src/core/config/index.js';
 import type { ChangeEvent } from '../../src/core/event/index.js';
-import { readRow } from '../../src/core/sinks/redis.js';
+import { readRow } from '../../src/core/sinks/redis/sink.js';
 import { readTopic } from '../helpers/kafka-read.js';
 import { openEndToEnd, type EndToEnd } from '../helpers/e2e.js';
 import { waitFor } from '../helpers/pipeline.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readRow } from '../../src/core/sinks/redis.js';
-import { SINK_STATE_LOST, type SinkRecord } from '../../src/core/delivery/sink.js';
+import { readRow } from '../../src/core/sinks/redis/sink.js';
+import { SINK_STATE_LOST, type SinkRecord } from '../../src/core/sinks/contract.js';
 import { change } from '../helpers/events.js';
 import { redisSinkFixture } from '../helpers/redis-sink.js';
 

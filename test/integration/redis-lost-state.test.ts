@@ -9,7 +9,7 @@ import { makeRedis } from '../../src/core/clients/redis.js';
 import { loadConfig } from '../../src/core/config/index.js';
 import type { StatusReport } from '../../src/core/health/types.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { readRow } from '../../src/core/sinks/redis.js';
+import { readRow } from '../../src/core/sinks/redis/sink.js';
 import { exited } from '../helpers/capturer.js';
 import { dropPipeline, isolatedPipeline, startStream, waitFor } from '../helpers/pipeline.js';
 import { runCli } from '../helpers/run-cli.js';

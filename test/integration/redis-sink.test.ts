@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { silentLogger } from '../../src/core/logger.js';
-import { RedisSink, readRow } from '../../src/core/sinks/redis.js';
-import type { SinkRecord } from '../../src/core/delivery/sink.js';
+import { RedisSink, readRow } from '../../src/core/sinks/redis/sink.js';
+import type { SinkRecord } from '../../src/core/sinks/contract.js';
 import type { ChangeEvent } from '../../src/core/event/index.js';
 import { change } from '../helpers/events.js';
 import { redisSinkFixture } from '../helpers/redis-sink.js';

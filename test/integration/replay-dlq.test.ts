@@ -15,7 +15,7 @@ import { changeEventId, recordKey } from '../../src/core/event/identity.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { PipelineMetrics } from '../../src/core/metrics.js';
 import { ReplayRun } from '../../src/core/replay/execute.js';
-import { readRow } from '../../src/core/sinks/redis.js';
+import { readRow } from '../../src/core/sinks/redis/sink.js';
 import { HttpReceiver } from '../../src/receiver/server.js';
 import { exited } from '../helpers/capturer.js';
 import { readTopic } from '../helpers/kafka-read.js';

@@ -10,7 +10,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { makeRedis } from '../../src/core/clients/redis.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { sign } from '../../src/core/sinks/http-signature.js';
+import { sign } from '../../src/core/sinks/http/signature.js';
 import type { StressReport } from '../../src/core/stress/report.js';
 import { RECEIVER_KEY } from '../helpers/pipeline.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';

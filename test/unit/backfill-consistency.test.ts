@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { eventVersion } from '../../src/core/delivery/sink.js';
+import { eventVersion } from '../../src/core/event/version.js';
 import { formatLsn } from '../../src/core/event/lsn.js';
 
 /**

@@ -1,25 +1,21 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultConfig } from '../../src/core/config/index.js';
-import type { SinkRecord, WriteResult } from '../../src/core/delivery/sink.js';
+import type { SinkRecord, WriteResult } from '../../src/core/sinks/contract.js';
 import type { ChangeEvent } from '../../src/core/event/envelope.js';
 import { backfillEventId, changeEventId } from '../../src/core/event/identity.js';
 import { validateEvent } from '../../src/core/event/validate.js';
 import { silentLogger } from '../../src/core/logger.js';
 import {
-  BigQuerySink,
-  classifyCallError,
-  classifyRowError,
-  eventToRow,
   insertWithBisection,
   outcomeOf,
-  qualifiedName,
-  TABLE_FIELDS,
-  viewLatestSql,
-  viewOnceSql,
   type InsertOutcome,
   type InsertRow,
-} from '../../src/core/sinks/bigquery.js';
+} from '../../src/core/sinks/bigquery/bisection.js';
+import { classifyCallError, classifyRowError } from '../../src/core/sinks/bigquery/errors.js';
+import { eventToRow, TABLE_FIELDS } from '../../src/core/sinks/bigquery/rows.js';
+import { BigQuerySink } from '../../src/core/sinks/bigquery/sink.js';
+import { qualifiedName, viewLatestSql, viewOnceSql } from '../../src/core/sinks/bigquery/views.js';
 
 const AT = new Date('2026-11-24T21:00:05.123Z');
 

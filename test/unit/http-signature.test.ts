@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { sign, verify } from '../../src/core/sinks/http-signature.js';
+import { sign, verify } from '../../src/core/sinks/http/signature.js';
 
 describe('HMAC request signature', () => {
   const key = 'k'.repeat(32);

@@ -4,9 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { SinkRecord } from '../../src/core/delivery/sink.js';
+import type { SinkRecord } from '../../src/core/sinks/contract.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { HttpSink, batchIdempotencyKey, parseRetryAfter } from '../../src/core/sinks/http.js';
+import { HttpSink, batchIdempotencyKey } from '../../src/core/sinks/http/sink.js';
+import { parseRetryAfter } from '../../src/core/sinks/retry-after.js';
 
 describe('HTTP sink: pure parts', () => {
   const now = Date.parse('2025-01-01T00:00:00Z');

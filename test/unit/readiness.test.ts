@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { statusExitCode } from '../../src/commands/status.js';
-import { readinessProblems } from '../../src/core/health/postgres.js';
+import { readinessProblems } from '../../src/core/postgres/readiness.js';
 import type { StatusReport } from '../../src/core/health/types.js';
 
 const ready = { wal_level: 'logical', max_replication_slots: '10', max_wal_senders: '10', server_version: '15', slots_used: '1', is_replication_role: true };

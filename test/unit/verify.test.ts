@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultConfig } from '../../src/core/config/index.js';
-import { eventVersion } from '../../src/core/delivery/sink.js';
+import { eventVersion } from '../../src/core/event/version.js';
 import { validateEvent } from '../../src/core/event/validate.js';
 import { differingColumns, KeyBuckets, lanesEqual, lanesHex, rowDigest, storedFields } from '../../src/core/verify/digest.js';
 import { keyConditions, planRepair, repairDelete } from '../../src/core/verify/repair.js';

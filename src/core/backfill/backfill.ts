@@ -7,13 +7,13 @@ import type { Config } from '../config/types.js';
 import { ENVELOPE_VERSION, type ChangeEvent } from '../event/envelope.js';
 import { backfillEventId } from '../event/identity.js';
 import { encodeEvent, oversizeLogFields } from '../event/oversize.js';
-import { readinessProblems, readSettings } from '../health/postgres.js';
+import { readinessProblems, readSettings } from '../postgres/readiness.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { isFenced } from '../kafka/retry.js';
 import type { Logger } from '../logger.js';
 import { EnvironmentNotReadyError, StreamctlError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
-import { sleep } from '../timeout.js';
+import { sleepUnlessAborted } from '../timeout.js';
 import { decodeQueryRow, RAW_TEXT_TYPES, SESSION_OPTIONS, TypeRegistry } from '../source/pg-types.js';
 import { backfillProducer, readProgress, type BackfillProducer } from './kafka-writer.js';
 import type { CheckpointedTransaction } from '../kafka/checkpointed-producer.js';
@@ -156,7 +156,7 @@ export class Backfill {
           const info = infos[progress.table_index]!;
           if (limiter) {
             const wait = limiter.waitMs(performance.now());
-            await abortableSleep(wait, signal);
+            await sleepUnlessAborted(wait, signal);
             if (signal.aborted) break;
           }
           const chunkStarted = performance.now();
@@ -306,6 +306,3 @@ export class Backfill {
   }
 }
 
-async function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  for (let left = ms; left > 0 && !signal.aborted; left -= 100) await sleep(Math.min(100, left));
-}

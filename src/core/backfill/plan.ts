@@ -1,4 +1,5 @@
 import type { Row } from '../event/envelope.js';
+import { quoteIdent, quoteTable } from '../postgres/sql.js';
 
 /**
  * The SQL of a backfill, as pure functions: table names, the keyset query of one chunk
@@ -65,9 +66,7 @@ export function parseTableName(text: string): TableRef {
   throw new RangeError(`'${text}' is not a table name: use schema.table`);
 }
 
-export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
-
-export const qualified = (t: TableRef): string => `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
+export const qualified = (t: TableRef): string => quoteTable(t.schema, t.table);
 
 /**
  * One chunk: the rows after `afterKey` (the key columns' text, as PostgreSQL printed

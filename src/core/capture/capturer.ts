@@ -11,7 +11,8 @@ import { ensureTopics } from '../kafka/topics.js';
 import { isFenced } from '../kafka/retry.js';
 import type { Logger } from '../logger.js';
 import type { PipelineMetrics } from '../metrics.js';
-import { sleep } from '../timeout.js';
+import { backoffDelays } from '../backoff.js';
+import { sleep, sleepUnlessAborted } from '../timeout.js';
 import { SESSION_OPTIONS, TypeRegistry } from '../source/pg-types.js';
 import { beginTransaction, eventsOf, type OpenTransaction, type SourceInfo } from './assembler.js';
 import { isCovered, isTransactionCovered, type Checkpoint } from './checkpoint.js';
@@ -76,10 +77,6 @@ export class Capturer {
     this.progress = metrics.progress.watch('capture');
   }
 
-  get current(): CaptureStats {
-    return this.stats;
-  }
-
   /** Sets up PostgreSQL and Kafka; throws EnvironmentNotReadyError with every problem. */
   async setup(): Promise<void> {
     const client = makePgClient(this.config.postgres);
@@ -110,6 +107,7 @@ export class Capturer {
   /** Runs until `signal` aborts (then finishes the open batch and returns). */
   async run(signal: AbortSignal): Promise<CaptureStats> {
     let failures = 0;
+    const delays = backoffDelays(this.config.kafka.retry);
     while (!signal.aborted) {
       try {
         await this.runOnce(signal, failures === 0);
@@ -119,10 +117,9 @@ export class Capturer {
         if (err instanceof StreamctlError) throw err;
         failures++;
         this.progress.work(); // the same position will be tried again: work with no progress yet
-        const retry = this.config.kafka.retry;
-        const delay = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** Math.min(failures - 1, 16));
+        const delay = delays();
         this.logger.warn('capture interrupted, restarting from the last checkpoint', { error: (err as Error).message, attempt: failures, retry_in_ms: delay });
-        for (let waited = 0; waited < delay && !signal.aborted; waited += 100) await sleep(100);
+        await sleepUnlessAborted(delay, signal);
       }
     }
     return this.stats;

@@ -61,5 +61,3 @@ export function decodeCheckpoint(text: string | null | undefined): Checkpoint | 
     events_total: typeof c.events_total === 'number' ? c.events_total : 0,
   };
 }
-
-export const lsnText = (value: bigint): string => formatLsn(value);

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { EnvironmentNotReadyError } from '../errors.js';
-import { readinessProblems, readSettings } from '../health/postgres.js';
+import { missingTables, readinessProblems, readSettings } from '../postgres/readiness.js';
 import { NoRowIdentityError, readTableIdentity } from '../source/row-identity.js';
+import { quoteIdent, quoteQualified } from '../postgres/sql.js';
 
 /**
  * Everything capture needs from PostgreSQL, checked before anything is created, each
@@ -22,11 +23,7 @@ export interface SlotState {
   activePid: number | null;
 }
 
-const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
-const quoteTable = (qualified: string): string => {
-  const [schema, table] = qualified.split('.', 2) as [string, string];
-  return `${quoteIdent(schema)}.${quoteIdent(table)}`;
-};
+
 
 export async function preflight(client: pg.Client, setup: CaptureSetup): Promise<void> {
   const s = await readSettings(client, setup.slot);
@@ -82,19 +79,10 @@ async function fullTablesWithoutKey(client: pg.Client, tables: string[]): Promis
   return out;
 }
 
-export async function missingTables(client: pg.Client, tables: string[]): Promise<string[]> {
-  if (tables.length === 0) return [];
-  const { rows } = await client.query<{ name: string }>(
-    `SELECT t AS name FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NULL`,
-    [tables.map((t) => quoteTable(t))],
-  );
-  return rows.map((r) => r.name.replace(/"/g, ''));
-}
-
 /** Creates the publication, or brings its table list in line with the config. */
 export async function ensurePublication(client: pg.Client, setup: CaptureSetup): Promise<'created' | 'updated' | 'unchanged'> {
   const existing = await client.query<{ puballtables: boolean }>('SELECT puballtables FROM pg_publication WHERE pubname = $1', [setup.publication]);
-  const target = setup.tables.length > 0 ? `TABLE ${setup.tables.map(quoteTable).join(', ')}` : 'ALL TABLES';
+  const target = setup.tables.length > 0 ? `TABLE ${setup.tables.map(quoteQualified).join(', ')}` : 'ALL TABLES';
   if (existing.rowCount === 0) {
     await client.query(`CREATE PUBLICATION ${quoteIdent(setup.publication)} FOR ${target}`);
     return 'created';

@@ -1,4 +1,5 @@
-import { schemaLeaves } from './schema.js';
+import type { Schema } from '../schema-kit.js';
+import { CONFIG_SCHEMA, schemaLeaves } from './schema.js';
 
 /**
  * Environment overrides: every config leaf `a.bC.d` can be set as `STREAMCTL_A_B_C_D`
@@ -44,8 +45,8 @@ function coerce(raw: string, type: string): unknown {
   }
 }
 
-export function readEnvOverrides(env: NodeJS.ProcessEnv): EnvOverrides {
-  const byName = new Map(schemaLeaves().map((leaf) => [envNameFor(leaf.path), leaf]));
+export function readEnvOverrides(env: NodeJS.ProcessEnv, schema: Schema = CONFIG_SCHEMA): EnvOverrides {
+  const byName = new Map(schemaLeaves(schema).map((leaf) => [envNameFor(leaf.path), leaf]));
   const overrides: EnvOverride[] = [];
   const problems: string[] = [];
   for (const [variable, raw] of Object.entries(env)) {

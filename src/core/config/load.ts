@@ -1,13 +1,16 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
-import ajvErrors from 'ajv-errors';
+import type { ErrorObject } from 'ajv';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError } from '../errors.js';
+import { makeAjv } from '../json-schema.js';
 import { defaultConfig } from './defaults.js';
 import { readEnvOverrides } from './env.js';
-import { CONFIG_SCHEMA } from './schema.js';
+import { CONFIG_SCHEMA, configSchema } from './schema.js';
+import type { Schema } from '../schema-kit.js';
 import type { Config } from './types.js';
+import type { AnySinkPlugin } from '../sinks/plugin.js';
+import { SINK_PLUGINS, sinkConfigOf } from '../sinks/registry.js';
 
 export interface LoadConfigOptions {
   /** YAML file; none means defaults (the local stack) plus the environment. */
@@ -15,11 +18,12 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** Last word, from command-line flags: `{ path: ['log','level'], value: 'debug' }`. */
   flags?: Array<{ path: string[]; value: unknown }>;
+  /** The sinks whose settings `sinks.*` holds (src/core/sinks/registry.ts); another list only in tests. */
+  sinks?: readonly AnySinkPlugin[];
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
-ajvErrors.default(ajv);
-const validate = ajv.compile<Config>(CONFIG_SCHEMA);
+const ajv = makeAjv({ errorMessages: true });
+const validateDefault = ajv.compile<Config>(CONFIG_SCHEMA);
 
 type Tree = Record<string, unknown>;
 const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -56,8 +60,8 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
-function schemaAt(pathParts: readonly string[]): Tree | undefined {
-  let node: Tree | undefined = CONFIG_SCHEMA;
+function schemaAt(schema: Schema, pathParts: readonly string[]): Tree | undefined {
+  let node: Tree | undefined = schema;
   for (const key of pathParts) node = (node?.['properties'] as Record<string, Tree> | undefined)?.[key];
   return node;
 }
@@ -71,7 +75,7 @@ const dotted = (instancePath: string): string =>
     .join('.')
     .replace(/\.\[/g, '[');
 
-function describe(error: ErrorObject, origin: Map<string, string>): string {
+function describe(error: ErrorObject, origin: Map<string, string>, schema: Schema): string {
   const at = dotted(error.instancePath);
   const from = origin.get(at);
   const where = (p: string) => (from ? `${p} (from ${from})` : p);
@@ -79,7 +83,7 @@ function describe(error: ErrorObject, origin: Map<string, string>): string {
     const name = String((error.params as { additionalProperty: string }).additionalProperty);
     const full = at ? `${at}.${name}` : name;
     const parentParts = error.instancePath.split('/').filter(Boolean);
-    const known = Object.keys((schemaAt(parentParts)?.['properties'] as Tree | undefined) ?? {});
+    const known = Object.keys((schemaAt(schema, parentParts)?.['properties'] as Tree | undefined) ?? {});
     const close = known.filter((k) => editDistance(k, name) <= 2);
     const hint = close.length > 0 ? ` (did you mean ${close.join(' or ')}?)` : known.length > 0 ? ` (known: ${known.join(', ')})` : '';
     return `${full}: unknown setting${hint}`;
@@ -93,38 +97,18 @@ function describe(error: ErrorObject, origin: Map<string, string>): string {
 }
 
 /** Rules across fields that a JSON Schema says badly. */
-function crossFieldProblems(config: Config): string[] {
+function crossFieldProblems(config: Config, plugins: readonly AnySinkPlugin[]): string[] {
   const problems: string[] = [];
   const retries: Array<[string, { initialDelayMs: unknown; maxDelayMs: unknown }]> = [
     ['kafka.retry', config.kafka.retry],
-    ['sinks.redis.retry', config.sinks.redis.retry],
-    ['sinks.bigquery.retry', config.sinks.bigquery.retry],
-    ['sinks.http.retry', config.sinks.http.retry],
+    ...plugins.map((p): [string, { initialDelayMs: unknown; maxDelayMs: unknown }] => [`sinks.${p.name}.retry`, sinkConfigOf(config, p).retry]),
   ];
   for (const [at, policy] of retries) {
     if (typeof policy.initialDelayMs === 'number' && typeof policy.maxDelayMs === 'number' && policy.initialDelayMs > policy.maxDelayMs) {
       problems.push(`${at}.initialDelayMs: must not be larger than ${at}.maxDelayMs (${policy.maxDelayMs})`);
     }
   }
-  const http = config.sinks.http;
-  if (http.enabled && !http.hmacKey && !http.hmacKeyFile) {
-    problems.push('sinks.http.hmacKey: the HTTP sink signs every request: set hmacKey or hmacKeyFile (or disable the sink)');
-  }
-  if (http.hmacKey && http.hmacKeyFile) {
-    problems.push('sinks.http.hmacKeyFile: set either hmacKey or hmacKeyFile, not both');
-  }
-  const bq = config.sinks.bigquery;
-  if (bq.credentialsJson && bq.credentialsFile) {
-    problems.push('sinks.bigquery.credentialsFile: set either credentialsJson or credentialsFile, not both');
-  }
-  if (bq.credentialsJson) {
-    try {
-      JSON.parse(bq.credentialsJson);
-    } catch {
-      // Never echo the value: it is a private key.
-      problems.push('sinks.bigquery.credentialsJson: is not valid JSON (value not shown: it is a secret)');
-    }
-  }
+  for (const plugin of plugins) problems.push(...(plugin.problems?.(sinkConfigOf(config, plugin)) ?? []));
   const masking = Object.entries(config.enrich.tables).filter(([, t]) => (t.mask ?? []).length > 0);
   if (masking.length > 0 && !config.enrich.maskKey && !config.enrich.maskKeyFile) {
     problems.push(`enrich.maskKey: ${masking.map(([t]) => t).join(', ')} mask columns: set maskKey or maskKeyFile (the key of the masking hash)`);
@@ -139,24 +123,25 @@ function crossFieldProblems(config: Config): string[] {
 }
 
 /** Relative file paths in a config file are relative to that file, not to the cwd. */
-function resolveFilePaths(tree: Tree, baseDir: string): void {
+function resolveFilePaths(tree: Tree, baseDir: string, plugins: readonly AnySinkPlugin[]): void {
   const sinks = isTree(tree['sinks']) ? tree['sinks'] : undefined;
-  const http = sinks && isTree(sinks['http']) ? sinks['http'] : undefined;
-  const bq = sinks && isTree(sinks['bigquery']) ? sinks['bigquery'] : undefined;
   const enrich = isTree(tree['enrich']) ? tree['enrich'] : undefined;
   const validation = isTree(tree['validation']) && isTree(tree['validation']['tables']) ? tree['validation']['tables'] : undefined;
+  const sinkFiles = plugins.flatMap((p) => {
+    const node = sinks && isTree(sinks[p.name]) ? (sinks[p.name] as Tree) : undefined;
+    return (p.fileSettings ?? []).map((key) => [node, key] as const);
+  });
   for (const [node, key] of [
-    [http, 'hmacKeyFile'],
-    [bq, 'credentialsFile'],
-    [enrich, 'maskKeyFile'],
+    ...sinkFiles,
+    [enrich, 'maskKeyFile'] as const,
     ...Object.keys(validation ?? {}).map((table) => [validation, table] as const),
-  ] as const) {
+  ]) {
     const value = node?.[key];
     if (node && typeof value === 'string' && value !== '' && !path.isAbsolute(value)) node[key] = path.resolve(baseDir, value);
   }
 }
 
-function readConfigFile(file: string, problems: string[]): Tree {
+function readConfigFile(file: string, problems: string[], plugins: readonly AnySinkPlugin[]): Tree {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -171,7 +156,7 @@ function readConfigFile(file: string, problems: string[]): Tree {
       problems.push(`--config ${file}: the file must be a YAML mapping of settings`);
       return {};
     }
-    resolveFilePaths(parsed, path.dirname(path.resolve(file)));
+    resolveFilePaths(parsed, path.dirname(path.resolve(file)), plugins);
     return parsed;
   } catch (err) {
     const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
@@ -186,13 +171,16 @@ function readConfigFile(file: string, problems: string[]): Tree {
  */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
   const env = options.env ?? process.env;
+  const plugins = options.sinks ?? SINK_PLUGINS;
+  const schema = options.sinks ? configSchema(plugins) : CONFIG_SCHEMA;
+  const validate = options.sinks ? ajv.compile<Config>(schema) : validateDefault;
   const problems: string[] = [];
   const file = options.file ?? env['STREAMCTL_CONFIG'];
-  let tree = defaultConfig() as unknown as Tree;
-  if (file) tree = merge(tree, readConfigFile(file, problems));
+  let tree = defaultConfig(plugins) as unknown as Tree;
+  if (file) tree = merge(tree, readConfigFile(file, problems, plugins));
 
   const origin = new Map<string, string>();
-  const { overrides, problems: envProblems } = readEnvOverrides(env);
+  const { overrides, problems: envProblems } = readEnvOverrides(env, schema);
   problems.push(...envProblems);
   for (const { path: p, variable, value } of overrides) {
     setPath(tree, p, value);
@@ -204,9 +192,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
 
   if (!validate(tree)) {
-    problems.push(...(validate.errors ?? []).map((e) => describe(e, origin)));
+    problems.push(...(validate.errors ?? []).map((e) => describe(e, origin, schema)));
   } else {
-    problems.push(...crossFieldProblems(tree as unknown as Config));
+    problems.push(...crossFieldProblems(tree as unknown as Config, plugins));
   }
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
   return tree as unknown as Config;

@@ -4,62 +4,10 @@
  * can act on; the path in front of it comes from the error's location.
  */
 
-type Schema = Record<string, unknown>;
+import { bool, hostName, intRange, millis, nonEmpty, object, port, retry, str, type Schema } from '../schema-kit.js';
+import type { AnySinkPlugin } from '../sinks/plugin.js';
+import { SINK_PLUGINS } from '../sinks/registry.js';
 
-const str = (errorMessage = 'must be a string'): Schema => ({ type: 'string', errorMessage });
-const nonEmpty = (what: string): Schema => ({ type: 'string', minLength: 1, errorMessage: `must be a non-empty ${what}` });
-const bool: Schema = { type: 'boolean', errorMessage: 'must be true or false' };
-const intRange = (min: number, max: number): Schema => ({
-  type: 'integer',
-  minimum: min,
-  maximum: max,
-  errorMessage: `must be an integer ${min}-${max}`,
-});
-const port = intRange(1, 65535);
-const millis = (min: number, max: number): Schema => ({
-  type: 'integer',
-  minimum: min,
-  maximum: max,
-  errorMessage: `must be a whole number of milliseconds ${min}-${max}`,
-});
-
-const object = (properties: Record<string, Schema>, required = Object.keys(properties)): Schema => ({
-  type: 'object',
-  properties,
-  required,
-  additionalProperties: false,
-});
-
-const breaker = (): Schema =>
-  object({
-    consecutiveFailures: intRange(1, 10_000),
-    halfOpenAfterMs: millis(100, 86_400_000),
-  });
-
-const retry = (allowForever: boolean): Schema =>
-  object({
-    retries: allowForever
-      ? {
-          anyOf: [{ type: 'integer', minimum: 0, maximum: 1000 }, { const: 'forever' }],
-          errorMessage: "must be an integer 0-1000 or 'forever'",
-        }
-      : intRange(0, 1000),
-    initialDelayMs: millis(1, 3_600_000),
-    maxDelayMs: millis(1, 3_600_000),
-  });
-
-const hostName: Schema = {
-  type: 'string',
-  minLength: 1,
-  pattern: '^[^\\s/]+$',
-  errorMessage: 'must be a host name or address (no scheme, no spaces)',
-};
-const url: Schema = { type: 'string', pattern: '^https?://[^\\s]+$', errorMessage: 'must be an http:// or https:// URL' };
-const urlOrEmpty: Schema = {
-  type: 'string',
-  pattern: '^(https?://[^\\s]+)?$',
-  errorMessage: 'must be an http:// or https:// URL, or empty',
-};
 // PostgreSQL folds unquoted names to lower case and slot names allow only [a-z0-9_].
 const pgName: Schema = {
   type: 'string',
@@ -67,7 +15,8 @@ const pgName: Schema = {
   errorMessage: 'must be lower-case letters, digits and _ (at most 63), or empty to derive it from pipeline.id',
 };
 
-export const CONFIG_SCHEMA: Schema = object({
+/** The whole schema, with one `sinks.<name>` part per registered sink (src/core/sinks/registry.ts). */
+export const configSchema = (plugins: readonly AnySinkPlugin[] = SINK_PLUGINS): Schema => object({
   pipeline: object({
     id: {
       type: 'string',
@@ -154,56 +103,15 @@ export const CONFIG_SCHEMA: Schema = object({
     maxRecordBytes: intRange(64 * 1024, 512 * 1024 * 1024),
     retry: retry(true),
   }),
-  sinks: object({
-    redis: object({
-      enabled: bool,
-      host: hostName,
-      port,
-      password: str(),
-      db: intRange(0, 15),
-      keyPrefix: str(),
-      rebuild: { enum: ['auto', 'manual'], errorMessage: 'must be auto or manual' },
-      retry: retry(false),
-      breaker: breaker(),
-    }),
-    bigquery: object({
-      enabled: bool,
-      projectId: {
-        type: 'string',
-        pattern: '^[a-z][a-z0-9-]{4,61}[a-z0-9]$',
-        errorMessage: 'must be a Google Cloud project id (6-30 lower-case letters, digits, -)',
-      },
-      dataset: { type: 'string', pattern: '^[A-Za-z0-9_]{1,1024}$', errorMessage: 'must be letters, digits and _' },
-      table: { type: 'string', pattern: '^[A-Za-z0-9_]{1,1024}$', errorMessage: 'must be letters, digits and _' },
-      location: nonEmpty('location (for example US or EU)'),
-      apiEndpoint: urlOrEmpty,
-      credentialsJson: str(),
-      credentialsFile: str(),
-      viewOnce: { type: 'string', pattern: '^[A-Za-z0-9_]{1,1024}$', errorMessage: 'must be letters, digits and _' },
-      viewLatest: { type: 'string', pattern: '^[A-Za-z0-9_]{1,1024}$', errorMessage: 'must be letters, digits and _' },
-      batchSize: intRange(1, 10_000),
-      flushMs: millis(1, 600_000),
-      retry: retry(false),
-      breaker: breaker(),
-    }),
-    http: object({
-      enabled: bool,
-      url,
-      healthUrl: urlOrEmpty,
-      hmacKey: str(),
-      hmacKeyFile: str(),
-      timeoutMs: millis(100, 600_000),
-      batchSize: intRange(1, 10_000),
-      retry: retry(false),
-      breaker: breaker(),
-    }),
-  }),
+  sinks: object(Object.fromEntries(plugins.map((plugin) => [plugin.name, plugin.schema]))),
   metrics: object({ host: hostName, port: intRange(0, 65535) }),
   health: object({ stuckAfterSeconds: intRange(1, 86_400), slotWalWarnBytes: intRange(1024, Number.MAX_SAFE_INTEGER) }),
   log: object({
     level: { enum: ['debug', 'info', 'warn', 'error'], errorMessage: 'must be one of debug, info, warn, error' },
   }),
 });
+
+export const CONFIG_SCHEMA: Schema = configSchema();
 
 /** Every leaf path of the schema with its JSON type: the environment overrides are derived from it. */
 export function schemaLeaves(schema: Schema = CONFIG_SCHEMA, prefix: string[] = []): Array<{ path: string[]; type: string }> {

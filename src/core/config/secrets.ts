@@ -1,11 +1,10 @@
 import type { Config } from './types.js';
+import { SINK_PLUGINS } from '../sinks/registry.js';
 
-/** Config paths that hold secrets: never printed, in logs, errors or `--json`. */
+/** Config paths that hold secrets: never printed, in logs, errors or `--json`. Each sink names its own. */
 export const SECRET_PATHS: ReadonlyArray<readonly string[]> = [
   ['postgres', 'password'],
-  ['sinks', 'redis', 'password'],
-  ['sinks', 'bigquery', 'credentialsJson'],
-  ['sinks', 'http', 'hmacKey'],
+  ...SINK_PLUGINS.flatMap((p) => (p.secretSettings ?? []).map((key) => ['sinks', p.name, key])),
   ['enrich', 'maskKey'],
 ];
 

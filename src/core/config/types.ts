@@ -1,5 +1,7 @@
 /** The one typed configuration every subcommand reads. Defaults: ./defaults.ts. */
 
+import type { SinksConfig } from '../sinks/registry.js';
+
 export interface RetryPolicy {
   /** Retries after the first attempt; 'forever' only makes sense for Kafka. */
   retries: number | 'forever';
@@ -43,52 +45,10 @@ export interface KafkaConfig {
   retry: RetryPolicy;
 }
 
-export interface RedisSinkConfig {
-  enabled: boolean;
-  host: string;
-  port: number;
-  password: string;
-  db: number;
-  keyPrefix: string;
-  /** The read model came back without its state (flushed, restarted empty): rebuild it on its own, or stop and say what to run. */
-  rebuild: 'auto' | 'manual';
-  retry: RetryPolicy;
-  breaker: BreakerPolicy;
-}
-
-export interface BigQuerySinkConfig {
-  enabled: boolean;
-  projectId: string;
-  dataset: string;
-  table: string;
-  location: string;
-  /** Set for an emulator; empty means Google's endpoint. */
-  apiEndpoint: string;
-  /** Service-account JSON, inline or as a file; both empty means application default credentials. */
-  credentialsJson: string;
-  credentialsFile: string;
-  /** View showing each event once; view showing the latest state of each row. */
-  viewOnce: string;
-  viewLatest: string;
-  /** Rows per streaming insert, and longest wait to fill one. */
-  batchSize: number;
-  flushMs: number;
-  retry: RetryPolicy;
-  breaker: BreakerPolicy;
-}
-
-export interface HttpSinkConfig {
-  enabled: boolean;
-  url: string;
-  /** Optional GET endpoint for `status`; empty means a HEAD of `url`. */
-  healthUrl: string;
-  hmacKey: string;
-  hmacKeyFile: string;
-  timeoutMs: number;
-  batchSize: number;
-  retry: RetryPolicy;
-  breaker: BreakerPolicy;
-}
+// Each sink declares its own settings in its folder; `sinks` is derived from the registry.
+export type { RedisSinkConfig } from '../sinks/redis/config.js';
+export type { BigQuerySinkConfig } from '../sinks/bigquery/config.js';
+export type { HttpSinkConfig } from '../sinks/http/config.js';
 
 export interface CaptureConfig {
   /** A Kafka transaction is committed when it holds this many changes... */
@@ -141,7 +101,7 @@ export interface Config {
   validation: ValidationConfig;
   postgres: PostgresConfig;
   kafka: KafkaConfig;
-  sinks: { redis: RedisSinkConfig; bigquery: BigQuerySinkConfig; http: HttpSinkConfig };
+  sinks: SinksConfig;
   metrics: { host: string; port: number };
   health: {
     /** Capture or a sink with work and no progress for this long is stuck: /ready false, `status` exit 3. */
@@ -151,7 +111,3 @@ export interface Config {
   };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
 }
-
-/** Deep partial: what a YAML file or the environment may set. */
-export type ConfigInput = { [K in keyof Config]?: DeepPartial<Config[K]> };
-export type DeepPartial<T> = T extends (infer U)[] ? U[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Admin, Kafka } from 'kafkajs';
 import { makeKafka } from '../clients/kafka.js';
 import { derivedNames } from '../config/names.js';
@@ -6,35 +5,30 @@ import type { BreakerPolicy, Config, RetryPolicy } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import type { PipelineMetrics } from '../metrics.js';
 import { ensureTopics } from '../kafka/topics.js';
-import { BigQuerySink } from '../sinks/bigquery.js';
-import { HttpSink } from '../sinks/http.js';
-import { RedisSink } from '../sinks/redis.js';
-import { sleep } from '../timeout.js';
+import { secretOf } from '../secret-file.js';
+import type { AnySinkPlugin } from '../sinks/plugin.js';
+import { enabledSinks, SINK_PLUGINS, sinkConfigOf, sinkPlugin } from '../sinks/registry.js';
+import { backoffDelays } from '../backoff.js';
+import { sleepUnlessAborted } from '../timeout.js';
 import { DlqWriter } from './dlq.js';
 import { deliveryLag } from './lag.js';
 import { makeEnricher } from './enrich.js';
 import { breakerFor, retryPolicyFor } from './policies.js';
 import { SinkRunner } from './runner.js';
-import type { Sink, SinkName } from './sink.js';
+import type { Sink, SinkName } from '../sinks/contract.js';
 import type { SinkStateProblem } from './sink-state.js';
 import { makeRowValidator } from './validate-rows.js';
-import { OpenLetterCounter } from '../replay/open-letters.js';
+import type { OpenLetters } from '../replay/open-letters.js';
 
-/** Reads a secret from the config or its file; the caller adds it to the redactor. */
-export function secretOf(inline: string, file: string): string {
-  return inline || (file ? readFileSync(file, 'utf8').trim() : '');
-}
+export { secretOf };
 
 /** The secrets delivery reads from files, so the command can redact them from all output. */
 export function deliverySecrets(config: Config): string[] {
   const out: string[] = [];
-  for (const [inline, file] of [
-    [config.sinks.http.hmacKey, config.sinks.http.hmacKeyFile],
-    [config.enrich.maskKey, config.enrich.maskKeyFile],
-  ] as const) {
+  const readers = [...SINK_PLUGINS.map((p) => () => p.fileSecrets?.(sinkConfigOf(config, p)) ?? []), () => [secretOf(config.enrich.maskKey, config.enrich.maskKeyFile)]];
+  for (const read of readers) {
     try {
-      const s = secretOf(inline, file);
-      if (s) out.push(s);
+      out.push(...read().filter(Boolean));
     } catch {
       // reported when the sink starts
     }
@@ -49,11 +43,20 @@ export interface ConfiguredSink {
 }
 
 /** One sink as `stream` builds it, with its retry and breaker policies (replay-dlq builds the same). */
-export function configuredSink(config: Config, name: SinkName, logger: Logger): ConfiguredSink {
-  const s = config.sinks;
-  if (name === 'redis') return { sink: new RedisSink(s.redis, logger.child('redis')), retry: s.redis.retry, breaker: s.redis.breaker };
-  if (name === 'bigquery') return { sink: new BigQuerySink(s.bigquery, logger.child('bigquery'), config.pipeline.id), retry: s.bigquery.retry, breaker: s.bigquery.breaker };
-  return { sink: new HttpSink(s.http, secretOf(s.http.hmacKey, s.http.hmacKeyFile), logger.child('http')), retry: s.http.retry, breaker: s.http.breaker };
+export function configuredSink(config: Config, name: SinkName, logger: Logger, plugins: readonly AnySinkPlugin[] = SINK_PLUGINS): ConfiguredSink {
+  const plugin = sinkPlugin(name, plugins);
+  const sinkConfig = sinkConfigOf(config, plugin);
+  return { sink: plugin.build(sinkConfig, { logger: logger.child(name), pipelineId: config.pipeline.id }), retry: sinkConfig.retry, breaker: sinkConfig.breaker };
+}
+
+/** Every enabled sink of the registry, built: what a deliverer runs. */
+export function configuredSinks(config: Config, logger: Logger, plugins: readonly AnySinkPlugin[] = SINK_PLUGINS): ConfiguredSink[] {
+  return enabledSinks(config, plugins).map((p) => configuredSink(config, p.name as SinkName, logger, plugins));
+}
+
+/** What the lag timer asks for the DLQ depth: letters not resolved by replay-dlq. */
+export interface OpenLetterCount {
+  count(admin: Admin): Promise<OpenLetters>;
 }
 
 /**
@@ -67,26 +70,23 @@ export class Deliverer {
   private readonly dlq: DlqWriter;
   private admin: Admin | null = null;
   private lagTimer: NodeJS.Timeout | undefined;
-  private stopping = false;
-  private readonly started = new Set<SinkName>();
-  private readonly openLetters: OpenLetterCounter;
+  private readonly stopped = new AbortController();
+  private readonly openLetters: OpenLetterCount;
 
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly metrics: PipelineMetrics,
+    /** Counts the DLQ's open letters (replay/open-letters.ts): given by the caller, since replay builds on delivery, not the other way. */
+    openLetters: (kafka: Kafka) => OpenLetterCount,
   ) {
     this.kafka = makeKafka(config.kafka, logger);
     this.dlq = new DlqWriter(this.kafka, derivedNames(config).dlqTopic);
-    this.openLetters = new OpenLetterCounter(this.kafka, config);
-  }
-
-  get running(): SinkName[] {
-    return [...this.started];
+    this.openLetters = openLetters(this.kafka);
   }
 
   private sinks(): ConfiguredSink[] {
-    return (['redis', 'bigquery', 'http'] as const).filter((name) => this.config.sinks[name].enabled).map((name) => configuredSink(this.config, name, this.logger));
+    return configuredSinks(this.config, this.logger);
   }
 
   async start(): Promise<void> {
@@ -122,9 +122,8 @@ export class Deliverer {
             ? { lostState: { policy: this.config.sinks.redis.rebuild, brokers: this.config.kafka.brokers.join(','), checkEveryMs: this.config.delivery.lagIntervalMs } }
             : {}),
           onCrash: (error) => {
-            if (this.stopping) return;
+            if (this.stopped.signal.aborted) return;
             this.logger.warn('sink consumer crashed; restarting it', { sink: sink.name, error: error.message });
-            this.started.delete(sink.name);
             void runner.stop().then(() => this.startWithRetry(sink.name, runner));
           },
         },
@@ -136,17 +135,18 @@ export class Deliverer {
   }
 
   private async startWithRetry(name: SinkName, runner: SinkRunner): Promise<void> {
-    for (let attempt = 1; !this.stopping; attempt++) {
+    // A sink's server down at start: tried again at 0.5 s, 1 s, 2 s... up to every 30 s.
+    const delays = backoffDelays({ initialDelayMs: 500, maxDelayMs: 30_000 });
+    while (!this.stopped.signal.aborted) {
       try {
         await runner.start();
-        this.started.add(name);
         this.logger.info('sink delivering', { sink: name });
         return;
       } catch (err) {
-        const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt - 1, 6));
+        const delay = delays();
         this.logger.warn('sink could not start; retrying', { sink: name, error: (err as Error).message, retry_in_ms: delay });
         await runner.stop().catch(() => {});
-        for (let waited = 0; waited < delay && !this.stopping; waited += 100) await sleep(100);
+        await sleepUnlessAborted(delay, this.stopped.signal);
       }
     }
   }
@@ -169,7 +169,7 @@ export class Deliverer {
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
+    this.stopped.abort();
     clearInterval(this.lagTimer);
     await Promise.all(this.runners.map((r) => r.stop().catch(() => {})));
     await this.dlq.disconnect();

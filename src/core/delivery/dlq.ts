@@ -1,5 +1,5 @@
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
-import type { SinkName } from './sink.js';
+import type { SinkName } from '../sinks/contract.js';
 
 /**
  * The dead-letter topic. Each record is the original event as it was read from the

@@ -2,7 +2,8 @@ import type { Admin } from 'kafkajs';
 import type { OpenLetters } from '../replay/open-letters.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
-import type { SinkName } from './sink.js';
+import type { SinkName } from '../sinks/contract.js';
+import { enabledSinkNames } from '../sinks/registry.js';
 
 export interface DeliveryLag {
   /** Events in the changes topic each enabled sink has not acknowledged yet. */
@@ -26,8 +27,7 @@ export async function deliveryLag(admin: Admin, config: Config, openLetters?: (a
   const out: DeliveryLag = { lag: {}, dlq_depth: 0 };
   if (topics.includes(names.changesTopic)) {
     const ends = await admin.fetchTopicOffsets(names.changesTopic);
-    for (const sink of ['redis', 'bigquery', 'http'] as const) {
-      if (!config.sinks[sink].enabled) continue;
+    for (const sink of enabledSinkNames(config)) {
       const committed = await admin.fetchOffsets({ groupId: names.consumerGroup(sink), topics: [names.changesTopic] });
       const byPartition = new Map(committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
       let lag = 0n;

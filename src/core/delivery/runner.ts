@@ -2,7 +2,7 @@ import { BrokenCircuitError, CircuitState, type CircuitBreakerPolicy, type Retry
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { PipelineMetrics } from '../metrics.js';
-import { sleep } from '../timeout.js';
+import { sleep, sleepUnlessAborted } from '../timeout.js';
 import { planUnits, type Unit } from './plan.js';
 import { runSchedule } from './schedule.js';
 import type { DeadLetter, DlqWriter } from './dlq.js';
@@ -10,7 +10,7 @@ import type { Enricher } from './enrich.js';
 import { RetryableWriteError, UnitCancelledError } from './policies.js';
 import { prepare } from './prepare.js';
 import type { ChangeEvent } from '../event/envelope.js';
-import { isUnreachable, SINK_STATE_LOST, type Sink, type SinkRecord, type WriteResult } from './sink.js';
+import { isUnreachable, SINK_STATE_LOST, type Sink, type SinkRecord, type WriteResult } from '../sinks/contract.js';
 import { SinkStateKeeper, type SinkStateProblem } from './sink-state.js';
 
 export interface RunnerOptions {
@@ -436,15 +436,3 @@ class Cancelled extends UnitCancelledError {}
 
 /** A write refused because the sink no longer holds its generation marker: neither retried nor dead-lettered. */
 class StateLost extends UnitCancelledError {}
-
-function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../logger.js';
-import type { Sink, SinkName } from './sink.js';
+import type { Sink, SinkName } from '../sinks/contract.js';
 
 /**
  * A sink that keeps its own offsets (Redis) can come back empty: restarted without
  * persistence, flushed. Its offsets are then gone too, and the consumer used to carry on
  * from the group's committed offsets, so the read model silently lost every row written
  * before. Here each partition carries a generation marker in the sink, written by the
- * deliverer (never by the write itself), and each write must match it (redis-script.ts).
+ * deliverer (never by the write itself), and each write must match it (sinks/redis/script.ts).
  * On assignment and periodically, per partition:
  *   marker present                         -> intact: resume from the sink's offsets;
  *   no marker, the sink's offsets present  -> written before markers existed: adopt;

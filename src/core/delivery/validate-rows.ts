@@ -1,9 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { Ajv2019 } from 'ajv/dist/2019.js';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { makeAjv } from '../json-schema.js';
 import type { ChangeEvent } from '../event/envelope.js';
 
 export type RowValidator = (event: ChangeEvent) => string[];
@@ -61,9 +59,7 @@ function compileFile(table: string, file: string): ValidateFunction {
     throw new Error(`${where}: not a JSON Schema (must be an object)`);
   }
   const draft = typeof schema === 'object' ? String((schema as { $schema?: unknown }).$schema ?? '') : '';
-  const options = { allErrors: true, strict: false, allowUnionTypes: true };
-  const ajv = draft.includes('2020-12') ? new Ajv2020(options) : draft.includes('2019-09') ? new Ajv2019(options) : new Ajv(options);
-  addFormatsModule.default(ajv);
+  const ajv = makeAjv({ draft, formats: true });
   try {
     return ajv.compile(schema as object | boolean);
   } catch (err) {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject } from 'ajv';
-import addFormatsModule from 'ajv-formats';
+import type { ErrorObject } from 'ajv';
+import { makeAjv } from '../json-schema.js';
 import type { ChangeEvent } from './envelope.js';
 
 const SCHEMA_URL = new URL('../../../../schemas/event.v1.schema.json', import.meta.url);
@@ -8,8 +8,7 @@ const SCHEMA_URL = new URL('../../../../schemas/event.v1.schema.json', import.me
 /** The versioned envelope schema, read from schemas/ so the file in the repo is the contract. */
 export const EVENT_SCHEMA_V1: Record<string, unknown> = JSON.parse(readFileSync(SCHEMA_URL, 'utf8'));
 
-const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
-addFormatsModule.default(ajv);
+const ajv = makeAjv({ formats: true });
 const check = ajv.compile<ChangeEvent>(EVENT_SCHEMA_V1);
 
 export type EventValidation = { ok: true; event: ChangeEvent } | { ok: false; errors: string[] };

@@ -1,15 +1,14 @@
 import type { Config } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import { withTimeout } from '../timeout.js';
-import { probePostgres } from './postgres.js';
-import { endpointOf, probeBigQuery, probeHttp, probeKafka, probeRedis } from './probes.js';
+import { probeComponents } from './components.js';
 import { backfillStatus, type BackfillStatus } from './backfill.js';
 import { captureStatus, type CaptureStatus } from './capture.js';
 import { circuitsStatus } from './circuits.js';
 import { slotWarnings, streamStuck } from './warnings.js';
 import { sinkStateProblems } from './sink-state.js';
 import { readStreamReady } from './stream-ready.js';
-import { COMPONENTS, type ComponentName, type ProbeResult, type StatusReport } from './types.js';
+import type { StatusReport } from './types.js';
 
 export interface StatusOptions {
   /** Per component; a component that has not answered by then is down. */
@@ -18,22 +17,7 @@ export interface StatusOptions {
 
 /** Probes every component at once; never throws: a failure is a `down` component. */
 export async function checkStatus(config: Config, logger: Logger, options: StatusOptions): Promise<StatusReport> {
-  const probes: Record<ComponentName, () => Promise<ProbeResult>> = {
-    postgres: () => probePostgres(config),
-    kafka: () => probeKafka(config, logger),
-    redis: () => probeRedis(config, logger),
-    bigquery: () => probeBigQuery(config),
-    http: () => probeHttp(config, options.timeoutMs),
-  };
-  const results = await Promise.all(
-    COMPONENTS.map(async (name): Promise<[ComponentName, ProbeResult]> => {
-      try {
-        return [name, await withTimeout(probes[name](), options.timeoutMs, `${name} check`)];
-      } catch (err) {
-        return [name, { health: { state: 'down', endpoint: endpointOf(name, config), rtt_ms: null, detail: {}, error: (err as Error).message }, problems: [] }];
-      }
-    }),
-  );
+  const results = await probeComponents(config, logger, options.timeoutMs);
   // One read of the stream's /ready serves the stuck, rebuild and circuit views.
   const ready = await readStreamReady(config, Math.min(2000, options.timeoutMs));
   const circuits = circuitsStatus(config, options.timeoutMs, ready);

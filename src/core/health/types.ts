@@ -1,11 +1,15 @@
+import type { AnySinkPlugin } from '../sinks/plugin.js';
+import { SINK_PLUGINS, type SinkName } from '../sinks/registry.js';
 import type { BackfillStatus } from './backfill.js';
 import type { CaptureStatus } from './capture.js';
 import type { CircuitsStatus } from './circuits.js';
 import type { StuckComponent } from './progress.js';
 import type { StatusWarning } from './warnings.js';
 
-export const COMPONENTS = ['postgres', 'kafka', 'redis', 'bigquery', 'http'] as const;
-export type ComponentName = (typeof COMPONENTS)[number];
+/** What `status` checks: the source, Kafka, then every registered sink (src/core/sinks/registry.ts). */
+export const componentNames = (plugins: readonly AnySinkPlugin[] = SINK_PLUGINS): string[] => ['postgres', 'kafka', ...plugins.map((p) => p.name)];
+export type ComponentName = 'postgres' | 'kafka' | SinkName;
+export const COMPONENTS = componentNames() as readonly ComponentName[];
 
 export interface ComponentHealth {
   state: 'up' | 'down' | 'disabled';

@@ -7,14 +7,14 @@ import { dlqHeaders, DlqWriter, type DeadLetter } from '../delivery/dlq.js';
 import { makeEnricher, type Enricher } from '../delivery/enrich.js';
 import { breakerFor, retryPolicyFor } from '../delivery/policies.js';
 import { SinkRunner } from '../delivery/runner.js';
-import type { Sink, SinkName } from '../delivery/sink.js';
+import type { Sink, SinkName } from '../sinks/contract.js';
 import { makeRowValidator } from '../delivery/validate-rows.js';
 import type { ChangeEvent } from '../event/envelope.js';
 import type { Logger } from '../logger.js';
 import type { PipelineMetrics } from '../metrics.js';
 import { makeBigQuery } from '../clients/bigquery.js';
 import { makeRedis } from '../clients/redis.js';
-import { sleep } from '../timeout.js';
+import { sleepUnlessAborted } from '../timeout.js';
 import type { LetterFilter } from './filter.js';
 import { letterKey, REPLAY_HEADERS, type Letter } from './letter.js';
 import { encodeResolution, isOpen, resolutionTopic, type Outcome, type Resolution } from './resolutions.js';
@@ -196,7 +196,7 @@ export class ReplayRun {
                   // From the first write, so the time spent reading up to it is not a credit to burst with.
                   began ??= Date.now();
                   const due = began + (1000 * (counts.replayed + counts.superseded + counts.requeued + chunk.length)) / options.rate;
-                  while (Date.now() < due && !stop.signal.aborted) await sleep(Math.min(200, due - Date.now()));
+                  await sleepUnlessAborted(due - Date.now(), stop.signal);
                   if (stop.signal.aborted) return;
                 }
                 const outcome = await this.replayChunk(await pipelineFor(target), target, chunk);

@@ -1,5 +1,5 @@
 import { canonicalJson } from '../event/identity.js';
-import type { SinkName } from '../delivery/sink.js';
+import type { SinkName } from '../sinks/contract.js';
 import type { Letter } from './letter.js';
 
 /** Which letters a replay-dlq run looks at. Every field narrows; none set: all letters. */

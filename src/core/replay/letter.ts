@@ -1,6 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
 import { DLQ_HEADERS, type DeadLetter } from '../delivery/dlq.js';
-import type { SinkName } from '../delivery/sink.js';
+import type { SinkName } from '../sinks/contract.js';
 import type { ChangeEvent } from '../event/envelope.js';
 
 /**
@@ -12,7 +12,7 @@ export const REPLAY_HEADERS = {
   replayedAt: 'streamctl-replayed-at',
 } as const;
 
-export const SINKS: readonly SinkName[] = ['redis', 'bigquery', 'http'];
+export { SINK_NAMES as SINKS } from '../sinks/registry.js';
 
 /** One record of `<prefix>.dlq`, read back: the DLQ headers plus what the event says of itself. */
 export interface Letter extends DeadLetter {

@@ -1,7 +1,7 @@
 import type { Admin, Kafka } from 'kafkajs';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
-import type { SinkName } from '../delivery/sink.js';
+import type { SinkName } from '../sinks/contract.js';
 import { isOpen, resolutionTopic } from './resolutions.js';
 import { loadResolutions, scanLetters } from './scan.js';
 

@@ -1,9 +1,11 @@
 import type { BigQuery } from '@google-cloud/bigquery';
 import type { Redis } from 'ioredis';
-import { eventVersion, type SinkName } from '../delivery/sink.js';
+import { eventVersion } from '../event/version.js';
+import type { SinkName } from '../sinks/contract.js';
 import type { ChangeEvent } from '../event/envelope.js';
 import { canonicalJson } from '../event/identity.js';
-import { onceMoreOnReset, qualifiedName } from '../sinks/bigquery.js';
+import { onceMoreOnReset } from '../sinks/bigquery/errors.js';
+import { qualifiedName } from '../sinks/bigquery/views.js';
 
 /**
  * The version a sink already holds for the row of each event (null: none, or a sink

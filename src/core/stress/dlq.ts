@@ -1,6 +1,6 @@
 import type { Admin, Kafka } from 'kafkajs';
 import { DLQ_HEADERS } from '../delivery/dlq.js';
-import type { SinkName } from '../delivery/sink.js';
+import type { SinkName } from '../sinks/contract.js';
 
 /** Dead letters per sink (the sink header of each record), read to the topic's end. */
 export async function countDeadLetters(kafka: Kafka, admin: Admin, topic: string, sinks: SinkName[]): Promise<Record<string, number>> {

@@ -1,6 +1,6 @@
 import type { BigQuery } from '@google-cloud/bigquery';
 import type { Redis } from 'ioredis';
-import type { SinkName } from '../delivery/sink.js';
+import type { SinkName } from '../sinks/contract.js';
 import { canonicalJson } from '../event/identity.js';
 import type { HttpReceiver } from '../../receiver/server.js';
 import { LatencyRecorder } from './latency.js';

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
-import type { SinkName } from '../delivery/sink.js';
+import type { SinkName } from '../sinks/contract.js';
 import { EnvironmentNotReadyError } from '../errors.js';
 
 /**

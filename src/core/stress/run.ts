@@ -9,7 +9,7 @@ import { makePgClient } from '../clients/postgres.js';
 import { makeRedis } from '../clients/redis.js';
 import { derivedNames, type Config } from '../config/index.js';
 import { deliveryLag } from '../delivery/lag.js';
-import type { SinkName } from '../delivery/sink.js';
+import type { SinkName } from '../sinks/contract.js';
 import { EnvironmentNotReadyError } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import { HttpReceiver } from '../../receiver/server.js';
@@ -23,7 +23,8 @@ import { checkFinalState, persistentDifferences, STATE_SINKS } from './state-che
 import { evaluateSlos, describeMiss, type Slo, type SloFigures } from './slo.js';
 import { createTableSql, LOAD_COLUMNS, type Workload } from './workload.js';
 import { LoadWriter } from './writer.js';
-import { sleep } from './sleep.js';
+import { sleepUnlessAborted as sleep } from '../timeout.js';
+import { quoteIdent, quoteTable } from '../postgres/sql.js';
 
 export const OWN_SCHEMA = 'streamctl_stress';
 
@@ -72,7 +73,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
   const tag = `st_${Date.now().toString(36)}_${randomBytes(2).toString('hex')}`;
   const ownTable = o.table === undefined;
   const [schema, name] = o.table ? splitTable(o.table) : [OWN_SCHEMA, `load_${tag}`];
-  const qualified = `${quoteIdent(schema)}.${quoteIdent(name)}`;
+  const qualified = quoteTable(schema, name);
   const hmacKey = o.config.sinks.http.hmacKey || randomBytes(24).toString('hex');
 
   // The config of the pipeline under test: the operator's, or (with --spawn) an isolated one.
@@ -444,8 +445,6 @@ export function splitTable(table: string): [string, string] {
   const parts = table.split('.');
   return parts.length === 2 ? [parts[0]!, parts[1]!] : ['public', table];
 }
-
-const quoteIdent = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { Ledger, type Change } from './ledger.js';
 import { LatencyRecorder, type LatencySummary } from './latency.js';
-import { sleep } from './sleep.js';
+import { sleepUnlessAborted as sleep } from '../timeout.js';
 import { MIX, randomText, transactionSql, type WorkloadOptions } from './workload.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { BigQuery } from '@google-cloud/bigquery';
 import { makeBigQuery } from '../clients/bigquery.js';
 import type { BigQuerySinkConfig } from '../config/types.js';
-import { qualifiedName } from '../sinks/bigquery.js';
+import { qualifiedName } from '../sinks/bigquery/views.js';
 import { bucketsOf, keysIn, type KeyBuckets, rowDigest, storedFields, xorInto, newLanes, type Lanes } from './digest.js';
 import type { SinkRow, SinkSide } from './sink-side.js';
 

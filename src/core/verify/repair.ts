@@ -1,6 +1,7 @@
 import type { Kafka } from 'kafkajs';
 import { Backfill, type BackfillSummary } from '../backfill/backfill.js';
-import { parseTableName, quoteIdent, type TableRef } from '../backfill/plan.js';
+import { parseTableName, type TableRef } from '../backfill/plan.js';
+import { quoteIdent } from '../postgres/sql.js';
 import { describeTables } from '../backfill/tables.js';
 import { makeKafka } from '../clients/kafka.js';
 import { makePgClient } from '../clients/postgres.js';

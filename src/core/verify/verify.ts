@@ -3,7 +3,7 @@ import type { Admin } from 'kafkajs';
 import { makeKafka } from '../clients/kafka.js';
 import type { Config } from '../config/types.js';
 import { parseLsn } from '../event/lsn.js';
-import { eventVersion } from '../delivery/sink.js';
+import { eventVersion } from '../event/version.js';
 import { makeEnricher } from '../delivery/enrich.js';
 import { secretOf } from '../delivery/deliverer.js';
 import { describeTables, estimateRows, type TableInfo } from '../backfill/tables.js';

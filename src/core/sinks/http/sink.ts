@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { HttpSinkConfig } from '../config/types.js';
-import type { Sink, SinkRecord, WriteResult } from '../delivery/sink.js';
-import { recordKey } from '../event/identity.js';
-import type { Logger } from '../logger.js';
-import { IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign } from './http-signature.js';
-import { redactUrl } from '../redact-url.js';
-import { type Answer, HttpTransport, RequestStopped, RequestTimeout } from './http-transport.js';
+import type { HttpSinkConfig } from '../../config/types.js';
+import type { Sink, SinkRecord, WriteResult } from '../contract.js';
+import { recordKey } from '../../event/identity.js';
+import type { Logger } from '../../logger.js';
+import { IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign } from './signature.js';
+import { redactUrl } from '../../redact-url.js';
+import { type Answer, HttpTransport, RequestStopped, RequestTimeout } from './transport.js';
+import { parseRetryAfter } from '../retry-after.js';
 
-const PKG_URL = new URL('../../../../package.json', import.meta.url);
+const PKG_URL = new URL('../../../../../package.json', import.meta.url);
 const VERSION = (JSON.parse(readFileSync(PKG_URL, 'utf8')) as { version: string }).version;
 export const USER_AGENT = `streamctl/${VERSION}`;
 
@@ -29,7 +30,7 @@ export interface HttpSinkOptions {
 }
 
 /**
- * Delivers events to an external HTTP endpoint, signed (HMAC, ./http-signature.ts) and with
+ * Delivers events to an external HTTP endpoint, signed (HMAC, ./signature.ts) and with
  * an Idempotency-Key, so the receiver can drop a re-delivery: the pipeline retries, the
  * sink only reports, per record, whether it landed.
  *
@@ -277,23 +278,6 @@ const STOPPED: WriteResult = { ok: false, permanent: false, errorClass: 'stopped
 export function batchIdempotencyKey(ids: string[]): string {
   return `batch-${createHash('sha256').update(JSON.stringify(ids)).digest('base64url')}`;
 }
-
-/**
- * Retry-After (RFC 9110): delay-seconds or an HTTP date. Milliseconds from `now`, never
- * negative; undefined when absent or unreadable.
- */
-export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  const text = value.trim();
-  if (text === '') return undefined;
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  // Every HTTP-date form starts with a day name; anything else (-5, 1.5) is unreadable.
-  if (!/^[A-Za-z]{3}/.test(text)) return undefined;
-  const at = Date.parse(text);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
-}
-
 
 /** At most `size` holders at once; waiters are served first come, first served. */
 class Semaphore {

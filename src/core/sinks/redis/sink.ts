@@ -1,11 +1,12 @@
 import type { Redis } from 'ioredis';
-import { makeRedis } from '../clients/redis.js';
-import type { RedisSinkConfig } from '../config/types.js';
-import { canonicalJson } from '../event/identity.js';
-import type { ChangeEvent } from '../event/envelope.js';
-import type { Logger } from '../logger.js';
-import { eventVersion, SINK_STATE_LOST, type OffsetsToStore, type Sink, type SinkRecord, type WriteResult } from '../delivery/sink.js';
-import { APPLY_BATCH_LUA } from './redis-script.js';
+import { makeRedis } from '../../clients/redis.js';
+import type { RedisSinkConfig } from '../../config/types.js';
+import { canonicalJson } from '../../event/identity.js';
+import type { ChangeEvent } from '../../event/envelope.js';
+import type { Logger } from '../../logger.js';
+import { SINK_STATE_LOST, type OffsetsToStore, type Sink, type SinkRecord, type WriteResult } from '../contract.js';
+import { eventVersion } from '../../event/version.js';
+import { APPLY_BATCH_LUA } from './script.js';
 
 /** How ioredis says it has no connection (server down or restarting), as opposed to a command that failed. */
 const UNREACHABLE = /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Command timed out|LOADING/;

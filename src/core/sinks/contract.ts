@@ -8,7 +8,8 @@ import type { ChangeEvent } from '../event/envelope.js';
  * each record, whether it landed. A batch may be written again after a crash or a
  * rebalance, so `write` must be idempotent per event id.
  */
-export type SinkName = 'redis' | 'bigquery' | 'http';
+export type { SinkName } from './registry.js';
+import type { SinkName } from './registry.js';
 
 export interface SinkRecord {
   /** The event after validation and enrichment: what the sink stores. */
@@ -36,7 +37,7 @@ export interface OffsetsToStore {
   group: string;
   /** `topic:partition` -> next offset to read. */
   next: Record<string, string>;
-  /** The generation marker the sink must hold for those partitions, else it writes nothing (./sink-state.ts). */
+  /** The generation marker the sink must hold for those partitions, else it writes nothing (delivery/sink-state.ts). */
   generation?: string;
 }
 
@@ -73,30 +74,11 @@ export interface Sink {
   readonly storesOffsets: boolean;
   /** The offsets the sink holds for `group`, as `topic:partition` -> next offset. */
   storedOffsets?(group: string): Promise<Record<string, string>>;
-  /** Generation markers per `topic:partition` for `group` (sinks that can lose their state: ./sink-state.ts). */
+  /** Generation markers per `topic:partition` for `group` (sinks that can lose their state: delivery/sink-state.ts). */
   stateMarkers?(group: string): Promise<Record<string, string>>;
   /** Sets those markers (`topic:partition` -> generation). */
   markState?(group: string, markers: Record<string, string>): Promise<void>;
   /** Cheap round trip for `status` and /ready. */
   healthCheck(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/**
- * Orders every change of one row: commit LSN (16 hex digits) then position (10 digits).
- * A sink keeps a row's version and ignores any event whose version is not newer, so a
- * replay, a re-delivery or a late backfill read never puts an older value over a newer one.
- *
- * A backfill read carries the consistent point C of the snapshot it was read in (see
- * src/core/backfill/snapshot.ts): that snapshot sees exactly the transactions committed
- * before C. Its version is `C:-`, which sorts after every change committed before C and
- * before every change committed at or after C ('-' sorts before any digit), so the
- * newer of a read and a change always wins, whichever reaches the sink first.
- */
-export function eventVersion(event: Pick<ChangeEvent, 'lsn' | 'position' | 'op'>): string {
-  const lsn = event.lsn ?? '0/0';
-  const [hi, lo] = lsn.split('/') as [string, string];
-  const hex = ((BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`)).toString(16).toUpperCase().padStart(16, '0');
-  if (event.op === 'read') return `${hex}:-`;
-  return `${hex}:${String(event.position ?? 0).padStart(10, '0')}`;
 }

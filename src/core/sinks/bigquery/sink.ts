@@ -1,0 +1,161 @@
+import type { BigQuery, Dataset, Table } from '@google-cloud/bigquery';
+import { makeBigQuery } from '../../clients/bigquery.js';
+import type { Sink, SinkRecord, WriteResult } from '../contract.js';
+import type { Logger } from '../../logger.js';
+import { bisectBudgetFor, insertWithBisection, outcomeOf, type InsertOutcome, type InsertRow } from './bisection.js';
+import type { BigQuerySinkConfig } from './config.js';
+import { ensureDataset, ensureTable, ensureView } from './ddl.js';
+import { classifyCallError, onceMoreOnReset } from './errors.js';
+import { eventToRow } from './rows.js';
+import { qualifiedName, viewLatestSql, viewOnceSql } from './views.js';
+
+/**
+ * BigQuery sink: an append-only log, one row per event, written with streaming inserts
+ * (insertAll, insertId = event id), and two views over it.
+ *
+ * Exactly once is a property of the views, not of the table: insertId dedup is best
+ * effort (about a minute, and the emulator has none), so a crash and a re-delivery may
+ * append an event twice. `viewOnce` shows each event id once and `viewLatest` the latest
+ * state of each source row, so the sink stores no offsets (`storesOffsets = false`).
+ *
+ * The parts, each in its own module: the row schema (./rows.ts), the views' SQL
+ * (./views.ts), error classification (./errors.ts), batch bisection (./bisection.ts), the
+ * dataset, table and views made idempotently (./ddl.ts). This module wires them to the
+ * client and recreates what is dropped behind the pipeline's back.
+ */
+
+export class BigQuerySink implements Sink {
+  readonly name = 'bigquery' as const;
+  readonly storesOffsets = false;
+  private readonly bq: BigQuery;
+  private readonly dataset: Dataset;
+  private readonly table: Table;
+  private readonly log: Logger;
+  private checkTimer: NodeJS.Timeout | undefined;
+  private repairing: Promise<boolean> | null = null;
+
+  constructor(
+    private readonly config: BigQuerySinkConfig,
+    logger: Logger,
+    private readonly pipelineId: string,
+    /** How often the table and views are looked for, to recreate one dropped behind the pipeline's back. */
+    private readonly checkEveryMs = 60_000,
+  ) {
+    // The pipeline's retry policy (config.retry) decides; the client must not retry on its own.
+    this.bq = makeBigQuery(config, { autoRetry: false });
+    this.dataset = this.bq.dataset(config.dataset, { location: config.location });
+    this.table = this.dataset.table(config.table);
+    this.log = logger.child('sink.bigquery');
+  }
+
+  get tableName(): string {
+    return qualifiedName(this.config.projectId, this.config.dataset, this.config.table);
+  }
+
+  async start(): Promise<void> {
+    await ensureDataset(this.dataset, this.config, this.log);
+    await ensureTable(this.dataset, this.config, this.log);
+    await ensureView(this.dataset, this.config.viewOnce, viewOnceSql(this.tableName));
+    await ensureView(this.dataset, this.config.viewLatest, viewLatestSql(this.tableName));
+    this.log.info('BigQuery sink ready', {
+      table: `${this.config.projectId}.${this.config.dataset}.${this.config.table}`,
+      views: [this.config.viewOnce, this.config.viewLatest],
+      pipeline: this.pipelineId,
+    });
+    clearInterval(this.checkTimer);
+    this.checkTimer = setInterval(() => void this.repairDropped().catch((err: Error) => this.log.warn('could not check the table and views', { error: err.message })), this.checkEveryMs);
+    this.checkTimer.unref();
+  }
+
+  /**
+   * The table or a view dropped behind the pipeline's back (by hand, by a dataset's table
+   * expiration): recreated, saying what history is lost. True when something was recreated.
+   * One repair at a time: the periodic check and a write that got 404 may ask together.
+   */
+  repairDropped(): Promise<boolean> {
+    this.repairing ??= this.repairNow().finally(() => (this.repairing = null));
+    return this.repairing;
+  }
+
+  private async repairNow(): Promise<boolean> {
+    const name = (t: string) => `${this.config.projectId}.${this.config.dataset}.${t}`;
+    let repaired = false;
+    const [datasetExists] = await onceMoreOnReset(() => this.dataset.exists());
+    const [tableExists] = datasetExists ? await onceMoreOnReset(() => this.table.exists()) : [false];
+    if (!tableExists) {
+      await ensureDataset(this.dataset, this.config, this.log);
+      await ensureTable(this.dataset, this.config, this.log);
+      this.log.error(`table ${name(this.config.table)} was dropped${datasetExists ? '' : ' with its dataset'}: recreated empty`, {
+        lost: 'every event written to it before now: the views show only events delivered from now on',
+        fix: 'streamctl backfill --table <each table> reloads the current rows (their earlier history is gone)',
+      });
+      repaired = true;
+    }
+    for (const [view, sql] of [
+      [this.config.viewOnce, viewOnceSql(this.tableName)],
+      [this.config.viewLatest, viewLatestSql(this.tableName)],
+    ] as const) {
+      const [exists] = await onceMoreOnReset(() => this.dataset.table(view).exists());
+      if (exists && tableExists) continue;
+      await ensureView(this.dataset, view, sql);
+      if (!exists) this.log.warn(`view ${name(view)} was dropped: recreated`, { lost: 'nothing (a view holds no data)' });
+      repaired = true;
+    }
+    return repaired;
+  }
+
+  write(records: SinkRecord[]): Promise<WriteResult[]> {
+    return this.writeRows(records, true);
+  }
+
+  private async writeRows(records: SinkRecord[], again: boolean): Promise<WriteResult[]> {
+    const ingestedAt = new Date();
+    const rows: InsertRow[] = records.map((r) => ({ insertId: r.event.id, json: eventToRow(r.event, ingestedAt) }));
+    const size = Math.max(1, this.config.batchSize);
+    const results: WriteResult[] = [];
+    for (let from = 0; from < rows.length; from += size) {
+      const batch = rows.slice(from, from + size);
+      const batchResults = await insertWithBisection(batch, { send: (r) => this.send(r), bisectBudget: bisectBudgetFor(batch.length) });
+      results.push(...batchResults);
+      const first = batchResults[0];
+      if (first && !first.ok && !first.permanent && batchResults.every((r) => !r.ok && r.errorClass === first.errorClass) && !first.errorClass.startsWith('row_')) {
+        // The whole batch failed the same way (BigQuery unreachable, refusing, throttling): do not hammer it with the rest.
+        while (results.length < rows.length) results.push(first);
+        break;
+      }
+    }
+    // Every row refused with 404: the table (or its dataset) is gone. Recreate and write once more.
+    if (again && results.length > 0 && results.every((r) => !r.ok && r.errorClass === 'http_404') && (await this.repairDropped().catch(() => false))) {
+      return this.writeRows(records, false);
+    }
+    const failed = results.filter((r) => !r.ok).length;
+    if (failed > 0) this.log.warn('rows not written', { rows: rows.length, failed, pipeline: this.pipelineId });
+    return results;
+  }
+
+  async healthCheck(): Promise<void> {
+    const [exists] = await onceMoreOnReset(() => this.dataset.exists());
+    if (!exists) throw new Error(`dataset ${this.config.projectId}.${this.config.dataset} does not exist`);
+  }
+
+  async stop(): Promise<void> {
+    // Nothing else held open: every insert is its own HTTP request.
+    clearInterval(this.checkTimer);
+  }
+
+  private async send(rows: InsertRow[]): Promise<InsertOutcome> {
+    try {
+      // skipInvalidRows: the valid rows land and each invalid one comes back in insertErrors
+      // (without it BigQuery refuses the whole request and marks the good rows 'stopped').
+      // partialRetries 0: the client would otherwise re-send failed rows itself, invalid ones too.
+      await onceMoreOnReset(() => this.table.insert(rows, { raw: true, skipInvalidRows: true, partialRetries: 0 }));
+      return { kind: 'ok', rowErrors: new Map() };
+    } catch (error) {
+      const outcome = outcomeOf(rows, error);
+      if (outcome.kind === 'failed') {
+        this.log.debug('insertAll failed as a whole', { rows: rows.length, error: classifyCallError(error).failure.errorClass, message: (error as Error).message });
+      }
+      return outcome;
+    }
+  }
+}
