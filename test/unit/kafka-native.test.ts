@@ -40,6 +40,8 @@ describe('librdkafka settings and logs', () => {
     client.emit('event.log', { severity: 3, fac: 'TXNERR', message: 'Current transaction failed in state InTransaction: Message size too large' });
     client.emit('event.log', { severity: 4, fac: 'CONFWARN', message: 'Configuration property x is deprecated' });
     client.emit('event.log', { severity: 7, fac: 'MSG', message: 'detail' });
+    // Seen after each SIGKILL of crash:capture: the dead producer's transaction is still being aborted.
+    client.emit('event.log', { severity: 4, fac: 'GETPID', message: '[thrd:main]: Failed to acquire transactional PID from broker TxnCoordinator/1: Broker: Producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing: retrying' });
     client.emit('event.error', Object.assign(new Error('Local: All broker connections are down'), { code: -187 }));
     client.emit('event.error', Object.assign(new Error('Local: This instance has been fenced by a newer instance'), { code: -144, isFatal: true }));
     assert.deepEqual(lines, [
@@ -47,6 +49,7 @@ describe('librdkafka settings and logs', () => {
       'error Current transaction failed in state InTransaction: Message size too large',
       'warn Configuration property x is deprecated',
       'debug detail',
+      'debug [thrd:main]: Failed to acquire transactional PID from broker TxnCoordinator/1: Broker: Producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing: retrying',
       'debug Local: All broker connections are down',
       'error Local: This instance has been fenced by a newer instance',
     ]);
