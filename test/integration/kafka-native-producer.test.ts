@@ -7,6 +7,7 @@ import { silentLogger } from '../../src/core/logger.js';
 import { CheckpointedProducer, nativeCheckpointedProducer, readCheckpoint, type CheckpointStore } from '../../src/core/kafka/checkpointed-producer.js';
 import { NativeTransactionalClient } from '../../src/core/kafka/transactional-client.js';
 import { murmur2 } from '../../src/core/kafka/partitioner.js';
+import { isFenced } from '../../src/core/kafka/retry.js';
 import { KafkaConsumer, librdkafkaSettings, nativeCall } from '../../src/core/kafka/native.js';
 import { stackConfig, unique } from '../helpers/stack.js';
 
@@ -56,7 +57,7 @@ const textStore = (topic: string, group: string): CheckpointStore<{ n: number; t
 describe('the native checkpointed producer (librdkafka)', () => {
   let kafka: Kafka;
   let admin: Admin;
-  const topics = { changes3: `${tag}.c3`, changes12: `${tag}.c12`, checkpoints: `${tag}.cp`, small: `${tag}.small`, one: `${tag}.one`, queue: `${tag}.queue` };
+  const topics = { changes3: `${tag}.c3`, changes12: `${tag}.c12`, checkpoints: `${tag}.cp`, small: `${tag}.small`, one: `${tag}.one`, queue: `${tag}.queue`, fenced: `${tag}.fenced` };
 
   before(async () => {
     kafka = makeKafka(config.kafka, silentLogger, { retries: 5 });
@@ -70,6 +71,7 @@ describe('the native checkpointed producer (librdkafka)', () => {
         { topic: topics.checkpoints, numPartitions: 1 },
         { topic: topics.one, numPartitions: 1 },
         { topic: topics.queue, numPartitions: 1 },
+        { topic: topics.fenced, numPartitions: 1 },
         { topic: topics.small, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '10000' }] },
       ],
     });
@@ -136,6 +138,33 @@ describe('the native checkpointed producer (librdkafka)', () => {
     await tx.commit();
     await old.disconnect();
     assert.deepEqual(await readCheckpoint(admin, textStore(topics.checkpoints, oldGroup)), { n: 5, text });
+  });
+
+  it('a producer whose transactional id was taken by a newer one is fenced (librdkafka -144): its transaction is not committed, and it stays fenced', async () => {
+    const group = unique('g');
+    const transactionalId = unique('tx');
+    const make = () => nativeCheckpointedProducer(config.kafka, silentLogger, { transactionalId, changesTopic: topics.fenced, store: textStore(topics.checkpoints, group), transactionTimeoutMs: 60_000 });
+    const zombie = make();
+    await zombie.connect();
+    after(() => zombie.disconnect());
+    await zombie.commitAll([{ key: Buffer.from('k'), value: Buffer.from('before') }], { n: 1, text: 'zombie' });
+    const successor = make();
+    await successor.connect(); // InitProducerId: bumps the epoch
+    after(() => successor.disconnect());
+    const err = await zombie.commitAll([{ key: Buffer.from('k'), value: Buffer.from('zombie') }], { n: 2, text: 'zombie' }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    assert.ok(err, 'the zombie committed');
+    assert.ok(isFenced(err), `not seen as fenced: ${JSON.stringify(err)}`);
+    assert.equal(zombie.state, 'fenced');
+    await assert.rejects(zombie.begin(), /fenced/);
+    await successor.commitAll([{ key: Buffer.from('k'), value: Buffer.from('after') }], { n: 3, text: 'successor' });
+    assert.deepEqual(await readCheckpoint(admin, textStore(topics.checkpoints, group)), { n: 3, text: 'successor' });
+    assert.deepEqual(
+      (await readCommitted(topics.fenced, 1, 2)).map((r) => r.value),
+      ['before', 'after'],
+    );
   });
 
   it('waits when librdkafka queue is full, never drops: 3,000 records through a queue of 10', async () => {

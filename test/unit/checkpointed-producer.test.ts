@@ -10,7 +10,7 @@ import type { TransactionalClient } from '../../src/core/kafka/transactional-cli
  */
 type Call = { op: string; topic?: string; metadata?: string; group?: string; offset?: number };
 
-function recordingClient(faults: { failFlush?: boolean; failProduce?: number; fenceOnCommit?: boolean } = {}): { client: TransactionalClient; calls: Call[] } {
+function recordingClient(faults: { failFlush?: boolean; failProduce?: number; fenceOnCommit?: boolean; fenceOnAbort?: boolean } = {}): { client: TransactionalClient; calls: Call[] } {
   const calls: Call[] = [];
   let produced = 0;
   const client: TransactionalClient = {
@@ -30,7 +30,10 @@ function recordingClient(faults: { failFlush?: boolean; failProduce?: number; fe
       calls.push({ op: 'commit' });
       if (faults.fenceOnCommit) throw Object.assign(new Error('Local: This instance has been fenced by a newer instance'), { code: -144, isFatal: true });
     },
-    abort: async () => void calls.push({ op: 'abort' }),
+    abort: async () => {
+      calls.push({ op: 'abort' });
+      if (faults.fenceOnAbort) throw Object.assign(new Error('Local: This instance has been fenced by a newer instance'), { code: -144, isFatal: true });
+    },
     disconnect: async () => void calls.push({ op: 'disconnect' }),
   };
   return { client, calls };
@@ -104,6 +107,15 @@ describe('checkpointed producer', () => {
     await assert.rejects(producer.commitAll([record(10)], { n: 1 }), /fenced/);
     assert.equal(producer.state, 'fenced');
     assert.ok(!calls.some((c) => c.op === 'abort'));
+    await assert.rejects(producer.begin(), /fenced/);
+  });
+
+  it('is fenced when the abort says so, though the failure that led to it was only the records purged (what librdkafka does to a zombie)', async () => {
+    const { client } = recordingClient({ failFlush: true, fenceOnAbort: true });
+    const producer = producerOn(client);
+    await producer.connect();
+    await assert.rejects(producer.commitAll([record(10)], { n: 1 }), /fenced by a newer instance/);
+    assert.equal(producer.state, 'fenced');
     await assert.rejects(producer.begin(), /fenced/);
   });
 });

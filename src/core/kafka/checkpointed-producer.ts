@@ -160,7 +160,17 @@ export class CheckpointedTransaction<T> {
     if (this.machine.fenced || this.machine.state === 'ready' || this.machine.state === 'disconnected') return;
     this.machine.guard('abort');
     this.machine.transitionTo('aborting');
-    await this.client.abort().catch(() => {});
+    try {
+      await this.client.abort();
+    } catch (err) {
+      // The abort is where librdkafka tells a fenced producer so, when the failure that led
+      // here was only its side effect (records purged from the queue): fenced is final.
+      if (isFenced(err)) {
+        this.machine.transitionTo('fenced');
+        throw err;
+      }
+      // Anything else: the broker aborts the transaction when it times out, or when this id is initialised again.
+    }
     this.machine.transitionTo('ready');
   }
 }

@@ -145,8 +145,14 @@ export class NativeTransactionalClient implements TransactionalClient {
     await retryingCall(() => nativeCall((done) => this.producer.commitTransaction(CALL_TIMEOUT_MS, done))).catch((err) => this.rethrow(err));
   }
 
+  /** Rejects only when the producer is finished (fenced or another fatal error): an abort that fails otherwise is left to the broker's transaction timeout. */
   async abort(): Promise<void> {
-    await nativeCall((done) => this.producer.abortTransaction(CALL_TIMEOUT_MS, done));
+    const failed = await nativeCall((done) => this.producer.abortTransaction(CALL_TIMEOUT_MS, done)).then(
+      () => null,
+      (err: LibrdKafkaError) => err,
+    );
+    if (this.fatal) throw this.fatal;
+    if (failed && (failed.isFatal || isNativeFenced(failed))) throw failed;
     // The aborted records come back purged; their reports must not count against the next transaction.
     const deadline = Date.now() + 5000;
     while (this.pending > 0 && Date.now() < deadline) await this.delivered(100);
