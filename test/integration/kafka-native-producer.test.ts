@@ -81,8 +81,8 @@ describe('the native checkpointed producer (librdkafka)', () => {
     await admin.disconnect();
   });
 
-  const producer = (changesTopic: string, group: string): CheckpointedProducer<{ n: number; text: string }> =>
-    nativeCheckpointedProducer(config.kafka, silentLogger, { transactionalId: unique('tx'), changesTopic, store: textStore(topics.checkpoints, group), transactionTimeoutMs: 60_000 });
+  const producer = (changesTopic: string, group: string, transactionalId = unique('tx')): CheckpointedProducer<{ n: number; text: string }> =>
+    nativeCheckpointedProducer(config.kafka, silentLogger, { transactionalId, changesTopic, store: textStore(topics.checkpoints, group), transactionTimeoutMs: 60_000 });
 
   // Keys as capture writes them, and ones around the hash's tail lengths.
   const keys = ['public.orders:{"id":"1"}', 'public.orders:{"id":"2"}', 'public.orders:{"id":"3"}', 'public.t:{"k":"ünïcødé ✓"}', 'public.accounts:{"tenant":"acme","id":"42"}', 'a', '21', 'foobar'];
@@ -143,7 +143,7 @@ describe('the native checkpointed producer (librdkafka)', () => {
   it('a producer whose transactional id was taken by a newer one is fenced (librdkafka -144): its transaction is not committed, and it stays fenced', async () => {
     const group = unique('g');
     const transactionalId = unique('tx');
-    const make = () => nativeCheckpointedProducer(config.kafka, silentLogger, { transactionalId, changesTopic: topics.fenced, store: textStore(topics.checkpoints, group), transactionTimeoutMs: 60_000 });
+    const make = () => producer(topics.fenced, group, transactionalId);
     const zombie = make();
     await zombie.connect();
     after(() => zombie.disconnect());
@@ -184,7 +184,7 @@ describe('the native checkpointed producer (librdkafka)', () => {
   it('never commits over a failed delivery: the broker refuses a record, the transaction is aborted; the restarted producer commits', async () => {
     const group = unique('g');
     const transactionalId = unique('tx');
-    const make = () => nativeCheckpointedProducer(config.kafka, silentLogger, { transactionalId, changesTopic: topics.small, store: textStore(topics.checkpoints, group), transactionTimeoutMs: 60_000 });
+    const make = () => producer(topics.small, group, transactionalId);
     const writer = make();
     await writer.connect();
     after(() => writer.disconnect());
