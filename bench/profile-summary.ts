@@ -22,7 +22,10 @@ const STAGES: Array<[string, (fn: string, url: string) => boolean]> = [
   ['garbage collection', (fn) => fn === '(garbage collector)'],
   ['kafkajs CRC32C', (_, url) => /kafkajs\/src\/protocol\/recordBatch\/crc32C/.test(url)],
   ['kafkajs encode (records, varints, buffers)', (_, url) => /kafkajs\/src\/protocol\/(encoder|recordBatch|requests\/produce)/.test(url)],
-  ['kafkajs other (network, partitioner, retries)', (_, url) => /kafkajs\//.test(url) || /dist\/src\/core\/kafka\//.test(url)],
+  ['kafkajs other (network, partitioner, retries)', (_, url) => /kafkajs\//.test(url)],
+  ['our Kafka producer (src/core/kafka)', (_, url) => /dist\/src\/core\/kafka\//.test(url)],
+  // The JavaScript side of librdkafka (produce calls, delivery reports); its own threads are not in a --cpu-prof profile.
+  ['librdkafka binding (produce, delivery reports)', (_, url) => /@confluentinc\/kafka-javascript\//.test(url)],
   ['pgoutput decode', (_, url) => /pg-logical-replication|pgoutput-plugin/.test(url)],
   ['column type decode', (_, url) => /source\/pg-types|postgres-array|pg-types\//.test(url)],
   ['pg / pg-query-stream (wire protocol)', (_, url) => /node_modules\/(pg|pg-protocol|pg-query-stream|pg-cursor)\//.test(url)],

@@ -1,40 +1,42 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Kafka } from 'kafkajs';
-import { CheckpointedProducer, type CheckpointStore } from '../../src/core/kafka/checkpointed-producer.js';
+import { CheckpointedProducer, checkpointText, readCheckpoint, type CheckpointStore, type OffsetAdmin } from '../../src/core/kafka/checkpointed-producer.js';
+import type { TransactionalClient } from '../../src/core/kafka/transactional-client.js';
 
 /**
- * The producer's protocol against a recording stand-in for kafkajs' transaction (a plain
- * object; the real broker is in the capture and backfill integration tests and crash proofs).
+ * The producer's protocol against a recording stand-in for the transactional client (a
+ * plain object; librdkafka and the real broker are in test/integration/kafka-native-producer,
+ * the capture and backfill integration tests and the crash proofs).
  */
-type Call = { op: string; topic?: string; count?: number; metadata?: string; group?: string; offset?: string };
+type Call = { op: string; topic?: string; metadata?: string; group?: string; offset?: number };
 
-function recordingKafka(failSendNumber: number | null = null, fenceOnCommit = false): { kafka: Kafka; calls: Call[] } {
+function recordingClient(faults: { failFlush?: boolean; failProduce?: number; fenceOnCommit?: boolean; fenceOnAbort?: boolean } = {}): { client: TransactionalClient; calls: Call[] } {
   const calls: Call[] = [];
-  let sends = 0;
-  const tx = {
-    send: async ({ topic, messages }: { topic: string; messages: unknown[] }) => {
-      sends++;
-      calls.push({ op: 'send', topic, count: messages.length });
-      if (sends === failSendNumber) throw new Error('broker went away');
+  let produced = 0;
+  const client: TransactionalClient = {
+    connect: async () => void calls.push({ op: 'connect' }),
+    begin: async () => void calls.push({ op: 'begin' }),
+    produce: async (topic) => {
+      produced++;
+      calls.push({ op: 'produce', topic });
+      if (produced === faults.failProduce) throw new Error('broker went away');
     },
-    sendOffsets: async ({ consumerGroupId, topics }: { consumerGroupId: string; topics: Array<{ topic: string; partitions: Array<{ offset: string; metadata: string }> }> }) => {
-      calls.push({ op: 'sendOffsets', group: consumerGroupId, topic: topics[0]!.topic, offset: topics[0]!.partitions[0]!.offset, metadata: topics[0]!.partitions[0]!.metadata });
+    flush: async () => {
+      calls.push({ op: 'flush' });
+      if (faults.failFlush) throw Object.assign(new Error('Broker: Message size too large'), { code: 10 });
     },
+    sendOffsets: async (group, topic, offset, metadata) => void calls.push({ op: 'sendOffsets', group, topic, offset, metadata }),
     commit: async () => {
       calls.push({ op: 'commit' });
-      if (fenceOnCommit) throw Object.assign(new Error('producer fenced'), { type: 'PRODUCER_FENCED' });
+      if (faults.fenceOnCommit) throw Object.assign(new Error('Local: This instance has been fenced by a newer instance'), { code: -144, isFatal: true });
     },
     abort: async () => {
       calls.push({ op: 'abort' });
+      if (faults.fenceOnAbort) throw Object.assign(new Error('Local: This instance has been fenced by a newer instance'), { code: -144, isFatal: true });
     },
+    disconnect: async () => void calls.push({ op: 'disconnect' }),
   };
-  const producer = {
-    connect: async () => calls.push({ op: 'connect' }),
-    disconnect: async () => calls.push({ op: 'disconnect' }),
-    transaction: async () => tx,
-  };
-  return { kafka: { producer: () => producer } as unknown as Kafka, calls };
+  return { client, calls };
 }
 
 const store: CheckpointStore<{ n: number }> = {
@@ -46,45 +48,51 @@ const store: CheckpointStore<{ n: number }> = {
   offset: (c) => c.n,
 };
 
-const producerOn = (kafka: Kafka) =>
-  new CheckpointedProducer(kafka, { transactionalId: 't', changesTopic: 'changes', store, transactionTimeoutMs: 60_000, retryMaxDelayMs: 1000 });
-
+const producerOn = (client: TransactionalClient) => new CheckpointedProducer(client, { changesTopic: 'changes', store });
 const record = (bytes: number) => ({ key: Buffer.from('k'), value: Buffer.alloc(bytes) });
+const ops = (calls: Call[]) => calls.map((c) => `${c.op}${c.topic ? `:${c.topic}` : ''}`);
 
 describe('checkpointed producer', () => {
-  it('sends the records, then the checkpoint record and the same checkpoint as offset metadata, then commits', async () => {
-    const { kafka, calls } = recordingKafka();
-    const producer = producerOn(kafka);
+  it('sends the records, then the checkpoint record, waits for every delivery, then the same checkpoint as offset metadata, then commits', async () => {
+    const { client, calls } = recordingClient();
+    const producer = producerOn(client);
     await producer.connect();
-    // 3 records of 400 KiB: two requests (900 KiB each at most), all before the checkpoint.
-    await producer.commitAll([record(400 * 1024), record(400 * 1024), record(400 * 1024)], { n: 3 });
-    assert.deepEqual(
-      calls.slice(1).map((c) => `${c.op}:${c.topic ?? ''}:${c.count ?? ''}`),
-      ['send:changes:2', 'send:changes:1', 'send:cp:1', 'sendOffsets:cp:', 'commit::'],
-    );
+    await producer.commitAll([record(10), record(10), record(10)], { n: 3 });
+    assert.deepEqual(ops(calls), ['connect', 'begin', 'produce:changes', 'produce:changes', 'produce:changes', 'produce:cp', 'flush', 'sendOffsets:cp', 'commit']);
     const offsets = calls.find((c) => c.op === 'sendOffsets')!;
     assert.equal(offsets.metadata, '{"n":3}');
-    assert.equal(offsets.offset, '3');
+    assert.equal(offsets.offset, 3);
     assert.equal(offsets.group, 'g');
     assert.equal(producer.state, 'ready');
   });
 
-  it('aborts, never commits, a transaction one of whose sends failed', async () => {
-    const { kafka, calls } = recordingKafka(1);
-    const producer = producerOn(kafka);
+  it('aborts, never commits, a transaction whose delivery reports held a failure', async () => {
+    const { client, calls } = recordingClient({ failFlush: true });
+    const producer = producerOn(client);
+    await producer.connect();
+    await assert.rejects(producer.commitAll([record(10), record(10)], { n: 2 }), /too large/);
+    assert.ok(!calls.some((c) => c.op === 'commit'), 'committed a transaction that lost records');
+    assert.ok(!calls.some((c) => c.op === 'sendOffsets'), 'committed a checkpoint over lost records');
+    assert.equal(calls.at(-1)!.op, 'abort');
+    assert.equal(producer.state, 'ready');
+  });
+
+  it('aborts a transaction one of whose records could not be queued', async () => {
+    const { client, calls } = recordingClient({ failProduce: 2 });
+    const producer = producerOn(client);
     await producer.connect();
     const tx = await producer.begin();
-    for (let i = 0; i < 4; i++) await tx.add(record(400 * 1024)).catch(() => {});
-    await assert.rejects(tx.commit({ n: 4 }), /broker went away/);
-    assert.ok(!calls.some((c) => c.op === 'commit'), 'committed a transaction that lost records');
-    assert.ok(!calls.some((c) => c.topic === 'cp'), 'wrote a checkpoint over lost records');
+    await tx.add(record(1));
+    await assert.rejects(tx.add(record(1)), /broker went away/);
+    await assert.rejects(tx.commit({ n: 2 }), /cannot checkpoint in state failed/);
+    assert.ok(!calls.some((c) => c.op === 'commit' || c.topic === 'cp'));
     assert.equal(calls.at(-1)!.op, 'abort');
     assert.equal(producer.state, 'ready');
   });
 
   it('refuses a record after the commit began and a second open transaction', async () => {
-    const { kafka } = recordingKafka();
-    const producer = producerOn(kafka);
+    const { client } = recordingClient();
+    const producer = producerOn(client);
     await producer.connect();
     const tx = await producer.begin();
     await assert.rejects(producer.begin(), /cannot begin in state open/);
@@ -92,13 +100,45 @@ describe('checkpointed producer', () => {
     await assert.rejects(tx.add(record(1)), /cannot send in state ready/);
   });
 
-  it('stays fenced: no abort, no new transaction', async () => {
-    const { kafka, calls } = recordingKafka(null, true);
-    const producer = producerOn(kafka);
+  it('stays fenced (librdkafka -144): no abort, no new transaction', async () => {
+    const { client, calls } = recordingClient({ fenceOnCommit: true });
+    const producer = producerOn(client);
     await producer.connect();
     await assert.rejects(producer.commitAll([record(10)], { n: 1 }), /fenced/);
     assert.equal(producer.state, 'fenced');
     assert.ok(!calls.some((c) => c.op === 'abort'));
     await assert.rejects(producer.begin(), /fenced/);
+  });
+
+  it('is fenced when the abort says so, though the failure that led to it was only the records purged (what librdkafka does to a zombie)', async () => {
+    const { client } = recordingClient({ failFlush: true, fenceOnAbort: true });
+    const producer = producerOn(client);
+    await producer.connect();
+    await assert.rejects(producer.commitAll([record(10)], { n: 1 }), /fenced by a newer instance/);
+    assert.equal(producer.state, 'fenced');
+    await assert.rejects(producer.begin(), /fenced/);
+  });
+});
+
+describe('checkpoint metadata as read back', () => {
+  const json = '{"pipeline":"p","lsn":"0/16B3748","events_total":3}';
+
+  it('drops the one trailing NUL librdkafka writes, and reads a kafkajs-written checkpoint (none) as it is', () => {
+    assert.equal(checkpointText(`${json}\0`), json);
+    assert.equal(checkpointText(json), json);
+    assert.equal(checkpointText(`${json}\0\0`), `${json}\0`, 'only one NUL is the terminator');
+    assert.equal(checkpointText(''), '');
+    assert.equal(checkpointText(null), null);
+    assert.equal(checkpointText(undefined), undefined);
+  });
+
+  it('readCheckpoint decodes both forms to the same checkpoint', async () => {
+    const adminWith = (metadata: string): OffsetAdmin => ({
+      listTopics: async () => ['cp'],
+      fetchOffsets: async () => [{ topic: 'cp', partitions: [{ partition: 0, offset: '3', metadata }] }],
+    });
+    const strict: CheckpointStore<unknown> = { ...store, decode: (t) => (t ? JSON.parse(t) : null) } as CheckpointStore<unknown>;
+    assert.deepEqual(await readCheckpoint(adminWith(`${json}\0`), strict), JSON.parse(json));
+    assert.deepEqual(await readCheckpoint(adminWith(json), strict), JSON.parse(json));
   });
 });

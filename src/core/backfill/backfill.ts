@@ -128,7 +128,7 @@ export class Backfill {
       lock.on('error', () => {});
       await lockTables(lock, refs);
 
-      writer = backfillProducer(kafka, this.config, run);
+      writer = backfillProducer(this.config, run, this.logger);
       await writer.connect(); // fences an earlier process of this run
       // Read again now that no older process can commit: this is the exact position.
       if (options.resume) progress = (await readProgress(admin, this.config, run)) ?? progress;

@@ -1,7 +1,8 @@
-import type { Admin, Kafka } from 'kafkajs';
+import type { Admin } from 'kafkajs';
+import type { Logger } from '../logger.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
-import { CheckpointedProducer, readCheckpoint, type CheckpointStore } from '../kafka/checkpointed-producer.js';
+import { nativeCheckpointedProducer, readCheckpoint, type CheckpointedProducer, type CheckpointStore, type OffsetAdmin } from '../kafka/checkpointed-producer.js';
 import { decodeProgress, encodeProgress, totalRows, type BackfillProgress } from './progress.js';
 
 export const backfillTransactionalId = (config: Config, run: string): string => `streamctl-backfill-${config.pipeline.id}-${run}`;
@@ -27,18 +28,17 @@ function progressStore(config: Config, run: string): CheckpointStore<BackfillPro
  * whatever it left open. The partitioner is capture's, so a read and the changes of the
  * same row share a partition and the sinks see them in the order Kafka holds them.
  */
-export function backfillProducer(kafka: Kafka, config: Config, run: string): BackfillProducer {
-  return new CheckpointedProducer(kafka, {
+export function backfillProducer(config: Config, run: string, logger: Logger): BackfillProducer {
+  return nativeCheckpointedProducer(config.kafka, logger, {
     transactionalId: backfillTransactionalId(config, run),
     changesTopic: derivedNames(config).changesTopic,
     store: progressStore(config, run),
     transactionTimeoutMs: config.kafka.transactionTimeoutMs,
-    retryMaxDelayMs: config.kafka.retry.maxDelayMs,
   });
 }
 
 /** A run's last committed progress; null if it never committed a chunk. */
-export async function readProgress(admin: Admin, config: Config, run: string): Promise<BackfillProgress | null> {
+export async function readProgress(admin: OffsetAdmin, config: Config, run: string): Promise<BackfillProgress | null> {
   return readCheckpoint(admin, progressStore(config, run));
 }
 

@@ -132,9 +132,8 @@ export class Capturer {
    * capturer in turn, and the two would take turns forever.
    */
   private async runOnce(signal: AbortSignal, takeOver: boolean): Promise<void> {
-    const kafka = makeKafka(this.config.kafka, this.logger);
-    const writer = captureProducer(kafka, this.config);
-    const admin = kafka.admin();
+    const writer = captureProducer(this.config, this.logger);
+    const admin = makeKafka(this.config.kafka, this.logger).admin();
     const pgAdmin = makePgClient(this.config.postgres, { options: SESSION_OPTIONS });
     let stream: ReplicationStream | null = null;
     let lagTimer: NodeJS.Timeout | undefined;

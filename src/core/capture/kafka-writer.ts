@@ -1,8 +1,8 @@
-import type { Kafka, Admin } from 'kafkajs';
 import type { Config } from '../config/types.js';
+import type { Logger } from '../logger.js';
 import { derivedNames } from '../config/names.js';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './checkpoint.js';
-import { CheckpointedProducer, readCheckpoint as readStoredCheckpoint, type CheckpointStore } from '../kafka/checkpointed-producer.js';
+import { nativeCheckpointedProducer, readCheckpoint as readStoredCheckpoint, type CheckpointedProducer, type CheckpointStore, type OffsetAdmin } from '../kafka/checkpointed-producer.js';
 
 export type { OutgoingRecord } from '../kafka/checkpointed-producer.js';
 
@@ -26,18 +26,17 @@ export function captureCheckpointStore(config: Config): CheckpointStore<Checkpoi
  * One fixed transactional id per pipeline, so a new capturer fences an old one
  * (InitProducerId bumps the epoch and aborts what the old one left open).
  */
-export function captureProducer(kafka: Kafka, config: Config): CaptureProducer {
+export function captureProducer(config: Config, logger: Logger): CaptureProducer {
   const names = derivedNames(config);
-  return new CheckpointedProducer(kafka, {
+  return nativeCheckpointedProducer(config.kafka, logger, {
     transactionalId: names.transactionalId,
     changesTopic: names.changesTopic,
     store: captureCheckpointStore(config),
     transactionTimeoutMs: config.kafka.transactionTimeoutMs,
-    retryMaxDelayMs: config.kafka.retry.maxDelayMs,
   });
 }
 
 /** The last committed capture checkpoint; exact once `captureProducer(...).connect()` has fenced any older capturer. */
-export async function readCheckpoint(admin: Admin, config: Config): Promise<Checkpoint | null> {
+export async function readCheckpoint(admin: OffsetAdmin, config: Config): Promise<Checkpoint | null> {
   return readStoredCheckpoint(admin, captureCheckpointStore(config));
 }

@@ -1,9 +1,10 @@
-import type { Admin, Kafka, Producer, Transaction } from 'kafkajs';
-import { FastDefaultPartitioner } from './partitioner.js';
-import { isFenced, retryConcurrentTransactions } from './retry.js';
+import type { KafkaConfig } from '../config/types.js';
+import type { Logger } from '../logger.js';
+import { isFenced } from './retry.js';
 import { TransactionStateMachine } from './transaction-state.js';
+import { NativeTransactionalClient, type TransactionalClient } from './transactional-client.js';
 
-/** Key and value already UTF-8 encoded: kafkajs then copies them as they are (a string it measures twice and encodes). */
+/** Key and value already UTF-8 encoded: the client copies them into librdkafka's queue as they are. */
 export interface OutgoingRecord {
   key: Buffer;
   value: Buffer;
@@ -14,7 +15,7 @@ export interface OutgoingRecord {
  * in every transaction: as a record on the compacted checkpoints topic (for people and
  * tools reading the topic) and as the transactional offset metadata of `group` on that
  * topic, which is what a restart reads back: a consumer cannot tell under read_committed
- * that it has reached the end of a partition (kafkajs hides the control records), an
+ * that it has reached the end of a partition (the control records are hidden from it), an
  * offset fetch can, and it returns only committed offsets.
  */
 export interface CheckpointStore<T> {
@@ -35,25 +36,20 @@ export interface CheckpointedProducerOptions<T> {
   changesTopic: string;
   store: CheckpointStore<T>;
   transactionTimeoutMs: number;
-  retryMaxDelayMs: number;
 }
-
-/** Kafka's default message.max.bytes is 1 MiB per record batch; kafkajs sends one batch per partition per request. */
-const MAX_SEND_BYTES = 900 * 1024;
 
 /**
  * The one transactional producer of streamctl, used by capture and backfill: every commit
  * carries records on the changes topic plus one checkpoint that covers them (see
- * `CheckpointStore`). The protocol rules are in `TransactionStateMachine`; this class only
- * drives the Kafka client, which is why the client can be swapped behind it.
+ * `CheckpointStore`). The protocol rules are in `TransactionStateMachine`; this class drives
+ * a `TransactionalClient` (librdkafka's native API, `transactional-client.ts`) through them.
  */
 export class CheckpointedProducer<T> {
-  private producer: Producer | null = null;
   private readonly machine = new TransactionStateMachine();
 
   constructor(
-    private readonly kafka: Kafka,
-    private readonly options: CheckpointedProducerOptions<T>,
+    private readonly client: TransactionalClient,
+    private readonly options: Pick<CheckpointedProducerOptions<T>, 'changesTopic' | 'store'>,
   ) {}
 
   get state(): TransactionStateMachine['state'] {
@@ -62,32 +58,30 @@ export class CheckpointedProducer<T> {
 
   /** Initialises the producer id: from here on, any older producer of this id is fenced and what it left open is aborted. */
   async connect(): Promise<void> {
-    this.producer = this.kafka.producer({
-      transactionalId: this.options.transactionalId,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      transactionTimeout: this.options.transactionTimeoutMs,
-      // Partitions exactly as Partitioners.DefaultPartitioner does, faster (see partitioner.ts).
-      createPartitioner: FastDefaultPartitioner,
-      // The broker says CONCURRENT_TRANSACTIONS for a few ms after each commit; kafkajs'
-      // default 300 ms first retry would cost that much per transaction.
-      retry: { initialRetryTime: 5, maxRetryTime: this.options.retryMaxDelayMs, retries: Number.MAX_SAFE_INTEGER },
-    });
-    await this.producer.connect();
+    try {
+      await this.client.connect();
+    } catch (err) {
+      if (isFenced(err)) this.machine.transitionTo('fenced');
+      throw err;
+    }
     this.machine.transitionTo('ready');
   }
 
   async disconnect(): Promise<void> {
-    await this.producer?.disconnect().catch(() => {});
-    this.producer = null;
+    await this.client.disconnect().catch(() => {});
     if (this.machine.state !== 'disconnected') this.machine.transitionTo('disconnected');
   }
 
   async begin(): Promise<CheckpointedTransaction<T>> {
     this.machine.guard('begin');
-    const tx = await this.producer!.transaction();
+    try {
+      await this.client.begin();
+    } catch (err) {
+      if (isFenced(err)) this.machine.transitionTo('fenced');
+      throw err;
+    }
     this.machine.transitionTo('open');
-    return new CheckpointedTransaction(tx, this.machine, this.options);
+    return new CheckpointedTransaction(this.client, this.machine, this.options);
   }
 
   /** One whole transaction: the records, then the checkpoint, then the commit. */
@@ -104,74 +98,57 @@ export class CheckpointedProducer<T> {
 }
 
 /**
- * One open transaction. Records are sent while the caller is still producing them, one
- * request in flight while the next fills, so memory holds about one request's worth.
+ * One open transaction. Records go straight into librdkafka's queue, which batches them per
+ * partition and sends while the caller is still producing; a full queue makes `add` wait
+ * (memory holds at most the queue's bound).
  */
 export class CheckpointedTransaction<T> {
-  private pending: Promise<void> = Promise.resolve();
-  private buffer: OutgoingRecord[] = [];
-  private bufferBytes = 0;
-  private failure: unknown = null;
-
   constructor(
-    private readonly tx: Transaction,
+    private readonly client: TransactionalClient,
     private readonly machine: TransactionStateMachine,
-    private readonly options: CheckpointedProducerOptions<T>,
+    private readonly options: Pick<CheckpointedProducerOptions<T>, 'changesTopic' | 'store'>,
   ) {}
 
-  /** Queues a record; waits only when a full request is ready and the previous one is still in flight (backpressure). */
   async add(record: OutgoingRecord): Promise<void> {
     this.machine.guard('send');
-    const size = record.key.length + record.value.length;
-    if (this.bufferBytes + size > MAX_SEND_BYTES && this.buffer.length > 0) await this.flush();
-    this.buffer.push(record);
-    this.bufferBytes += size;
+    try {
+      await this.client.produce(this.options.changesTopic, record.key, record.value);
+    } catch (err) {
+      this.failed(err);
+      throw err;
+    }
   }
 
-  private async flush(): Promise<void> {
-    const messages = this.buffer;
-    this.buffer = [];
-    this.bufferBytes = 0;
-    await this.pending;
-    this.throwIfFailed();
-    this.pending = this.tx.send({ topic: this.options.changesTopic, messages, acks: -1 }).then(
-      () => {},
-      (err: unknown) => {
-        this.failure = err;
-      },
-    );
+  private failed(err: unknown): void {
+    if (this.machine.state === 'open') this.machine.transitionTo(isFenced(err) ? 'fenced' : 'failed');
   }
 
-  private throwIfFailed(): void {
-    if (this.failure === null) return;
-    if (this.machine.state === 'open') this.machine.transitionTo(isFenced(this.failure) ? 'fenced' : 'failed');
-    throw this.failure;
-  }
-
-  /** Sends what is buffered, then the checkpoint (record and offset metadata), then commits. Aborts on any failure. */
+  /**
+   * The checkpoint record, then every record acknowledged (a failed delivery aborts: the
+   * checkpoint must never cover a record Kafka does not hold), then the checkpoint as offset
+   * metadata, then the commit. Aborts on any failure.
+   */
   async commit(checkpoint: T): Promise<void> {
     const { store } = this.options;
     try {
-      if (this.buffer.length > 0) await this.flush();
-      await this.pending;
-      this.throwIfFailed();
       this.machine.guard('checkpoint');
       const text = store.encode(checkpoint);
-      await this.tx.send({ topic: store.checkpointsTopic, messages: [{ key: store.key(checkpoint), value: text }], acks: -1 });
-      await retryConcurrentTransactions(() =>
-        this.tx.sendOffsets({
-          consumerGroupId: store.group,
-          topics: [{ topic: store.checkpointsTopic, partitions: [{ partition: 0, offset: String(store.offset(checkpoint)), metadata: text } as never] }],
-        }),
-      );
+      try {
+        await this.client.produce(store.checkpointsTopic, store.key(checkpoint), text);
+        await this.client.flush();
+      } catch (err) {
+        this.failed(err);
+        throw err;
+      }
+      await this.client.sendOffsets(store.group, store.checkpointsTopic, store.offset(checkpoint), text);
       this.machine.transitionTo('checkpointed');
       this.machine.guard('commit');
       this.machine.transitionTo('committing');
-      await this.tx.commit();
+      await this.client.commit();
       this.machine.transitionTo('ready');
     } catch (err) {
       if (isFenced(err)) {
-        this.machine.transitionTo('fenced');
+        if (!this.machine.fenced) this.machine.transitionTo('fenced');
         throw err;
       }
       await this.abort();
@@ -183,21 +160,54 @@ export class CheckpointedTransaction<T> {
     if (this.machine.fenced || this.machine.state === 'ready' || this.machine.state === 'disconnected') return;
     this.machine.guard('abort');
     this.machine.transitionTo('aborting');
-    await this.pending.catch(() => {});
-    await this.tx.abort().catch(() => {});
+    try {
+      await this.client.abort();
+    } catch (err) {
+      // The abort is where librdkafka tells a fenced producer so, when the failure that led
+      // here was only its side effect (records purged from the queue): fenced is final.
+      if (isFenced(err)) {
+        this.machine.transitionTo('fenced');
+        throw err;
+      }
+      // Anything else: the broker aborts the transaction when it times out, or when this id is initialised again.
+    }
     this.machine.transitionTo('ready');
   }
+}
+
+/** A checkpointed producer on librdkafka's native API. */
+export function nativeCheckpointedProducer<T>(kafka: KafkaConfig, logger: Logger, options: CheckpointedProducerOptions<T>): CheckpointedProducer<T> {
+  const client = new NativeTransactionalClient(kafka, logger, { transactionalId: options.transactionalId, transactionTimeoutMs: options.transactionTimeoutMs });
+  return new CheckpointedProducer(client, options);
+}
+
+/**
+ * The checkpoint text of committed offset metadata. librdkafka's native writer sends the
+ * metadata with a trailing NUL (its C string terminator), which an offset fetch by kafkajs
+ * (or any reader that takes the bytes as they are) returns; checkpoints written by kafkajs
+ * (before the move) have none. A checkpoint is JSON and never ends in NUL, so exactly one
+ * trailing NUL is dropped and both read the same.
+ */
+export function checkpointText(metadata: string | null | undefined): string | null | undefined {
+  if (typeof metadata !== 'string' || !metadata.endsWith('\0')) return metadata;
+  return metadata.slice(0, -1);
+}
+
+/** The admin calls `readCheckpoint` needs: kafkajs' Admin and the KafkaJS-compatible admin of `@confluentinc/kafka-javascript` both have them. */
+export interface OffsetAdmin {
+  listTopics(): Promise<string[]>;
+  fetchOffsets(options: { groupId: string; topics: string[] }): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string; metadata?: string | null }> }>>;
 }
 
 /**
  * The last committed checkpoint of `store`. Exact only once no transaction of its
  * producer is half-finished, which `CheckpointedProducer.connect` (InitProducerId) guarantees.
  */
-export async function readCheckpoint<T>(admin: Admin, store: CheckpointStore<T>): Promise<T | null> {
+export async function readCheckpoint<T>(admin: OffsetAdmin, store: CheckpointStore<T>): Promise<T | null> {
   // No topic yet: nothing was ever committed (the offset fetch would error).
   if (!(await admin.listTopics()).includes(store.checkpointsTopic)) return null;
   const offsets = await admin.fetchOffsets({ groupId: store.group, topics: [store.checkpointsTopic] });
   const partition = offsets[0]?.partitions.find((p) => p.partition === 0);
   if (!partition || partition.offset === '-1') return null;
-  return store.decode(partition.metadata);
+  return store.decode(checkpointText(partition.metadata));
 }

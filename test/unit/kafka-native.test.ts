@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { describe, it } from 'node:test';
+import type { Logger } from '../../src/core/logger.js';
+import { forwardLogs, isNativeFenced, librdkafkaSettings } from '../../src/core/kafka/native.js';
+import { isFenced } from '../../src/core/kafka/retry.js';
+import { stackConfig } from '../helpers/stack.js';
+
+function recordingLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const logger: Logger = {
+    debug: (m) => void lines.push(`debug ${m}`),
+    info: (m) => void lines.push(`info ${m}`),
+    warn: (m) => void lines.push(`warn ${m}`),
+    error: (m) => void lines.push(`error ${m}`),
+    child: () => logger,
+  };
+  return { logger, lines };
+}
+
+describe('librdkafka settings and logs', () => {
+  it('turns KafkaConfig into librdkafka settings', () => {
+    const kafka = { ...stackConfig().kafka, brokers: ['k1:9092', 'k2:9092'], clientId: 'me', retry: { retries: 'forever' as const, initialDelayMs: 300, maxDelayMs: 30_000 } };
+    const s = librdkafkaSettings(kafka, { connectionTimeoutMs: 5000 });
+    assert.equal(s['bootstrap.servers'], 'k1:9092,k2:9092');
+    assert.equal(s['client.id'], 'me');
+    assert.equal(s['socket.connection.setup.timeout.ms'], 5000);
+    // Request retries start short (CONCURRENT_TRANSACTIONS after each commit), reconnects at the configured delay.
+    assert.equal(s['retry.backoff.ms'], 5);
+    assert.equal(s['retry.backoff.max.ms'], 30_000);
+    assert.equal(s['reconnect.backoff.ms'], 300);
+    assert.equal(s['reconnect.backoff.max.ms'], 30_000);
+  });
+
+  it('forwards routine retries at debug, real errors at error and warnings at warn', () => {
+    const { logger, lines } = recordingLogger();
+    const client = new EventEmitter();
+    forwardLogs(client as never, logger);
+    client.emit('event.log', { severity: 3, fac: 'FAIL', message: '127.0.0.1:19092/1: Connect to ipv4#127.0.0.1:19092 failed: Connection refused' });
+    client.emit('event.log', { severity: 3, fac: 'TXNERR', message: 'Current transaction failed in state InTransaction: Message size too large' });
+    client.emit('event.log', { severity: 4, fac: 'CONFWARN', message: 'Configuration property x is deprecated' });
+    client.emit('event.log', { severity: 7, fac: 'MSG', message: 'detail' });
+    // Seen after each SIGKILL of crash:capture: the dead producer's transaction is still being aborted.
+    client.emit('event.log', { severity: 4, fac: 'GETPID', message: '[thrd:main]: Failed to acquire transactional PID from broker TxnCoordinator/1: Broker: Producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing: retrying' });
+    client.emit('event.error', Object.assign(new Error('Local: All broker connections are down'), { code: -187 }));
+    client.emit('event.error', Object.assign(new Error('Local: This instance has been fenced by a newer instance'), { code: -144, isFatal: true }));
+    assert.deepEqual(lines, [
+      'debug 127.0.0.1:19092/1: Connect to ipv4#127.0.0.1:19092 failed: Connection refused',
+      'error Current transaction failed in state InTransaction: Message size too large',
+      'warn Configuration property x is deprecated',
+      'debug detail',
+      'debug [thrd:main]: Failed to acquire transactional PID from broker TxnCoordinator/1: Broker: Producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing: retrying',
+      'debug Local: All broker connections are down',
+      'error Local: This instance has been fenced by a newer instance',
+    ]);
+  });
+
+  it('knows a fenced producer by librdkafka code (-144, PRODUCER_FENCED, INVALID_PRODUCER_EPOCH), not other fatal errors', () => {
+    for (const code of [-144, 90, 47]) assert.ok(isNativeFenced({ code }) && isFenced({ code, message: 'x' }), String(code));
+    assert.ok(!isFenced({ code: -150, message: 'Local: Fatal error: Broker: out of order sequence' }));
+    assert.ok(!isFenced({ code: 10, message: 'Broker: Message size too large' }));
+  });
+});
