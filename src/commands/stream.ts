@@ -8,6 +8,7 @@ import { EXIT } from '../core/exit-codes.js';
 import { PipelineMetrics } from '../core/metrics.js';
 import { startMetricsServer } from '../core/metrics-server.js';
 import { PipelineMonitor } from '../core/metrics/monitor.js';
+import { ComponentWatch, componentsFor } from '../core/health/watch.js';
 import { contextFor } from './shared/context.js';
 import { collect, oneOf } from './shared/parsers.js';
 import { action } from './shared/run.js';
@@ -66,12 +67,15 @@ export function streamCommand(): Command {
         let streaming = false;
         // Not ready while capture or a sink has work and no progress (health/progress.ts): `status` reads the reason here.
         const stuck = () => metrics.progress.stuck(config.health.stuckAfterSeconds * 1000);
+        // Nor while a part it uses does not answer (health/watch.ts): /ready names it at once.
+        const watch = new ComponentWatch(config, logger.child('health'), componentsFor(config, role));
+        watch.start();
         const server = await startMetricsServer(metrics, {
           host: config.metrics.host,
           port: config.metrics.port,
           // Nor while a sink that lost its state is rebuilt or refuses to go on (delivery/sink-state.ts).
-          ready: () => streaming && stuck().length === 0 && (deliverer?.sinkStateProblems().length ?? 0) === 0,
-          readyDetail: () => ({ pipeline: config.pipeline.id, stuck: stuck(), sinks: deliverer?.sinkStateProblems() ?? [] }),
+          ready: () => streaming && stuck().length === 0 && (deliverer?.sinkStateProblems().length ?? 0) === 0 && watch.downNow().length === 0,
+          readyDetail: () => ({ pipeline: config.pipeline.id, stuck: stuck(), sinks: deliverer?.sinkStateProblems() ?? [], down: watch.downNow() }),
         });
         logger.info('metrics listening', { url: `http://${server.address.address}:${server.address.port}/metrics` });
         const monitor = new PipelineMonitor(config, metrics, logger.child('monitor'));
@@ -90,6 +94,7 @@ export function streamCommand(): Command {
           }
         } finally {
           streaming = false;
+          watch.stop();
           await deliverer?.stop();
           await monitor.stop();
           await server.close();

@@ -1,6 +1,7 @@
 import type { Config } from '../config/types.js';
 import type { SinkStateProblem } from '../delivery/sink-state.js';
 import type { StuckComponent } from './progress.js';
+import type { DownComponent } from './watch.js';
 
 /** What `stream` answers on /ready (src/commands/stream.ts readyDetail). */
 export interface StreamReady {
@@ -8,6 +9,8 @@ export interface StreamReady {
   pipeline?: string;
   stuck?: StuckComponent[];
   sinks?: SinkStateProblem[];
+  /** Parts the stream could not reach at its last probe (health/watch.ts). */
+  down?: DownComponent[];
 }
 
 /** The running stream's metrics server as `status` reaches it (a wildcard bind is reached on loopback). */
