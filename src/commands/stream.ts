@@ -75,7 +75,7 @@ export function streamCommand(): Command {
           port: config.metrics.port,
           // Nor while a sink that lost its state is rebuilt or refuses to go on (delivery/sink-state.ts).
           ready: () => streaming && stuck().length === 0 && (deliverer?.sinkStateProblems().length ?? 0) === 0 && watch.downNow().length === 0,
-          readyDetail: () => ({ pipeline: config.pipeline.id, stuck: stuck(), sinks: deliverer?.sinkStateProblems() ?? [], down: watch.downNow() }),
+          readyDetail: () => ({ pipeline: config.pipeline.id, stuck: stuck(), sinks: deliverer?.sinkStateProblems() ?? [], down: watch.downNow(), history_lost: deliverer?.historyLost() ?? [] }),
         });
         logger.info('metrics listening', { url: `http://${server.address.address}:${server.address.port}/metrics` });
         const monitor = new PipelineMonitor(config, metrics, logger.child('monitor'));

@@ -7,6 +7,8 @@ import { TransactionStateMachine } from './transaction-state.js';
 export interface OutgoingRecord {
   key: Buffer;
   value: Buffer;
+  /** Kafka record headers (a backfill into some sinks only names them: delivery/targets.ts). */
+  headers?: Record<string, string>;
 }
 
 /**

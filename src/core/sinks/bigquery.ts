@@ -410,6 +410,7 @@ export class BigQuerySink implements Sink {
   private readonly log: Logger;
   private checkTimer: NodeJS.Timeout | undefined;
   private repairing: Promise<boolean> | null = null;
+  private readonly historyListeners: Array<(what: string) => void> = [];
 
   constructor(
     private readonly config: BigQuerySinkConfig,
@@ -462,10 +463,15 @@ export class BigQuerySink implements Sink {
     if (!tableExists) {
       await this.ensureDataset();
       await this.ensureTable();
-      this.log.error(`table ${name(this.config.table)} was dropped${datasetExists ? '' : ' with its dataset'}: recreated empty`, {
-        lost: 'every event written to it before now: the views show only events delivered from now on',
-        fix: 'streamctl backfill --table <each table> reloads the current rows (their earlier history is gone)',
-      });
+      const what = `table ${name(this.config.table)} was dropped${datasetExists ? '' : ' with its dataset'}: recreated empty`;
+      if (this.historyListeners.length === 0) {
+        this.log.error(what, {
+          lost: 'every event written to it before now: the views show only events delivered from now on',
+          fix: 'streamctl backfill --sink bigquery --table <each table> reloads the current rows (their earlier history is gone)',
+        });
+      }
+      // The pipeline replays what the changes topic still holds and says what is gone for good (delivery/replay-retained.ts).
+      for (const listener of this.historyListeners) listener(what);
       repaired = true;
     }
     for (const [view, sql] of [
@@ -479,6 +485,10 @@ export class BigQuerySink implements Sink {
       repaired = true;
     }
     return repaired;
+  }
+
+  onHistoryLost(listener: (what: string) => void): void {
+    this.historyListeners.push(listener);
   }
 
   write(records: SinkRecord[]): Promise<WriteResult[]> {

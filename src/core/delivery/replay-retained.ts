@@ -1,0 +1,79 @@
+import type { Admin, Consumer, Kafka } from 'kafkajs';
+import type { Logger } from '../logger.js';
+import type { SinkName } from './sink.js';
+
+/** What a sink lost with its history, for /ready's `warnings` and `status`. */
+export interface HistoryLost {
+  sink: SinkName;
+  at: string;
+  message: string;
+  fix: string;
+  /** Per partition, the offsets of the events gone from the changes topic too: [0, first_retained). */
+  lost: Array<{ partition: number; first_retained: string }>;
+}
+
+/** The lost range in words: offsets no longer in the topic, per partition; none when every partition starts at 0. */
+export function lostRange(earliest: Array<{ partition: number; low: string }>): { lost: HistoryLost['lost']; words: string } {
+  const lost = earliest.filter((p) => p.low !== '0').map((p) => ({ partition: p.partition, first_retained: p.low }));
+  const words =
+    lost.length === 0
+      ? 'nothing: the changes topic still holds every event, all replayed into the new table'
+      : `the events before ${lost.map((p) => `offset ${p.first_retained} of partition ${p.partition}`).join(', ')} (deleted from the changes topic by retention); everything after is replayed`;
+  return { lost, words };
+}
+
+/**
+ * A sink whose stored history was dropped (a BigQuery table recreated empty) gets back what
+ * the changes topic still holds: this member's partitions are sought to their earliest
+ * retained offset and delivered again. Safe because the sink dedupes by event id (the
+ * changes_once view), so events it still had, or that arrive twice, count once.
+ */
+export class RetainedReplay {
+  private assigned: number[] = [];
+  private admin: Admin | null = null;
+  private last: HistoryLost | null = null;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly sink: SinkName,
+    private readonly topic: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Follows this member's partitions (what it may seek). */
+  watch(consumer: Consumer): void {
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.assigned = payload.memberAssignment[this.topic] ?? [];
+    });
+  }
+
+  /** Seeks this member's partitions to the earliest retained offset and says what is gone for good. */
+  async replay(consumer: Consumer, what: string): Promise<void> {
+    if (!this.admin) {
+      this.admin = this.kafka.admin();
+      await this.admin.connect();
+    }
+    const earliest = (await this.admin.fetchTopicOffsets(this.topic)).filter((p) => this.assigned.includes(p.partition));
+    const { lost, words } = lostRange(earliest);
+    for (const p of earliest) consumer.seek({ topic: this.topic, partition: p.partition, offset: p.low });
+    const message = `${what}: history lost is ${words}`;
+    this.last = {
+      sink: this.sink,
+      at: new Date().toISOString(),
+      message,
+      fix: lost.length === 0 ? 'nothing to do: the replay restores it' : `streamctl backfill --sink ${this.sink} --table <each table> adds the current rows of what is gone (their earlier changes cannot come back)`,
+      lost,
+    };
+    this.logger.error(message, { partitions: earliest.map((p) => `${p.partition}@${p.low}`).join(','), fix: this.last.fix });
+  }
+
+  /** The last loss this process saw (kept for status until it stops). */
+  warning(): HistoryLost | null {
+    return this.last;
+  }
+
+  async stop(): Promise<void> {
+    await this.admin?.disconnect().catch(() => {});
+    this.admin = null;
+  }
+}
