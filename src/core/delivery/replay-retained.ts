@@ -1,4 +1,5 @@
-import type { Admin, Consumer, Kafka } from 'kafkajs';
+import type { Consumer, Kafka } from 'kafkajs';
+import { LazyAdmin } from './lazy-admin.js';
 import type { Logger } from '../logger.js';
 import type { SinkName } from './sink.js';
 
@@ -30,30 +31,68 @@ export function lostRange(earliest: Array<{ partition: number; low: string }>): 
  */
 export class RetainedReplay {
   private assigned: number[] = [];
-  private admin: Admin | null = null;
+  private readonly admin: LazyAdmin;
   private last: HistoryLost | null = null;
+  /** Found when the sink started: whether the sink had history is decided before the consumer joins, then replayed once it has its partitions. */
+  private check: Promise<string | null> | null = null;
+  private pending: string | null = null;
 
   constructor(
-    private readonly kafka: Kafka,
+    kafka: Kafka,
     private readonly sink: SinkName,
     private readonly topic: string,
+    private readonly group: string,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.admin = new LazyAdmin(kafka);
+  }
+
+  private consumer: Consumer | null = null;
+
+  /** A new start of the runner: the consumer and its partitions are new too. */
+  reset(): void {
+    this.consumer = null;
+    this.assigned = [];
+    this.check = null;
+    this.pending = null;
+  }
+
+  /** Before the consumer joins: a table missing at start lost history only if the group had delivered to it (else it is a new pipeline's). */
+  async settle(): Promise<void> {
+    if (this.check) this.pending = await this.check;
+    this.check = null;
+  }
 
   /** Follows this member's partitions (what it may seek). */
   watch(consumer: Consumer): void {
+    this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       this.assigned = payload.memberAssignment[this.topic] ?? [];
+      const what = this.pending;
+      this.pending = null;
+      if (what !== null) this.run(consumer, what);
     });
+  }
+
+  /** A loss found now (replayed at once) or at the sink's start (replayed after the join, if the sink had history). */
+  request(what: string, atStart: boolean): void {
+    if (atStart) this.check = this.hadHistory().then((had) => (had ? what : null), () => what);
+    else if (!this.consumer) this.pending = what;
+    else this.run(this.consumer, what);
+  }
+
+  private async hadHistory(): Promise<boolean> {
+    const committed = (await (await this.admin.get()).fetchOffsets({ groupId: this.group, topics: [this.topic] })).flatMap((t) => t.partitions);
+    return committed.some((p) => BigInt(p.offset) > 0n);
+  }
+
+  private run(consumer: Consumer, what: string): void {
+    void this.replay(consumer, what).catch((err: Error) => this.logger.error('could not replay the changes topic', { error: err.message }));
   }
 
   /** Seeks this member's partitions to the earliest retained offset and says what is gone for good. */
   async replay(consumer: Consumer, what: string): Promise<void> {
-    if (!this.admin) {
-      this.admin = this.kafka.admin();
-      await this.admin.connect();
-    }
-    const earliest = (await this.admin.fetchTopicOffsets(this.topic)).filter((p) => this.assigned.includes(p.partition));
+    const earliest = (await (await this.admin.get()).fetchTopicOffsets(this.topic)).filter((p) => this.assigned.includes(p.partition));
     const { lost, words } = lostRange(earliest);
     for (const p of earliest) consumer.seek({ topic: this.topic, partition: p.partition, offset: p.low });
     const message = `${what}: history lost is ${words}`;
@@ -73,7 +112,6 @@ export class RetainedReplay {
   }
 
   async stop(): Promise<void> {
-    await this.admin?.disconnect().catch(() => {});
-    this.admin = null;
+    await this.admin.stop();
   }
 }

@@ -83,7 +83,9 @@ export class SinkRunner {
       lost && sink.storesOffsets && sink.stateMarkers && sink.markState
         ? new SinkStateKeeper(kafka, sink, logger, { topic: options.topic, group: options.group, policy: lost.policy, brokers: lost.brokers, ...(lost.backfill ? { backfill: lost.backfill } : {}) })
         : null;
-    this.history = sink.onHistoryLost ? new RetainedReplay(kafka, sink.name, options.topic, logger) : null;
+    this.history = sink.onHistoryLost ? new RetainedReplay(kafka, sink.name, options.topic, options.group, logger) : null;
+    // A sink that lost its stored history (./replay-retained.ts): replay what the topic still holds. Once per runner, across restarts.
+    if (this.history) sink.onHistoryLost!((what, atStart) => this.history!.request(what, atStart));
     const sinkLabel = { sink: sink.name };
     metrics.circuitState.set(sinkLabel, 0);
     metrics.circuitOpenedAt.set(sinkLabel, 0);
@@ -106,7 +108,9 @@ export class SinkRunner {
   }
 
   async start(): Promise<void> {
+    this.history?.reset();
     await this.sink.start();
+    await this.history?.settle();
     const consumer = this.kafka.consumer({
       groupId: this.options.group,
       readUncommitted: false,
@@ -116,12 +120,7 @@ export class SinkRunner {
       heartbeatInterval: Math.max(500, Math.floor(this.options.sessionTimeoutMs / 5)),
     });
     this.consumer = consumer;
-    if (this.history) {
-      // A sink that lost its stored history (./replay-retained.ts): replay what the topic still holds.
-      this.history.watch(consumer);
-      const history = this.history;
-      this.sink.onHistoryLost?.((what) => void history.replay(consumer, what).catch((err: Error) => this.logger.error('could not replay the changes topic', { error: err.message })));
-    }
+    this.history?.watch(consumer);
     await consumer.connect();
     await consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
     const state = this.state;

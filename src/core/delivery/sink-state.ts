@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { Sink, SinkName } from './sink.js';
+import { LazyAdmin } from './lazy-admin.js';
 import type { SinkBackfill } from './rebuild-backfill.js';
 
 /**
@@ -83,7 +84,7 @@ export const UNCHECKED = 'unchecked';
 const REFUSED = 'refused';
 
 export class SinkStateKeeper {
-  private admin: Admin | null = null;
+  private readonly admin: LazyAdmin;
   private readonly generations = new Map<number, string>();
   /** Partitions being rebuilt: the offset (high watermark at the start) they must reach. */
   private readonly rebuilding = new Map<number, bigint>();
@@ -103,7 +104,9 @@ export class SinkStateKeeper {
     private readonly sink: Sink,
     private readonly logger: Logger,
     private readonly options: SinkStateOptions,
-  ) {}
+  ) {
+    this.admin = new LazyAdmin(kafka);
+  }
 
   /** The marker a write to `partition` must carry; UNCHECKED until a check ran. */
   generation(partition: number): string {
@@ -156,13 +159,8 @@ export class SinkStateKeeper {
     return run;
   }
 
-  private async adminClient(): Promise<Admin> {
-    if (!this.admin) {
-      const admin = this.kafka.admin();
-      await admin.connect();
-      this.admin = admin;
-    }
-    return this.admin;
+  private adminClient(): Promise<Admin> {
+    return this.admin.get();
   }
 
   private async checkNow(partitions: number[], consumer: Consumer): Promise<void> {
@@ -373,7 +371,6 @@ export class SinkStateKeeper {
   async stop(): Promise<void> {
     this.stopBackfill.abort();
     await this.backfillRun;
-    await this.admin?.disconnect().catch(() => {});
-    this.admin = null;
+    await this.admin.stop();
   }
 }

@@ -80,8 +80,9 @@ export interface Sink {
   /**
    * Tells `listener` when the sink found its stored history gone and recreated it empty (a
    * BigQuery table dropped): the pipeline replays what the changes topic still holds.
+   * `atStart`: found missing when the sink started (the group's offsets say if it had history).
    */
-  onHistoryLost?(listener: (what: string) => void): void;
+  onHistoryLost?(listener: (what: string, atStart: boolean) => void): void;
   /** Cheap round trip for `status` and /ready. */
   healthCheck(): Promise<void>;
   stop(): Promise<void>;

@@ -410,7 +410,7 @@ export class BigQuerySink implements Sink {
   private readonly log: Logger;
   private checkTimer: NodeJS.Timeout | undefined;
   private repairing: Promise<boolean> | null = null;
-  private readonly historyListeners: Array<(what: string) => void> = [];
+  private readonly historyListeners: Array<(what: string, atStart: boolean) => void> = [];
 
   constructor(
     private readonly config: BigQuerySinkConfig,
@@ -431,10 +431,14 @@ export class BigQuerySink implements Sink {
   }
 
   async start(): Promise<void> {
+    const [datasetExists] = await onceMoreOnReset(() => this.dataset.exists());
+    const [tableExists] = datasetExists ? await onceMoreOnReset(() => this.table.exists()) : [false];
     await this.ensureDataset();
     await this.ensureTable();
     await this.ensureView(this.config.viewOnce, viewOnceSql(this.tableName));
     await this.ensureView(this.config.viewLatest, viewLatestSql(this.tableName));
+    // Dropped while stream was stopped, or a new pipeline: the listener tells which (the group's offsets).
+    if (!tableExists) for (const listener of this.historyListeners) listener(`table ${this.config.projectId}.${this.config.dataset}.${this.config.table} did not exist when stream started: created empty`, true);
     this.log.info('BigQuery sink ready', {
       table: `${this.config.projectId}.${this.config.dataset}.${this.config.table}`,
       views: [this.config.viewOnce, this.config.viewLatest],
@@ -471,7 +475,7 @@ export class BigQuerySink implements Sink {
         });
       }
       // The pipeline replays what the changes topic still holds and says what is gone for good (delivery/replay-retained.ts).
-      for (const listener of this.historyListeners) listener(what);
+      for (const listener of this.historyListeners) listener(what, false);
       repaired = true;
     }
     for (const [view, sql] of [
@@ -487,7 +491,7 @@ export class BigQuerySink implements Sink {
     return repaired;
   }
 
-  onHistoryLost(listener: (what: string) => void): void {
+  onHistoryLost(listener: (what: string, atStart: boolean) => void): void {
     this.historyListeners.push(listener);
   }
 
