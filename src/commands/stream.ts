@@ -98,6 +98,12 @@ export function streamCommand(): Command {
           await deliverer?.stop();
           await monitor.stop();
           await server.close();
+          // Everything is stopped and committed: a client library that keeps an idle socket open
+          // (seen with kafkajs after an outage) must not keep the service from exiting.
+          setTimeout(() => {
+            logger.warn('stopped, but a connection was still open: exiting anyway');
+            process.exit(process.exitCode ?? EXIT.OK);
+          }, 5000).unref();
         }
         return EXIT.OK;
       }),
