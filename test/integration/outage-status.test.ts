@@ -43,8 +43,11 @@ function pointAt(part: Part, port: number): Record<string, string> {
  * servers are never stopped (other engineers' tests run on them).
  * A running `stream`: it reaches the part through a TCP forwarder (test/helpers/tcp-proxy.ts)
  * that the test cuts (port closed, connections reset) and restores, which is what the
- * stream's connections see when the server stops and starts again. Redis is also stopped
- * for real (a private redis-server) in redis-restart.test.ts.
+ * stream's connections see when the server stops and starts again. For Kafka only the
+ * bootstrap address goes through it (the broker advertises its own address, which clients
+ * then use directly), so there the cut is what a new connection sees, as status's probe does;
+ * the stream's data connections stay up (the `faults` tests restart a private broker).
+ * Redis is stopped for real (a private redis-server) in redis-restart.test.ts.
  */
 describe('status and /ready name the part that is down', { timeout: 600_000 }, () => {
   const table = unique('outage');

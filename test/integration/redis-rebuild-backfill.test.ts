@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type pg from 'pg';
-import type { Admin } from 'kafkajs';
-import type { Redis } from 'ioredis';
-import { makeKafka } from '../../src/core/clients/kafka.js';
-import { makePgClient } from '../../src/core/clients/postgres.js';
-import { makeRedis } from '../../src/core/clients/redis.js';
 import { derivedNames } from '../../src/core/config/names.js';
 import { loadConfig } from '../../src/core/config/index.js';
-import { silentLogger } from '../../src/core/logger.js';
 import { readRow } from '../../src/core/sinks/redis.js';
-import { exited } from '../helpers/capturer.js';
-import { dropPipeline, isolatedPipeline, startStream, waitFor } from '../helpers/pipeline.js';
-import { freePort } from '../helpers/ports.js';
+import { startStream, waitFor } from '../helpers/pipeline.js';
 import { runCli } from '../helpers/run-cli.js';
 import { unique } from '../helpers/stack.js';
+import { deleteKeysUnder, openRedisOnlyPipeline, type RedisOnlyPipeline } from '../helpers/redis-keys.js';
 
 /**
  * Redis comes back empty (this pipeline's keys deleted) when the changes topic no longer
@@ -25,66 +17,23 @@ import { unique } from '../helpers/stack.js';
  */
 describe('a Redis rebuild when the changes topic was truncated', { timeout: 300_000 }, () => {
   const table = unique('rbf');
-  let db: pg.Client;
-  let admin: Admin;
-  let redis: Redis;
-  let pipeline: ReturnType<typeof isolatedPipeline>;
+  let f: RedisOnlyPipeline;
   let stream: ReturnType<typeof startStream> | undefined;
-  let readyUrl = '';
-  let prefix = '';
 
   before(async () => {
-    const port = await freePort();
-    pipeline = isolatedPipeline([`public.${table}`], 'http://127.0.0.1:9/unused', {
-      STREAMCTL_METRICS_PORT: String(port),
-      STREAMCTL_SINKS_BIGQUERY_ENABLED: 'false',
-      STREAMCTL_SINKS_HTTP_ENABLED: 'false',
-      STREAMCTL_DELIVERY_LAG_INTERVAL_MS: '500',
-      STREAMCTL_KAFKA_PARTITIONS: '2',
-    });
-    readyUrl = `http://127.0.0.1:${port}/ready`;
-    const config = loadConfig({ env: pipeline.env });
-    prefix = config.sinks.redis.keyPrefix;
-    db = makePgClient(config.postgres);
-    await db.connect();
-    await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, name text, n int)`);
-    admin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
-    await admin.connect();
-    redis = makeRedis(config.sinks.redis, silentLogger);
-    await redis.connect();
+    f = await openRedisOnlyPipeline(table, 'id int PRIMARY KEY, name text, n int', { STREAMCTL_DELIVERY_LAG_INTERVAL_MS: '500', STREAMCTL_KAFKA_PARTITIONS: '2' });
   });
 
-  after(async () => {
-    if (stream && stream.child.exitCode === null) {
-      stream.child.kill('SIGTERM');
-      await exited(stream.child);
-    }
-    await deleteKeys().catch(() => {});
-    await redis.quit();
-    await dropPipeline(db, admin, pipeline.tag);
-    await db.query(`DROP TABLE IF EXISTS ${table}`);
-    await db.end();
-    await admin.disconnect();
-  });
-
-  async function deleteKeys(): Promise<number> {
-    let cursor = '0';
-    let deleted = 0;
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await redis.del(...keys);
-    } while (cursor !== '0');
-    return deleted;
-  }
-
-  const rowsInRedis = () => redis.scard(`${prefix}keys:public.${table}`);
-  const ready = async () => {
-    const res = await fetch(readyUrl);
-    return { status: res.status, body: (await res.json()) as { sinks?: Array<{ state: string; problem: string }> } };
-  };
+  after(() => f.close(stream));
 
   it('falls back to a backfill into Redis only and ends with Redis equal to PostgreSQL', async (t) => {
+    const { db, admin, redis, pipeline, readyUrl, prefix } = f;
+    const deleteKeys = (): Promise<number> => deleteKeysUnder(redis, prefix);
+    const rowsInRedis = () => redis.scard(`${prefix}keys:public.${table}`);
+    const ready = async () => {
+      const res = await fetch(readyUrl);
+      return { status: res.status, body: (await res.json()) as { sinks?: Array<{ state: string; problem: string }> } };
+    };
     stream = startStream(pipeline.env, 'all');
     await waitFor('/ready', async () => (await ready()).status === 200, 90_000);
     await db.query(`INSERT INTO ${table} SELECT g, 'v' || g, 0 FROM generate_series(1, 2000) g`);
@@ -111,6 +60,10 @@ describe('a Redis rebuild when the changes topic was truncated', { timeout: 300_
       }
     })();
 
+    t.after(async () => {
+      polling = false; // also when an assertion below failed: a poller left running keeps the test process alive
+      await poller;
+    });
     const logAt = stream.log.text.length;
     assert.ok((await deleteKeys()) > 1000);
     await db.query(`INSERT INTO ${table} SELECT g, 'w' || g, 5 FROM generate_series(2001, 2010) g`);
