@@ -2,7 +2,9 @@ import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { Backfill, DEFAULT_CHUNK_SIZE, type BackfillSummary, type TablePlan } from '../core/backfill/backfill.js';
 import { notCaptured, parseTableName } from '../core/backfill/plan.js';
-import { Redactor } from '../core/config/index.js';
+import { Redactor, type Config } from '../core/config/index.js';
+import type { SinkName } from '../core/sinks/contract.js';
+import { enabledSinkNames, SINK_NAMES } from '../core/sinks/registry.js';
 import { StreamctlError } from '../core/errors.js';
 import { EXIT } from '../core/exit-codes.js';
 import { contextFor } from './shared/context.js';
@@ -17,6 +19,16 @@ interface BackfillFlags {
   chunkSize?: number;
   rate?: number;
   resume?: string;
+  sink?: string[];
+}
+
+/** `--sink`: known and enabled sinks only, every mistake listed. */
+function targetSinks(only: string[] | undefined, config: Config): SinkName[] | null {
+  if (!only || only.length === 0) return null;
+  const problems = only.filter((s) => !(SINK_NAMES as readonly string[]).includes(s)).map((s) => `--sink ${s}: unknown sink (one of ${SINK_NAMES.join(', ')})`);
+  problems.push(...only.filter((s) => (SINK_NAMES as readonly string[]).includes(s) && !enabledSinkNames(config).includes(s as SinkName)).map((s) => `--sink ${s}: that sink is disabled in the config`));
+  if (problems.length > 0) throw new StreamctlError('bad --sink', EXIT.USAGE, problems);
+  return [...new Set(only)] as SinkName[];
 }
 
 /** Plain progress lines (cron, pipes) at most this often, plus one per finished table. */
@@ -29,7 +41,8 @@ export function backfillCommand(): Command {
     .option('--where <sql>', 'only rows matching this SQL condition (applied to every table)')
     .option('--chunk-size <rows>', `rows per chunk: one snapshot and one Kafka transaction (default ${DEFAULT_CHUNK_SIZE})`, positiveInt(1_000_000))
     .option('--rate <rows/s>', 'at most this many rows per second on average', positiveNumber)
-    .option('--resume <run-id>', 'continue an interrupted run where it stopped (its tables and --where are kept)')
+    .option('--resume <run-id>', 'continue an interrupted run where it stopped (its tables, --where, --sink and --rate are kept; a --rate given here replaces the run\'s)')
+    .option('--sink <name>', `only this sink gets the rows (repeatable; ${SINK_NAMES.join(' | ')}); the other sinks' deliverers skip them: rebuilds one sink without touching the others`, collect)
     .addHelpText(
       'after',
       `
@@ -49,6 +62,7 @@ Examples:
   streamctl backfill --table public.orders
   streamctl backfill --table public.orders --table public.customers --rate 5000
   streamctl backfill --table public.orders --where "created_at >= '2026-01-01'"
+  streamctl backfill --table public.orders --sink redis
   streamctl backfill --resume bf-20261124T101500Z-3fa2c1`,
     )
     .action(
@@ -66,6 +80,7 @@ Examples:
         const { config } = contextFor(command, out);
         out.useRedactor(Redactor.forConfig(config));
         const logger = out.logger('backfill');
+        const sinks = targetSinks(flags.sink, config);
         for (const table of notCaptured(tables, config.postgres.tables)) {
           logger.warn('table not in postgres.tables: stream does not capture its changes, so the sinks will keep these rows as read now and never update them', { table, postgres_tables: config.postgres.tables.join(',') });
         }
@@ -80,12 +95,17 @@ Examples:
         let summary: BackfillSummary;
         try {
           summary = await new Backfill(config, logger).run(
-            { tables, where: flags.where ?? null, chunkSize: flags.chunkSize ?? null, rate: flags.rate ?? null, resume: flags.resume ?? null },
+            { tables, where: flags.where ?? null, chunkSize: flags.chunkSize ?? null, rate: flags.rate ?? null, resume: flags.resume ?? null, sinks },
             stop.signal,
             {
-              onStart: (run, resumed, plans) => {
+              onStart: (run, resumed, plans, settings) => {
                 runId = run;
-                logger.info(resumed ? 'resuming backfill run' : 'backfill run started', { run, tables: plans.map((p) => p.table).join(',') });
+                logger.info(resumed ? 'resuming backfill run' : 'backfill run started', {
+                  run,
+                  tables: plans.map((p) => p.table).join(','),
+                  sinks: settings.sinks?.join(',') ?? 'all',
+                  rate: settings.rate ?? 'unlimited',
+                });
                 view.start(plans);
               },
               onChunk: (r) => view.chunk(r.table, r.tableRows, r.totalRows),

@@ -64,6 +64,9 @@ function render(report: StatusReport, out: Output): string {
     lines.push(`  ${name.padEnd(9)} ${state} ${rtt.padStart(9)}  ${h.endpoint}${detail ? `  ${c.gray(detail)}` : ''}`);
     if (h.error) lines.push(`            ${c.red(h.error)}`);
   }
+  // The parts that do not answer, named on one line: what exit 3 is about.
+  const down = COMPONENTS.filter((name) => report.components[name].state === 'down');
+  if (down.length > 0) lines.push('', c.red(`Down: ${down.join(', ')}`));
   const { slot, checkpoint } = report.capture;
   lines.push('', `capture (pipeline ${report.capture.pipeline}, slot ${slot?.name ?? '?'})`);
   if (slot) {

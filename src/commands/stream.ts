@@ -9,6 +9,7 @@ import { PipelineMetrics } from '../core/metrics.js';
 import { OpenLetterCounter } from '../core/replay/open-letters.js';
 import { startMetricsServer } from '../core/metrics-server.js';
 import { PipelineMonitor } from '../core/metrics/monitor.js';
+import { ComponentWatch, componentsFor } from '../core/health/watch.js';
 import { contextFor } from './shared/context.js';
 import { collect, oneOf } from './shared/parsers.js';
 import { action } from './shared/run.js';
@@ -57,12 +58,15 @@ export function streamCommand(): Command {
         let streaming = false;
         // Not ready while capture or a sink has work and no progress (health/progress.ts): `status` reads the reason here.
         const stuck = () => metrics.progress.stuck(config.health.stuckAfterSeconds * 1000);
+        // Nor while a part it uses does not answer (health/watch.ts): /ready names it at once.
+        const watch = new ComponentWatch(config, logger.child('health'), componentsFor(config, role));
+        watch.start();
         const server = await startMetricsServer(metrics, {
           host: config.metrics.host,
           port: config.metrics.port,
           // Nor while a sink that lost its state is rebuilt or refuses to go on (delivery/sink-state.ts).
-          ready: () => streaming && stuck().length === 0 && (deliverer?.sinkStateProblems().length ?? 0) === 0,
-          readyDetail: () => ({ pipeline: config.pipeline.id, stuck: stuck(), sinks: deliverer?.sinkStateProblems() ?? [] }),
+          ready: () => streaming && stuck().length === 0 && (deliverer?.sinkStateProblems().length ?? 0) === 0 && watch.downNow().length === 0,
+          readyDetail: () => ({ pipeline: config.pipeline.id, stuck: stuck(), sinks: deliverer?.sinkStateProblems() ?? [], down: watch.downNow(), history_lost: deliverer?.historyLost() ?? [] }),
         });
         logger.info('metrics listening', { url: `http://${server.address.address}:${server.address.port}/metrics` });
         const monitor = new PipelineMonitor(config, metrics, logger.child('monitor'));
@@ -81,9 +85,16 @@ export function streamCommand(): Command {
           }
         } finally {
           streaming = false;
+          watch.stop();
           await deliverer?.stop();
           await monitor.stop();
           await server.close();
+          // Everything is stopped and committed: a client library that keeps an idle socket open
+          // (seen with kafkajs after an outage) must not keep the service from exiting.
+          setTimeout(() => {
+            logger.warn('stopped, but a connection was still open: exiting anyway');
+            process.exit(process.exitCode ?? EXIT.OK);
+          }, 5000).unref();
         }
         return EXIT.OK;
       }),

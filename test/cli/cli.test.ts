@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const SUBCOMMANDS: Record<string, string[]> = {
   stream: ['--role <role>'],
@@ -13,7 +13,7 @@ const SUBCOMMANDS: Record<string, string[]> = {
   status: ['--watch [seconds]', '--timeout <ms>'],
 };
 
-const dir = mkdtempSync(path.join(tmpdir(), 'streamctl-cli-'));
+const dir = tempDir('streamctl-cli-');
 
 /** A config whose every endpoint is a closed loopback port: nothing real answers. */
 function closedPortsConfig(extra = ''): string {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,6 +19,7 @@ import { readTopic } from '../helpers/kafka-read.js';
 import { dropPipeline, isolatedPipeline, RECEIVER_KEY, startStream, waitFor } from '../helpers/pipeline.js';
 import { BIN } from '../helpers/run-cli.js';
 import { unique } from '../helpers/stack.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * The exactly-once proof of replay-dlq. A running `stream` dead-letters every row of a
@@ -71,7 +72,7 @@ export async function runReplayCrash(options: ReplayCrashOptions): Promise<Repla
   const receiverUrl = `http://127.0.0.1:${(await receiver.listen(0)).port}`;
   const table = unique('rcrash');
   const t = `public.${table}`;
-  const dir = mkdtempSync(path.join(tmpdir(), 'streamctl-replay-crash-'));
+  const dir = tempDir('streamctl-replay-crash-');
   const schemaFile = path.join(dir, 'row.schema.json');
   const configFile = path.join(dir, 'config.yaml');
   writeFileSync(schemaFile, JSON.stringify({ type: 'object', properties: { v: { not: { const: 'bad' } } } }));

@@ -3,18 +3,13 @@ import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
 import type { Admin } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import { makeKafka } from '../../src/core/clients/kafka.js';
-import { makePgClient } from '../../src/core/clients/postgres.js';
-import { makeRedis } from '../../src/core/clients/redis.js';
-import { loadConfig } from '../../src/core/config/index.js';
 import type { StatusReport } from '../../src/core/health/types.js';
-import { silentLogger } from '../../src/core/logger.js';
 import { readRow } from '../../src/core/sinks/redis/sink.js';
 import { exited } from '../helpers/capturer.js';
-import { dropPipeline, isolatedPipeline, startStream, waitFor } from '../helpers/pipeline.js';
+import { startStream, waitFor } from '../helpers/pipeline.js';
 import { runCli } from '../helpers/run-cli.js';
 import { unique } from '../helpers/stack.js';
-import { freePort } from '../helpers/ports.js';
+import { deleteKeysUnder, openRedisOnlyPipeline, type RedisOnlyPipeline } from '../helpers/redis-keys.js';
 
 /**
  * Redis comes back empty (a restart without persistence, a FLUSHDB) under a running stream.
@@ -25,46 +20,26 @@ import { freePort } from '../helpers/ports.js';
  */
 describe('Redis that lost its state is detected and rebuilt', { timeout: 300_000 }, () => {
   const table = unique('lost');
+  let f: RedisOnlyPipeline;
   let db: pg.Client;
   let admin: Admin;
   let redis: Redis;
-  let pipeline: ReturnType<typeof isolatedPipeline>;
+  let pipeline: RedisOnlyPipeline['pipeline'];
   let stream: ReturnType<typeof startStream> | undefined;
   let readyUrl = '';
   let prefix = '';
 
   before(async () => {
-    const port = await freePort();
-    pipeline = isolatedPipeline([`public.${table}`], 'http://127.0.0.1:9/unused', {
-      STREAMCTL_METRICS_PORT: String(port),
-      STREAMCTL_SINKS_BIGQUERY_ENABLED: 'false',
-      STREAMCTL_SINKS_HTTP_ENABLED: 'false',
+    f = await openRedisOnlyPipeline(table, 'id int PRIMARY KEY, name text, n int', {
       // One event per write: the rebuild of ~11,000 events takes long enough to be seen.
       STREAMCTL_DELIVERY_MAX_BATCH_EVENTS: '1',
       STREAMCTL_DELIVERY_LAG_INTERVAL_MS: '500',
       STREAMCTL_KAFKA_PARTITIONS: '3',
     });
-    readyUrl = `http://127.0.0.1:${port}/ready`;
-    const config = loadConfig({ env: pipeline.env });
-    prefix = config.sinks.redis.keyPrefix;
-    db = makePgClient(config.postgres);
-    await db.connect();
-    await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, name text, n int)`);
-    admin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
-    await admin.connect();
-    redis = makeRedis(config.sinks.redis, silentLogger);
-    await redis.connect();
+    ({ db, admin, redis, pipeline, readyUrl, prefix } = f);
   });
 
-  after(async () => {
-    await stopStream();
-    await deleteKeys().catch(() => {});
-    await redis.quit();
-    await dropPipeline(db, admin, pipeline.tag);
-    await db.query(`DROP TABLE IF EXISTS ${table}`);
-    await db.end();
-    await admin.disconnect();
-  });
+  after(() => f.close(stream));
 
   async function stopStream(): Promise<void> {
     if (stream && stream.child.exitCode === null) {
@@ -73,17 +48,8 @@ describe('Redis that lost its state is detected and rebuilt', { timeout: 300_000
     }
   }
 
-  /** "Redis flushed", for this pipeline only: SCAN + DEL of its prefix. */
-  async function deleteKeys(): Promise<number> {
-    let cursor = '0';
-    let deleted = 0;
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await redis.del(...keys);
-    } while (cursor !== '0');
-    return deleted;
-  }
+  /** "Redis flushed", for this pipeline only. */
+  const deleteKeys = (): Promise<number> => deleteKeysUnder(redis, prefix);
 
   const rowsInRedis = () => redis.scard(`${prefix}keys:public.${table}`);
   const ready = async () => {

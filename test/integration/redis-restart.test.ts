@@ -16,6 +16,8 @@ import { exited } from '../helpers/capturer.js';
 import { dropPipeline, isolatedPipeline, startStream, waitFor } from '../helpers/pipeline.js';
 import { unique } from '../helpers/stack.js';
 import { freePort } from '../helpers/ports.js';
+import { runCli } from '../helpers/run-cli.js';
+import { derivedNames } from '../../src/core/config/names.js';
 
 const STACK = fileURLToPath(new URL('../../../.stack/', import.meta.url));
 
@@ -66,6 +68,7 @@ describe('a Redis restart (with persistence) under a running stream', { timeout:
       STREAMCTL_SINKS_BIGQUERY_ENABLED: 'false',
       STREAMCTL_SINKS_HTTP_ENABLED: 'false',
       STREAMCTL_METRICS_PORT: String(await freePort()),
+      STREAMCTL_HEALTH_CHECK_INTERVAL_SECONDS: '1',
     });
     const config = loadConfig({ env: pipeline.env });
     prefix = config.sinks.redis.keyPrefix;
@@ -96,12 +99,16 @@ describe('a Redis restart (with persistence) under a running stream', { timeout:
 
   const rows = () => redis.scard(`${prefix}keys:public.${table}`).catch(() => -1);
 
-  it('delivers what changed while Redis was down once it is back, nothing to the DLQ, no rebuild', async () => {
+  it('delivers what changed while Redis was down once it is back, nothing to the DLQ, no rebuild', async (t) => {
     const readyUrl = `http://127.0.0.1:${pipeline.env['STREAMCTL_METRICS_PORT']}/ready`;
     stream = startStream(pipeline.env, 'all');
     await waitFor('/ready', async () => (await fetch(readyUrl)).status === 200, 90_000);
     await db.query(`INSERT INTO ${table} SELECT g, 0 FROM generate_series(1, 100) g`);
     await waitFor('100 rows in Redis', async () => (await rows()) === 100, 60_000);
+
+    const markersKey = `${prefix}gen:${derivedNames(loadConfig({ env: pipeline.env })).consumerGroup('redis')}`;
+    const markers = await redis.hgetall(markersKey);
+    assert.ok(Object.keys(markers).length > 0, 'the deliverer marked its partitions');
 
     await stopRedis();
     const logBefore = stream.log.text.length;
@@ -109,6 +116,17 @@ describe('a Redis restart (with persistence) under a running stream', { timeout:
     await db.query(`UPDATE ${table} SET n = 1 WHERE id <= 10`);
     // Down long enough for the writes to fail and the retries to run out.
     await waitFor('the deliverer to notice Redis is down', async () => /circuit open|retries exhausted|could not/.test(stream!.log.text.slice(logBefore)), 60_000);
+    // During the outage: /ready 503 naming redis, and status exit 3 naming it.
+    const down = await waitFor('/ready to name redis', async () => {
+      const res = await fetch(readyUrl);
+      const body = (await res.json()) as { down?: Array<{ component: string; error: string }> };
+      return res.status === 503 && (body.down ?? []).some((d) => d.component === 'redis') && body;
+    }, 60_000);
+    assert.deepEqual(down.down!.map((d) => d.component), ['redis']);
+    const status = await runCli(['status', '--timeout', '3000'], { NO_COLOR: '1', ...pipeline.env }, 90_000);
+    assert.equal(status.code, 3, status.stdout);
+    assert.match(status.stdout, /^Down: redis$/m);
+    t.diagnostic(`during the outage: /ready ${JSON.stringify(down.down)}; status exit ${status.code}`);
     await startRedis();
 
     await waitFor('150 rows in Redis', async () => (await rows()) === 150, 120_000);
@@ -119,5 +137,8 @@ describe('a Redis restart (with persistence) under a running stream', { timeout:
     assert.doesNotMatch(during, /lost its state/, 'a restart with persistence keeps the markers: no rebuild');
     assert.equal(during.match(/redis unreachable: holding its events/g)?.length, 1, 'one line for the outage, not one per retry');
     assert.match(during, /redis reachable again/);
+    assert.deepEqual(await redis.hgetall(markersKey), markers, 'the generation markers survived the restart (persistence): no rebuild');
+    assert.doesNotMatch(during, /rebuild/i);
+    await waitFor('/ready 200 once Redis answers', async () => (await fetch(readyUrl)).status === 200, 60_000);
   });
 });

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
@@ -22,6 +21,7 @@ import { readTopic } from '../helpers/kafka-read.js';
 import { dropPipeline, isolatedPipeline, RECEIVER_KEY, startStream, waitFor } from '../helpers/pipeline.js';
 import { BIN, runCli } from '../helpers/run-cli.js';
 import { unique } from '../helpers/stack.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 interface Summary {
   letters: number;
@@ -59,7 +59,7 @@ interface Run {
 describe('replay-dlq: inspect, filter, re-deliver', { timeout: 300_000 }, () => {
   const table = unique('rd');
   const t = `public.${table}`;
-  const dir = mkdtempSync(path.join(tmpdir(), 'streamctl-replay-'));
+  const dir = tempDir('streamctl-replay-');
   const schemaFile = path.join(dir, 'row.schema.json');
   const configFile = path.join(dir, 'config.yaml');
   const receiver = new HttpReceiver({ hmacKey: RECEIVER_KEY });

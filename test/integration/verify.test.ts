@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
@@ -18,6 +17,7 @@ import { exited } from '../helpers/capturer.js';
 import { dropPipeline, isolatedPipeline, startStream, waitFor } from '../helpers/pipeline.js';
 import { runCli } from '../helpers/run-cli.js';
 import { unique } from '../helpers/stack.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 type VerifyJson = VerifyResult & { ok: boolean; repair?: { executed: boolean; plans: Array<{ reread: string[][]; deletes: unknown[] }> }; after_repair?: VerifyResult };
 
@@ -30,7 +30,7 @@ const resultOf = (v: VerifyResult, sink: string): TableSinkResult => {
 describe('streamctl verify', { timeout: 600_000 }, () => {
   const table = unique('vf');
   // Enrichment renames `name` to `title` and masks `n`: verify compares the rows as the sinks hold them.
-  const configFile = path.join(mkdtempSync(path.join(tmpdir(), 'streamctl-verify-')), 'streamctl.yaml');
+  const configFile = path.join(tempDir('streamctl-verify-'), 'streamctl.yaml');
   writeFileSync(configFile, `enrich:\n  maskKey: "verify-test-mask-key"\n  tables:\n    public.${table}:\n      rename: { name: title }\n      mask: [n]\n`);
   const pipeline = isolatedPipeline([`public.${table}`], 'http://127.0.0.1:1/unused', {
     STREAMCTL_SINKS_HTTP_ENABLED: 'false',

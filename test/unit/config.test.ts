@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/core/errors.js';
 import { defaultConfig, derivedNames, envNameFor, loadConfig, redactConfig, Redactor, REDACTED } from '../../src/core/config/index.js';
 import { EXIT } from '../../src/core/exit-codes.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'streamctl-config-'));
+const dir = tempDir('streamctl-config-');
 const yamlFile = (name: string, text: string): string => {
   const file = path.join(dir, name);
   writeFileSync(file, text);

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { makeRowValidator } from '../../src/core/delivery/validate-rows.js';
 import type { ChangeEvent } from '../../src/core/event/envelope.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'streamctl-validate-rows-'));
+const dir = tempDir('streamctl-validate-rows-');
 const file = (name: string, content: unknown) => {
   const p = path.join(dir, name);
   writeFileSync(p, typeof content === 'string' ? content : JSON.stringify(content));

@@ -19,7 +19,9 @@ import { backfillProducer, readProgress, type BackfillProducer } from './kafka-w
 import type { CheckpointedTransaction } from '../kafka/checkpointed-producer.js';
 import { lockTables } from './lock.js';
 import { chunkQuery, keyOf, parseTableName, qualified, tableText, type TableRef } from './plan.js';
-import { afterChunk, afterTable, encodeProgress, isDone, newProgress, newRunId, totalRows, type BackfillProgress } from './progress.js';
+import { afterChunk, afterTable, encodeProgress, isDone, newProgress, newRunId, totalRows, type BackfillProgress, type RunSettings } from './progress.js';
+import type { SinkName } from '../sinks/contract.js';
+import { targetSinksHeaders } from '../delivery/targets.js';
 import { RateLimiter } from './rate-limiter.js';
 import { ChunkSnapshots } from './snapshot.js';
 import { describeTables, estimateRows, type TableInfo } from './tables.js';
@@ -34,6 +36,8 @@ export interface BackfillOptions {
   rate: number | null;
   /** Continue this run instead of starting one. */
   resume: string | null;
+  /** Only these sinks get the run's events (the others' deliverers skip them); null: every sink. A resumed run keeps its own. */
+  sinks?: SinkName[] | null;
 }
 
 export interface TablePlan {
@@ -56,7 +60,8 @@ export interface ChunkReport {
 }
 
 export interface BackfillHooks {
-  onStart?(run: string, resumed: boolean, tables: TablePlan[]): void;
+  /** `settings`: the sinks the run is for (null: all) and the rate it goes at, a resumed run's own unless overridden. */
+  onStart?(run: string, resumed: boolean, tables: TablePlan[], settings: RunSettings): void;
   onChunk?(report: ChunkReport): void;
   onTableDone?(table: string, rows: number): void;
 }
@@ -73,6 +78,9 @@ export interface BackfillSummary {
   chunks: number;
   seconds: number;
   rowsPerSecond: number;
+  /** The sinks the run is for (null: every sink) and the rate it went at (null: unpaced). */
+  sinks: string[] | null;
+  rate: number | null;
 }
 
 export const DEFAULT_CHUNK_SIZE = 10_000;
@@ -115,7 +123,13 @@ export class Backfill {
       const run = progress?.run ?? newRunId(new Date(), randomBytes(3).toString('hex'));
       const tableNames = progress ? progress.tables : options.tables.map(tableText);
       const refs = tableNames.map(parseTableName);
-      if (!progress) progress = newProgress(run, this.config.pipeline.id, tableNames, options.where, options.chunkSize ?? DEFAULT_CHUNK_SIZE, new Date());
+      if (!progress) {
+        const settings = { sinks: options.sinks && options.sinks.length > 0 ? [...options.sinks] : null, rate: options.rate };
+        progress = newProgress(run, this.config.pipeline.id, tableNames, options.where, options.chunkSize ?? DEFAULT_CHUNK_SIZE, new Date(), settings);
+      }
+      // A resumed run keeps its pace unless told another, and always its sinks.
+      const rate = options.rate ?? progress.rate ?? null;
+      const headers = targetSinksHeaders((progress.sinks ?? null) as SinkName[] | null);
       encodeProgress(progress); // fails now, not after the first chunk, when --where is too long to checkpoint
 
       await data.connect();
@@ -146,10 +160,10 @@ export class Backfill {
           state: i < progress.table_index ? 'done' : 'pending',
         });
       }
-      hooks.onStart?.(run, resumed, plans);
+      hooks.onStart?.(run, resumed, plans, { sinks: progress.sinks ?? null, rate });
       const before = totalRows(progress);
-      const limiter = options.rate === null ? null : new RateLimiter(options.rate);
-      const chunkSize = RateLimiter.chunkSizeFor(options.chunkSize ?? progress.chunk_size, options.rate);
+      const limiter = rate === null ? null : new RateLimiter(rate);
+      const chunkSize = RateLimiter.chunkSizeFor(options.chunkSize ?? progress.chunk_size, rate);
 
       try {
         while (!isDone(progress) && !signal.aborted) {
@@ -160,7 +174,7 @@ export class Backfill {
             if (signal.aborted) break;
           }
           const chunkStarted = performance.now();
-          const result = await this.chunk(info, progress, chunkSize, data, snapshots, writer, registry, run);
+          const result = await this.chunk(info, progress, chunkSize, data, snapshots, writer, registry, run, headers);
           limiter?.record(result.rows, chunkStarted);
           progress = result.progress;
           if (result.rows > 0) {
@@ -196,6 +210,8 @@ export class Backfill {
         chunks: final.chunks,
         seconds,
         rowsPerSecond: seconds > 0 ? rows / seconds : 0,
+        sinks: final.sinks ?? null,
+        rate,
       };
     } finally {
       await snapshots.close();
@@ -216,6 +232,10 @@ export class Backfill {
     const asked = options.tables.map(tableText);
     if (asked.length > 0 && asked.join(',') !== progress.tables.join(',')) {
       throw new StreamctlError(`run ${run} backfills ${progress.tables.join(', ')}, not ${asked.join(', ')}; leave out --table to resume it as it was`, EXIT.USAGE);
+    }
+    const sinks = options.sinks && options.sinks.length > 0 ? [...options.sinks].sort().join(',') : null;
+    if (sinks !== null && sinks !== [...(progress.sinks ?? [])].sort().join(',')) {
+      throw new StreamctlError(`run ${run} is for ${progress.sinks ? `--sink ${progress.sinks.join(', ')}` : 'every sink'}; a resumed run keeps its sinks (leave out --sink)`, EXIT.USAGE);
     }
     if (options.where !== null && options.where !== progress.where) {
       throw new StreamctlError(`run ${run} was started with --where ${JSON.stringify(progress.where)}; a resumed run keeps its condition (leave out --where)`, EXIT.USAGE);
@@ -241,6 +261,7 @@ export class Backfill {
     writer: BackfillProducer,
     registry: TypeRegistry,
     run: string,
+    headers: Record<string, string> | undefined,
   ): Promise<{ progress: BackfillProgress; rows: number; tableIndex: number; tableDone: boolean; snapshotLsn: string }> {
     const tableIndex = progress.table_index;
     const { schema, table } = info.ref;
@@ -286,7 +307,7 @@ export class Backfill {
         // Over the size limit: a marker instead, so a resumed run never fails on the same row (oversize.ts).
         const record = encodeEvent(event, this.config.kafka.maxRecordBytes);
         if (record.oversize) this.logger.error('row over kafka.maxRecordBytes: wrote an oversize marker in its place', oversizeLogFields(event, record.oversize));
-        await tx.add({ key: record.key, value: record.value });
+        await tx.add(headers ? { key: record.key, value: record.value, headers } : { key: record.key, value: record.value });
         lastKey = keyIndexes!.map((i) => raw[i] as string);
         rows++;
       }

@@ -25,13 +25,33 @@ export interface BackfillProgress {
   snapshot_lsn: string | null;
   started_at: string;
   updated_at: string;
+  /** The only sinks this run is for (`backfill --sink`); null or absent: every sink. */
+  sinks?: string[] | null;
+  /** `--rate` the run was started with, kept for a resume that does not give one; null: unpaced. */
+  rate?: number | null;
+}
+
+/** What a run keeps beside its tables for a resume: its target sinks and its pace. */
+export interface RunSettings {
+  sinks: string[] | null;
+  rate: number | null;
 }
 
 /** Kafka's default offset.metadata.max.bytes; a longer metadata is refused by the broker. */
 export const MAX_PROGRESS_BYTES = 4096;
 
-export function newProgress(run: string, pipeline: string, tables: string[], where: string | null, chunkSize: number, now: Date): BackfillProgress {
+export function newProgress(
+  run: string,
+  pipeline: string,
+  tables: string[],
+  where: string | null,
+  chunkSize: number,
+  now: Date,
+  settings: RunSettings = { sinks: null, rate: null },
+): BackfillProgress {
   return {
+    sinks: settings.sinks === null ? null : [...settings.sinks],
+    rate: settings.rate,
     v: 1,
     run,
     pipeline,
@@ -101,7 +121,13 @@ export function decodeProgress(text: string | null | undefined): BackfillProgres
     typeof p.started_at === 'string' &&
     typeof p.updated_at === 'string';
   if (!ok) throw new Error(`backfill progress in Kafka is malformed: ${text.slice(0, 200)}`);
-  return { ...(p as BackfillProgress), snapshot_lsn: typeof p.snapshot_lsn === 'string' ? p.snapshot_lsn : null };
+  return {
+    ...(p as BackfillProgress),
+    snapshot_lsn: typeof p.snapshot_lsn === 'string' ? p.snapshot_lsn : null,
+    // Runs from before these were kept: every sink, unpaced.
+    sinks: Array.isArray(p.sinks) && p.sinks.every((s) => typeof s === 'string') ? p.sinks : null,
+    rate: typeof p.rate === 'number' && p.rate > 0 ? p.rate : null,
+  };
 }
 
 /** Run ids are short, sortable by start time and safe in Kafka and PostgreSQL names. */

@@ -37,7 +37,7 @@ export function defaultConfig(plugins: readonly AnySinkPlugin[] = SINK_PLUGINS):
     },
     sinks: Object.fromEntries(plugins.map((plugin) => [plugin.name, plugin.defaults()])) as unknown as Config['sinks'],
     metrics: { host: '127.0.0.1', port: LOCAL_STACK.metrics.port },
-    health: { stuckAfterSeconds: 300, slotWalWarnBytes: 1024 * 1024 * 1024 },
+    health: { stuckAfterSeconds: 300, checkIntervalSeconds: 30, slotWalWarnBytes: 1024 * 1024 * 1024 },
     log: { level: 'info' },
   };
 }

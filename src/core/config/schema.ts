@@ -105,7 +105,7 @@ export const configSchema = (plugins: readonly AnySinkPlugin[] = SINK_PLUGINS): 
   }),
   sinks: object(Object.fromEntries(plugins.map((plugin) => [plugin.name, plugin.schema]))),
   metrics: object({ host: hostName, port: intRange(0, 65535) }),
-  health: object({ stuckAfterSeconds: intRange(1, 86_400), slotWalWarnBytes: intRange(1024, Number.MAX_SAFE_INTEGER) }),
+  health: object({ stuckAfterSeconds: intRange(1, 86_400), checkIntervalSeconds: intRange(1, 3600), slotWalWarnBytes: intRange(1024, Number.MAX_SAFE_INTEGER) }),
   log: object({
     level: { enum: ['debug', 'info', 'warn', 'error'], errorMessage: 'must be one of debug, info, warn, error' },
   }),

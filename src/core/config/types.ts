@@ -106,6 +106,8 @@ export interface Config {
   health: {
     /** Capture or a sink with work and no progress for this long is stuck: /ready false, `status` exit 3. */
     stuckAfterSeconds: number;
+    /** How often `stream` probes the parts it uses; one that does not answer makes /ready false, naming it. */
+    checkIntervalSeconds: number;
     /** `status` warns about an inactive slot retaining more WAL than this. */
     slotWalWarnBytes: number;
   };

@@ -19,6 +19,8 @@ import type { Sink, SinkName } from '../sinks/contract.js';
 import type { SinkStateProblem } from './sink-state.js';
 import { makeRowValidator } from './validate-rows.js';
 import type { OpenLetters } from '../replay/open-letters.js';
+import { sinkBackfill } from './rebuild-backfill.js';
+import type { HistoryLost } from './replay-retained.js';
 
 export { secretOf };
 
@@ -119,7 +121,15 @@ export class Deliverer {
           sessionTimeoutMs: this.config.delivery.sessionTimeoutMs,
           maxRecordBytes: this.config.kafka.maxRecordBytes,
           ...(sink.name === 'redis'
-            ? { lostState: { policy: this.config.sinks.redis.rebuild, brokers: this.config.kafka.brokers.join(','), checkEveryMs: this.config.delivery.lagIntervalMs } }
+            ? {
+                lostState: {
+                  policy: this.config.sinks.redis.rebuild,
+                  brokers: this.config.kafka.brokers.join(','),
+                  checkEveryMs: this.config.delivery.lagIntervalMs,
+                  // When the changes topic no longer holds everything: refill from PostgreSQL into Redis only.
+                  backfill: sinkBackfill(this.config, this.logger.child('rebuild'), 'redis'),
+                },
+              }
             : {}),
           onCrash: (error) => {
             if (this.stopped.signal.aborted) return;
@@ -154,6 +164,11 @@ export class Deliverer {
   /** Sinks being rebuilt or refusing to go on after losing their state (/ready false, `status` exit 4). */
   sinkStateProblems(): SinkStateProblem[] {
     return this.runners.map((r) => r.stateProblem()).filter((p): p is SinkStateProblem => p !== null);
+  }
+
+  /** Sinks that lost stored history this process replayed from the topic, with what is gone for good. */
+  historyLost(): HistoryLost[] {
+    return this.runners.map((r) => r.historyLost()).filter((h): h is HistoryLost => h !== null);
   }
 
   /** Consumer lag per sink (queue_depth) and the DLQ's size, into the metrics. */

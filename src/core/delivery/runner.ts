@@ -12,6 +12,9 @@ import { prepare } from './prepare.js';
 import type { ChangeEvent } from '../event/envelope.js';
 import { isUnreachable, SINK_STATE_LOST, type Sink, type SinkRecord, type WriteResult } from '../sinks/contract.js';
 import { SinkStateKeeper, type SinkStateProblem } from './sink-state.js';
+import { isForSink } from './targets.js';
+import type { SinkBackfill } from './rebuild-backfill.js';
+import { RetainedReplay, type HistoryLost } from './replay-retained.js';
 
 export interface RunnerOptions {
   topic: string;
@@ -26,7 +29,7 @@ export interface RunnerOptions {
    * For a sink that stores offsets and generation markers (Redis): what to do when it comes
    * back without its state (./sink-state.ts), and how often to look. Absent: no check.
    */
-  lostState?: { policy: 'auto' | 'manual'; brokers: string; checkEveryMs: number };
+  lostState?: { policy: 'auto' | 'manual'; brokers: string; checkEveryMs: number; backfill?: SinkBackfill };
   /** kafkajs gave up on the consumer (it does not restart itself for some errors). */
   onCrash: (error: Error) => void;
 }
@@ -54,6 +57,7 @@ export class SinkRunner {
   private resumeTimer: NodeJS.Timeout | undefined;
   private readonly progress;
   private readonly state: SinkStateKeeper | null;
+  private readonly history: RetainedReplay | null;
   private stateTimer: NodeJS.Timeout | undefined;
   private assigned: number[] = [];
   /** The sink is unreachable: said once, until the circuit closes again. */
@@ -77,8 +81,11 @@ export class SinkRunner {
     const lost = options.lostState;
     this.state =
       lost && sink.storesOffsets && sink.stateMarkers && sink.markState
-        ? new SinkStateKeeper(kafka, sink, logger, { topic: options.topic, group: options.group, policy: lost.policy, brokers: lost.brokers })
+        ? new SinkStateKeeper(kafka, sink, logger, { topic: options.topic, group: options.group, policy: lost.policy, brokers: lost.brokers, ...(lost.backfill ? { backfill: lost.backfill } : {}) })
         : null;
+    this.history = sink.onHistoryLost ? new RetainedReplay(kafka, sink.name, options.topic, options.group, logger) : null;
+    // A sink that lost its stored history (./replay-retained.ts): replay what the topic still holds. Once per runner, across restarts.
+    if (this.history) sink.onHistoryLost!((what, atStart) => this.history!.request(what, atStart));
     const sinkLabel = { sink: sink.name };
     metrics.circuitState.set(sinkLabel, 0);
     metrics.circuitOpenedAt.set(sinkLabel, 0);
@@ -101,7 +108,9 @@ export class SinkRunner {
   }
 
   async start(): Promise<void> {
+    this.history?.reset();
     await this.sink.start();
+    await this.history?.settle();
     const consumer = this.kafka.consumer({
       groupId: this.options.group,
       readUncommitted: false,
@@ -111,6 +120,7 @@ export class SinkRunner {
       heartbeatInterval: Math.max(500, Math.floor(this.options.sessionTimeoutMs / 5)),
     });
     this.consumer = consumer;
+    this.history?.watch(consumer);
     await consumer.connect();
     await consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
     const state = this.state;
@@ -290,6 +300,8 @@ export class SinkRunner {
     const records: Array<SinkRecord & { raw: KafkaMessage }> = [];
     const now = () => new Date().toISOString();
     for (const m of messages) {
+      // Meant for other sinks only (a one-sink backfill, ./targets.ts): passed, like a delivered record.
+      if (!isForSink(m.headers, this.sink.name)) continue;
       const raw = m.value?.toString() ?? null;
       const p = prepare(raw, this.rowProblems, this.enrich);
       if (p.ok) records.push({ event: p.event, topic, partition, offset: m.offset, raw: m });
@@ -413,6 +425,11 @@ export class SinkRunner {
     };
   }
 
+  /** The sink's last loss of history (a dropped BigQuery table), for /ready and `status`. */
+  historyLost(): HistoryLost | null {
+    return this.history?.warning() ?? null;
+  }
+
   /** A sink being rebuilt, or refusing to go on, for /ready and `status`. */
   stateProblem(): SinkStateProblem | null {
     return this.state?.problem() ?? null;
@@ -422,6 +439,7 @@ export class SinkRunner {
     clearTimeout(this.resumeTimer);
     clearInterval(this.stateTimer);
     await this.state?.stop();
+    await this.history?.stop();
     await this.consumer?.disconnect().catch(() => {});
     this.consumer = null;
     await this.sink.stop();

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import type { Sink, SinkName } from '../sinks/contract.js';
+import { LazyAdmin } from './lazy-admin.js';
+import type { SinkBackfill } from './rebuild-backfill.js';
 
 /**
  * A sink that keeps its own offsets (Redis) can come back empty: restarted without
@@ -63,7 +65,13 @@ export interface SinkStateOptions {
   group: string;
   policy: 'auto' | 'manual';
   brokers: string;
+  /** Refills the sink from PostgreSQL when the topic cannot (./rebuild-backfill.ts); absent: refuse instead. */
+  backfill?: SinkBackfill;
 }
+
+/** A rebuild by backfill was started under this marker and has not finished (a restart runs it again). */
+const BACKFILL_PENDING = ' backfill-pending ';
+const BACKFILLED = ' backfilled ';
 
 /** The offset a rebuild marker says the rebuild must reach; undefined for other markers. */
 export function rebuildTarget(marker: string): bigint | undefined {
@@ -76,7 +84,7 @@ export const UNCHECKED = 'unchecked';
 const REFUSED = 'refused';
 
 export class SinkStateKeeper {
-  private admin: Admin | null = null;
+  private readonly admin: LazyAdmin;
   private readonly generations = new Map<number, string>();
   /** Partitions being rebuilt: the offset (high watermark at the start) they must reach. */
   private readonly rebuilding = new Map<number, bigint>();
@@ -86,13 +94,19 @@ export class SinkStateKeeper {
   /** Events of the partitions already rebuilt, while others still are (so N of M never shrinks). */
   private rebuilt = 0n;
   private chain: Promise<void> = Promise.resolve();
+  /** A rebuild by backfill in this process: rows so far, and why the topic could not do it. */
+  private backfilling: { done: number; total: number; why: string; failure?: string } | null = null;
+  private backfillRun: Promise<void> | null = null;
+  private readonly stopBackfill = new AbortController();
 
   constructor(
     private readonly kafka: Kafka,
     private readonly sink: Sink,
     private readonly logger: Logger,
     private readonly options: SinkStateOptions,
-  ) {}
+  ) {
+    this.admin = new LazyAdmin(kafka);
+  }
 
   /** The marker a write to `partition` must carry; UNCHECKED until a check ran. */
   generation(partition: number): string {
@@ -112,6 +126,18 @@ export class SinkStateKeeper {
     if (this.refused.size > 0) {
       const [first] = this.refused.values();
       return { sink: this.sink.name, state: 'refused', problem: first!.problem, fix: first!.fix };
+    }
+    if (this.backfilling) {
+      const { done, total, why, failure } = this.backfilling;
+      const tables = 'streamctl backfill --sink ' + this.sink.name + ' --table <each table of postgres.tables>';
+      return {
+        sink: this.sink.name,
+        state: 'rebuilding',
+        problem: `rebuilding ${this.sink.name}: ${done} of ${total} rows backfilled from PostgreSQL (the changes topic cannot rebuild it: ${why})${failure ? `; the last attempt failed: ${failure}, trying again` : ''}`,
+        fix: failure ? `fix the cause, or run ${tables} by hand` : 'wait: it comes back on its own (sinks.redis.rebuild auto); /ready is false until then',
+        done,
+        total,
+      };
     }
     if (this.rebuilding.size === 0) return null;
     const total = [...this.rebuilding.values()].reduce((a, b) => a + b, 0n) + this.rebuilt;
@@ -133,13 +159,8 @@ export class SinkStateKeeper {
     return run;
   }
 
-  private async adminClient(): Promise<Admin> {
-    if (!this.admin) {
-      const admin = this.kafka.admin();
-      await admin.connect();
-      this.admin = admin;
-    }
-    return this.admin;
+  private adminClient(): Promise<Admin> {
+    return this.admin.get();
   }
 
   private async checkNow(partitions: number[], consumer: Consumer): Promise<void> {
@@ -166,6 +187,11 @@ export class SinkStateKeeper {
         if (this.generations.get(p) !== marker && from !== undefined) consumer.seek({ topic, partition: p, offset: from });
         if (this.generations.get(p) !== marker) this.resumeRebuild(p, marker, stored[tp(p)]);
         this.generations.set(p, marker);
+        // A rebuild by backfill that a stop or a kill cut short: run it again (a backfill is idempotent).
+        if (marker.includes(BACKFILL_PENDING) && !this.backfillRun && this.options.backfill) {
+          this.logger.warn(`${this.sink.name} partition ${p}: a rebuild by backfill did not finish; running it again`);
+          this.startBackfill('a rebuild by backfill was interrupted');
+        }
       } else if (verdict === 'lost') {
         lost.push(p);
       } else {
@@ -191,6 +217,15 @@ export class SinkStateKeeper {
           this.refused.delete(p);
         }
         this.logger.warn(`rebuilding ${this.sink.name} from the changes topic: ${topicState.why}`, { partitions: lost.join(',') });
+      } else if (this.options.policy === 'auto' && this.options.backfill) {
+        // A new generation at once: the live changes go on from the group's offsets while the
+        // backfill refills what came before (its reads sort below any newer change per key).
+        for (const p of lost) {
+          mint[tp(p)] = `${new Date().toISOString()}${BACKFILL_PENDING}${randomBytes(4).toString('hex')}`;
+          this.refused.delete(p);
+        }
+        this.logger.warn(`rebuilding ${this.sink.name} by a backfill of the pipeline's tables into it only: the changes topic cannot rebuild it (${topicState.why})`, { partitions: lost.join(',') });
+        this.startBackfill(topicState.why);
       } else {
         const groupCmd = `kafka-consumer-groups.sh --bootstrap-server ${this.options.brokers} --delete --group ${group}`;
         const refusal =
@@ -199,11 +234,11 @@ export class SinkStateKeeper {
                 problem: `${this.sink.name} lost its state (partitions ${lost.join(',')}) and sinks.redis.rebuild is manual: not delivering`,
                 fix: topicState.complete
                   ? `the changes topic holds every event (${topicState.why}): set sinks.redis.rebuild to auto and restart stream to rebuild from it`
-                  : `rebuild needs a backfill (${topicState.why}): stop stream, ${groupCmd}, start stream, then run streamctl backfill --table <each table>`,
+                  : `rebuild needs a backfill (${topicState.why}): set sinks.redis.rebuild to auto and restart stream (it backfills Redis alone), or stop stream, ${groupCmd}, start stream, then run streamctl backfill --sink ${this.sink.name} --table <each table>`,
               }
             : {
                 problem: `${this.sink.name} lost its state (partitions ${lost.join(',')}) and the changes topic cannot rebuild it: ${topicState.why}`,
-                fix: `rebuild needs a backfill: stop stream, ${groupCmd}, start stream, then run streamctl backfill --table <each table>`,
+                fix: `rebuild needs a backfill: stop stream, ${groupCmd}, start stream, then run streamctl backfill --sink ${this.sink.name} --table <each table>`,
               };
         for (const p of lost) {
           this.generations.set(p, REFUSED);
@@ -221,6 +256,65 @@ export class SinkStateKeeper {
       if (this.rebuilding.has(p)) consumer.seek({ topic, partition: p, offset: '0' });
       else if (stored[key] !== undefined) consumer.seek({ topic, partition: p, offset: stored[key]! });
     }
+  }
+
+  /** Runs the rebuild by backfill once in this process, again after a failure, until it ends or stop() is called. */
+  private startBackfill(why: string): void {
+    if (this.backfillRun || !this.options.backfill) return;
+    this.backfilling = { done: 0, total: 0, why };
+    const run = this.options.backfill;
+    this.backfillRun = (async () => {
+      for (let attempt = 1; !this.stopBackfill.signal.aborted; attempt++) {
+        try {
+          const rows = await run((done, total) => {
+            if (this.backfilling) Object.assign(this.backfilling, { done, total });
+          }, this.stopBackfill.signal);
+          await this.backfillDone(rows);
+          return;
+        } catch (err) {
+          if (this.stopBackfill.signal.aborted) return;
+          const failure = (err as Error).message;
+          if (this.backfilling) this.backfilling.failure = failure;
+          const delay = Math.min(30_000, 1000 * 2 ** Math.min(attempt - 1, 5));
+          this.logger.error(`rebuilding ${this.sink.name} by backfill failed; trying again`, { error: failure, retry_in_ms: delay });
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+    })().finally(() => (this.backfillRun = null));
+  }
+
+  /**
+   * The backfill is in the topic: new markers say so (a restart does not run it again), and
+   * the sink stays "rebuilding" until it has read each partition to where the topic ended.
+   */
+  private async backfillDone(rows: number): Promise<void> {
+    await this.chain; // no check in flight over the markers
+    const { topic, group } = this.options;
+    const markers = await this.sink.stateMarkers!(group);
+    const mint: Record<string, string> = {};
+    for (const [key, marker] of Object.entries(markers)) {
+      if (key.startsWith(`${topic}:`) && marker.includes(BACKFILL_PENDING)) mint[key] = `${new Date().toISOString()}${BACKFILLED}${randomBytes(4).toString('hex')}`;
+    }
+    if (Object.keys(mint).length > 0) await this.sink.markState!(group, mint);
+    const admin = await this.adminClient();
+    const ends = await admin.fetchTopicOffsets(topic);
+    const committed = new Map<number, bigint>();
+    for (const t of await admin.fetchOffsets({ groupId: group, topics: [topic] })) {
+      for (const p of t.partitions) committed.set(p.partition, BigInt(p.offset));
+    }
+    for (const [key, generation] of Object.entries(mint)) {
+      const p = Number(key.slice(topic.length + 1));
+      this.generations.set(p, generation);
+      const target = BigInt(ends.find((e) => e.partition === p)?.high ?? '0');
+      // A partition the sink has already read to the end has nothing left to wait for (and no batch would say so).
+      const at = committed.get(p) ?? 0n;
+      if (at < target && !this.rebuilding.has(p)) {
+        this.rebuilding.set(p, target);
+        this.positions.set(p, at > 0n ? at : 0n);
+      }
+    }
+    this.backfilling = null;
+    this.logger.info(`${this.sink.name} backfilled from PostgreSQL; delivering it`, { rows: String(rows) });
   }
 
   /** This member's partitions now: a rebuild or a refusal of a partition it gave away is the new owner's to report. */
@@ -275,7 +369,8 @@ export class SinkStateKeeper {
   }
 
   async stop(): Promise<void> {
-    await this.admin?.disconnect().catch(() => {});
-    this.admin = null;
+    this.stopBackfill.abort();
+    await this.backfillRun;
+    await this.admin.stop();
   }
 }

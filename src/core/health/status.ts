@@ -5,7 +5,7 @@ import { probeComponents } from './components.js';
 import { backfillStatus, type BackfillStatus } from './backfill.js';
 import { captureStatus, type CaptureStatus } from './capture.js';
 import { circuitsStatus } from './circuits.js';
-import { slotWarnings, streamStuck } from './warnings.js';
+import { historyWarnings, slotWarnings, streamStuck } from './warnings.js';
 import { sinkStateProblems } from './sink-state.js';
 import { readStreamReady } from './stream-ready.js';
 import type { StatusReport } from './types.js';
@@ -38,7 +38,7 @@ export async function checkStatus(config: Config, logger: Logger, options: Statu
     checked_at: new Date().toISOString(),
     components: Object.fromEntries(results.map(([name, r]) => [name, r.health])) as StatusReport['components'],
     problems: [...results.flatMap(([, r]) => r.problems), ...sinkStates],
-    warnings,
+    warnings: [...warnings, ...historyWarnings(config, ready)],
     stuck,
   };
 }

@@ -1,6 +1,8 @@
 import type { Config } from '../config/types.js';
 import type { SinkStateProblem } from '../delivery/sink-state.js';
 import type { StuckComponent } from './progress.js';
+import type { DownComponent } from './watch.js';
+import type { HistoryLost } from '../delivery/replay-retained.js';
 
 /** What `stream` answers on /ready (src/commands/stream.ts readyDetail). */
 export interface StreamReady {
@@ -8,6 +10,10 @@ export interface StreamReady {
   pipeline?: string;
   stuck?: StuckComponent[];
   sinks?: SinkStateProblem[];
+  /** Parts the stream could not reach at its last probe (health/watch.ts). */
+  down?: DownComponent[];
+  /** Sinks whose stored history was dropped and replayed from the topic (delivery/replay-retained.ts). */
+  history_lost?: HistoryLost[];
 }
 
 /** The running stream's metrics server as `status` reaches it (a wildcard bind is reached on loopback). */

@@ -10,7 +10,7 @@ import type { StuckComponent } from './progress.js';
  * so a forgotten one fills the disk; with max_slot_wal_keep_size = -1 nothing stops it.
  */
 export interface StatusWarning {
-  kind: 'inactive_slot' | 'inactive_other_slot' | 'unbounded_slot_wal';
+  kind: 'inactive_slot' | 'inactive_other_slot' | 'unbounded_slot_wal' | 'history_lost';
   message: string;
   fix: string;
   slot?: string;
@@ -72,4 +72,10 @@ export async function slotWarnings(config: Config): Promise<StatusWarning[]> {
 export function streamStuck(config: Config, ready: { answered: boolean; body: StreamReady }): StuckComponent[] | null {
   if (!ready.answered || ready.body.pipeline !== config.pipeline.id) return null; // none, or another pipeline's process on that port
   return ready.body.stuck ?? [];
+}
+
+/** What the running stream of this pipeline says a sink lost with its history (a dropped BigQuery table), with the range. */
+export function historyWarnings(config: Config, ready: { answered: boolean; body: StreamReady }): StatusWarning[] {
+  if (!ready.answered || ready.body.pipeline !== config.pipeline.id) return [];
+  return (ready.body.history_lost ?? []).map((h) => ({ kind: 'history_lost' as const, message: `${h.sink} at ${h.at}: ${h.message}`, fix: h.fix }));
 }

@@ -8,6 +8,8 @@ import { NativeTransactionalClient, type TransactionalClient } from './transacti
 export interface OutgoingRecord {
   key: Buffer;
   value: Buffer;
+  /** Kafka record headers (a backfill into some sinks only names them: delivery/targets.ts). */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -112,7 +114,7 @@ export class CheckpointedTransaction<T> {
   async add(record: OutgoingRecord): Promise<void> {
     this.machine.guard('send');
     try {
-      await this.client.produce(this.options.changesTopic, record.key, record.value);
+      await this.client.produce(this.options.changesTopic, record.key, record.value, record.headers);
     } catch (err) {
       this.failed(err);
       throw err;

@@ -14,7 +14,7 @@ export interface TransactionalClient {
   connect(): Promise<void>;
   begin(): Promise<void>;
   /** Queues one record; waits (never drops) while librdkafka's queue is full. */
-  produce(topic: string, key: Buffer | string, value: Buffer | string): Promise<void>;
+  produce(topic: string, key: Buffer | string, value: Buffer | string, headers?: Record<string, string>): Promise<void>;
   /** Resolves once every record queued so far is acknowledged; rejects with the first failed delivery. */
   flush(): Promise<void>;
   /** Commits `offset` + `metadata` for `group` on `topic`'s partition 0 within the open transaction. */
@@ -109,11 +109,13 @@ export class NativeTransactionalClient implements TransactionalClient {
     await nativeCall((done) => this.producer.beginTransaction(done)).catch((err) => this.rethrow(err));
   }
 
-  async produce(topic: string, key: Buffer | string, value: Buffer | string): Promise<void> {
+  async produce(topic: string, key: Buffer | string, value: Buffer | string, headers?: Record<string, string>): Promise<void> {
+    // librdkafka takes headers as a list of one-entry objects (a header name may repeat).
+    const headerList = headers ? Object.entries(headers).map(([name, text]) => ({ [name]: text })) : undefined;
     for (;;) {
       this.throwIfBroken();
       try {
-        this.producer.produce(topic, null, Buffer.isBuffer(value) ? value : Buffer.from(value), key);
+        this.producer.produce(topic, null, Buffer.isBuffer(value) ? value : Buffer.from(value), key, null, undefined, headerList);
         this.pending++;
         return;
       } catch (err) {

@@ -78,6 +78,12 @@ export interface Sink {
   stateMarkers?(group: string): Promise<Record<string, string>>;
   /** Sets those markers (`topic:partition` -> generation). */
   markState?(group: string, markers: Record<string, string>): Promise<void>;
+  /**
+   * Tells `listener` when the sink found its stored history gone and recreated it empty (a
+   * BigQuery table dropped): the pipeline replays what the changes topic still holds.
+   * `atStart`: found missing when the sink started (the group's offsets say if it had history).
+   */
+  onHistoryLost?(listener: (what: string, atStart: boolean) => void): void;
   /** Cheap round trip for `status` and /ready. */
   healthCheck(): Promise<void>;
   stop(): Promise<void>;

@@ -33,6 +33,7 @@ export class BigQuerySink implements Sink {
   private readonly log: Logger;
   private checkTimer: NodeJS.Timeout | undefined;
   private repairing: Promise<boolean> | null = null;
+  private readonly historyListeners: Array<(what: string, atStart: boolean) => void> = [];
 
   constructor(
     private readonly config: BigQuerySinkConfig,
@@ -53,10 +54,14 @@ export class BigQuerySink implements Sink {
   }
 
   async start(): Promise<void> {
+    const [datasetExists] = await onceMoreOnReset(() => this.dataset.exists());
+    const [tableExists] = datasetExists ? await onceMoreOnReset(() => this.table.exists()) : [false];
     await ensureDataset(this.dataset, this.config, this.log);
     await ensureTable(this.dataset, this.config, this.log);
     await ensureView(this.dataset, this.config.viewOnce, viewOnceSql(this.tableName));
     await ensureView(this.dataset, this.config.viewLatest, viewLatestSql(this.tableName));
+    // Dropped while stream was stopped, or a new pipeline: the listener tells which (the group's offsets).
+    if (!tableExists) for (const listener of this.historyListeners) listener(`table ${this.config.projectId}.${this.config.dataset}.${this.config.table} did not exist when stream started: created empty`, true);
     this.log.info('BigQuery sink ready', {
       table: `${this.config.projectId}.${this.config.dataset}.${this.config.table}`,
       views: [this.config.viewOnce, this.config.viewLatest],
@@ -85,10 +90,15 @@ export class BigQuerySink implements Sink {
     if (!tableExists) {
       await ensureDataset(this.dataset, this.config, this.log);
       await ensureTable(this.dataset, this.config, this.log);
-      this.log.error(`table ${name(this.config.table)} was dropped${datasetExists ? '' : ' with its dataset'}: recreated empty`, {
-        lost: 'every event written to it before now: the views show only events delivered from now on',
-        fix: 'streamctl backfill --table <each table> reloads the current rows (their earlier history is gone)',
-      });
+      const what = `table ${name(this.config.table)} was dropped${datasetExists ? '' : ' with its dataset'}: recreated empty`;
+      if (this.historyListeners.length === 0) {
+        this.log.error(what, {
+          lost: 'every event written to it before now: the views show only events delivered from now on',
+          fix: 'streamctl backfill --sink bigquery --table <each table> reloads the current rows (their earlier history is gone)',
+        });
+      }
+      // The pipeline replays what the changes topic still holds and says what is gone for good (delivery/replay-retained.ts).
+      for (const listener of this.historyListeners) listener(what, false);
       repaired = true;
     }
     for (const [view, sql] of [
@@ -102,6 +112,10 @@ export class BigQuerySink implements Sink {
       repaired = true;
     }
     return repaired;
+  }
+
+  onHistoryLost(listener: (what: string, atStart: boolean) => void): void {
+    this.historyListeners.push(listener);
   }
 
   write(records: SinkRecord[]): Promise<WriteResult[]> {
