@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeProgress, encodeProgress, newProgress } from '../../src/core/backfill/progress.js';
-import { isForSink, TARGET_SINKS_HEADER, targetSinksHeaders } from '../../src/core/delivery/targets.js';
+import { isForSink, TARGET_SINKS_HEADER, targetSinksHeaders } from '../../src/core/event/targets.js';
 import { lostRange } from '../../src/core/delivery/replay-retained.js';
 
 describe('records for some sinks only (backfill --sink)', () => {

@@ -21,7 +21,7 @@ import { lockTables } from './lock.js';
 import { chunkQuery, keyOf, parseTableName, qualified, tableText, type TableRef } from './plan.js';
 import { afterChunk, afterTable, encodeProgress, isDone, newProgress, newRunId, totalRows, type BackfillProgress, type RunSettings } from './progress.js';
 import type { SinkName } from '../sinks/contract.js';
-import { targetSinksHeaders } from '../delivery/targets.js';
+import { targetSinksHeaders } from '../event/targets.js';
 import { RateLimiter } from './rate-limiter.js';
 import { ChunkSnapshots } from './snapshot.js';
 import { describeTables, estimateRows, type TableInfo } from './tables.js';

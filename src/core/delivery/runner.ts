@@ -12,7 +12,7 @@ import { prepare } from './prepare.js';
 import type { ChangeEvent } from '../event/envelope.js';
 import { isUnreachable, SINK_STATE_LOST, type Sink, type SinkRecord, type WriteResult } from '../sinks/contract.js';
 import { SinkStateKeeper, type SinkStateProblem } from './sink-state.js';
-import { isForSink } from './targets.js';
+import { isForSink } from '../event/targets.js';
 import type { SinkBackfill } from './rebuild-backfill.js';
 import { RetainedReplay, type HistoryLost } from './replay-retained.js';
 

@@ -8,7 +8,7 @@ import { NativeTransactionalClient, type TransactionalClient } from './transacti
 export interface OutgoingRecord {
   key: Buffer;
   value: Buffer;
-  /** Kafka record headers (a backfill into some sinks only names them: delivery/targets.ts). */
+  /** Kafka record headers (a backfill into some sinks only names them: event/targets.ts). */
   headers?: Record<string, string>;
 }
 
