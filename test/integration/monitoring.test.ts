@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
 import type { Admin } from 'kafkajs';
@@ -16,6 +19,7 @@ import { alertRules, dashboardQueries, operands } from '../helpers/monitoring.js
 import { dropPipeline, isolatedPipeline, RECEIVER_KEY, startStream, waitFor } from '../helpers/pipeline.js';
 import { freePort, startPrometheus, type PrometheusInstance } from '../helpers/prometheus.js';
 import { unique } from '../helpers/stack.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * The shipped monitoring against the real thing: `streamctl stream` on an isolated pipeline
@@ -138,16 +142,30 @@ describe('monitoring: the dashboard and the alert rules against a real Prometheu
   });
 
   it('status --watch on a terminal redraws in place (no screen clear per check), and appends when piped', async () => {
-    const watch = `${process.execPath} ${BIN} status --watch 1 --timeout 10000`;
-    // script(1) gives it a terminal; timeout(1) sends SIGINT after two or three checks.
-    const tty = await runCli(['-c', `script -qec 'timeout -s INT 5 ${watch}' /dev/null`], { ...pipeline.env, TERM: 'xterm' }, 60_000, 'bash');
-    const frames = tty.stdout.split('\x1b[H').length - 1;
-    assert.ok(frames >= 2, `${frames} frames`);
-    assert.equal(tty.stdout.split('\x1b[2J').length - 1, 1, 'the screen is cleared once, at the start');
-    assert.match(tty.stdout, /\x1b\[\?25h/, 'the cursor is shown again on exit');
-    const piped = await runCli(['-c', `timeout -s INT 4 ${watch}`], pipeline.env, 60_000, 'bash');
-    assert.doesNotMatch(piped.stdout, /\x1b\[/);
-    assert.ok(piped.stdout.split('streamctl status at').length - 1 >= 2);
+    // SIGINT once the output shows two checks, however long a check takes on this machine
+    // (a fixed `timeout 5` saw a single frame under load). The shell writes its pid, then
+    // execs the watch, so the signal reaches streamctl itself, inside script(1)'s terminal.
+    const watchUntil = async (tty: boolean, enough: (out: string) => boolean): Promise<string> => {
+      const pidFile = path.join(tempDir('streamctl-watch-'), 'pid');
+      const watch = `echo $$ > ${pidFile}; exec ${process.execPath} ${BIN} status --watch 1 --timeout 10000`;
+      const argv = tty ? ['-qec', `sh -c '${watch}'`, '/dev/null'] : ['-c', watch];
+      const child = spawn(tty ? 'script' : 'sh', argv, { env: { ...process.env, ...pipeline.env, TERM: 'xterm' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      await waitFor('two checks on the watch', async () => enough(out) || child.exitCode !== null, 60_000).catch(() => {});
+      process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGINT');
+      await exited(child);
+      return out;
+    };
+    const frameCount = (out: string) => out.split('\x1b[H').length - 1;
+    const tty = await watchUntil(true, (out) => frameCount(out) >= 2);
+    assert.ok(frameCount(tty) >= 2, `${frameCount(tty)} frames`);
+    assert.equal(tty.split('\x1b[2J').length - 1, 1, 'the screen is cleared once, at the start');
+    assert.match(tty, /\x1b\[\?25h/, 'the cursor is shown again on exit');
+    const checks = (out: string) => out.split('streamctl status at').length - 1;
+    const piped = await watchUntil(false, (out) => checks(out) >= 2);
+    assert.doesNotMatch(piped, /\x1b\[/);
+    assert.ok(checks(piped) >= 2, `${checks(piped)} checks`);
   });
 
   it('sees the workload in the numbers: the HTTP circuit open, an event dead-lettered, both sinks delivered, this pipeline\'s slot', async () => {
