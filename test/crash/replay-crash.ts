@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
 import { makeKafka } from '../../src/core/clients/kafka.js';
+import { kafkaClient } from '../../src/core/clients/rdkafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { loadConfig } from '../../src/core/config/index.js';
 import { letterKey, parseLetter } from '../../src/core/replay/letter.js';
@@ -231,7 +232,7 @@ export async function runReplayCrash(options: ReplayCrashOptions): Promise<Repla
       }
       if (latest.get(`{"id":${row.id}}`) !== row.v) mismatches.push(`bigquery latest row ${row.id}: ${String(latest.get(`{"id":${row.id}}`))} != ${row.v}`);
     }
-    const open = await countOpenLetters(kafka, config);
+    const open = await countOpenLetters(kafkaClient(config.kafka, silentLogger), config);
     return {
       kills,
       letters: letters.size,

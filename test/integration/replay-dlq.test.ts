@@ -9,6 +9,7 @@ import type pg from 'pg';
 import type { Admin, Kafka } from 'kafkajs';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
 import { makeKafka } from '../../src/core/clients/kafka.js';
+import { kafkaClient } from '../../src/core/clients/rdkafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { loadConfig, type Config } from '../../src/core/config/index.js';
 import { changeEventId, recordKey } from '../../src/core/event/identity.js';
@@ -286,7 +287,7 @@ describe('replay-dlq: inspect, filter, re-deliver', { timeout: 300_000 }, () => 
 
   it('counts dlq_replayed_total{sink,outcome}; a letter that keeps failing gains attempts each time', async () => {
     const metrics = new PipelineMetrics();
-    const summary = await new ReplayRun(kafka, loadConfig({ env, file: configFile }), silentLogger, metrics).execute({ filter: { sinks: ['bigquery'] }, maxAttempts: 10, batchSize: 100 });
+    const summary = await new ReplayRun(kafkaClient(config.kafka, silentLogger), loadConfig({ env, file: configFile }), silentLogger, metrics).execute({ filter: { sinks: ['bigquery'] }, maxAttempts: 10, batchSize: 100 });
     assert.deepEqual(summary.counts, { replayed: 0, superseded: 0, requeued: 1, held_back: 0, oversize: 0 });
     const text = await metrics.registry.metrics();
     assert.match(text, /^dlq_replayed_total\{sink="bigquery",outcome="requeued"\} 1$/m);
