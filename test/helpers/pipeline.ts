@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import type pg from 'pg';
-import type { Admin } from 'kafkajs';
+import type { Admin } from '../../src/core/clients/rdkafka.js';
 import { BIN } from './run-cli.js';
 import { unique } from './stack.js';
 

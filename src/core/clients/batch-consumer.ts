@@ -76,7 +76,10 @@ export class BatchConsumer {
   private readonly assigned = new Set<number>();
   private readonly paused = new Set<number>();
   private readonly committed = new Map<number, bigint>();
-  private pendingSeeks: Array<Promise<void>> = [];
+  /** Seeks run one after another: two at once may be applied in either order by librdkafka's workers. */
+  private seeks: Promise<void> = Promise.resolve();
+  /** The offset each partition was last sought to (until the next assignment). */
+  private readonly seekTargets = new Map<number, string>();
 
   constructor(private readonly options: BatchConsumerOptions) {}
 
@@ -130,7 +133,7 @@ export class BatchConsumer {
     try {
       if (err.code === rdkafka.CODES.ERRORS.ERR__ASSIGN_PARTITIONS) {
         // No generation bump here: no record of these partitions can have been read before assign() below.
-        for (const p of partitions) (this.assigned.add(p), this.paused.delete(p), this.committed.delete(p));
+        for (const p of partitions) (this.assigned.add(p), this.paused.delete(p), this.committed.delete(p), this.seekTargets.delete(p));
         let from: Record<number, string> = {};
         try {
           from = (await this.options.onAssign?.(partitions)) ?? {};
@@ -162,16 +165,22 @@ export class BatchConsumer {
     let failures = 0;
     while (this.running) {
       try {
-        await Promise.all(this.pendingSeeks);
-        this.pendingSeeks = [];
+        await this.seeks;
         const before = new Map(this.generations);
         const messages = await this.consume(o.maxRecordsPerRound);
         if (!this.running) break;
         const byPartition = new Map<number, ConsumedRecord[]>();
         const pausedFrom = new Map<number, string>();
+        const reseek = new Map<number, string>();
         for (const m of messages) {
-          // Read before a seek or a revocation that happened meanwhile: from the old position.
-          if (m.topic !== o.topic || !this.assigned.has(m.partition) || this.generations.get(m.partition) !== before.get(m.partition)) continue;
+          if (m.topic !== o.topic || !this.assigned.has(m.partition)) continue;
+          if (this.generations.get(m.partition) !== before.get(m.partition)) {
+            // A seek (or a revocation and new assignment) happened while this read was under
+            // way: these records may come from before or after it, and the position has moved
+            // past them either way. Seek again, to where it was meant to go, before the next read.
+            if (!reseek.has(m.partition)) reseek.set(m.partition, this.seekTargets.get(m.partition) ?? String(m.offset));
+            continue;
+          }
           // Paused meanwhile: not handed over, and read again from here once resumed.
           if (this.paused.has(m.partition)) {
             if (!pausedFrom.has(m.partition)) pausedFrom.set(m.partition, String(m.offset));
@@ -182,6 +191,7 @@ export class BatchConsumer {
           list.push(toRecord(m));
         }
         for (const [p, offset] of pausedFrom) this.seek(p, offset);
+        for (const [p, offset] of reseek) this.seek(p, offset);
         const work = [...byPartition.entries()];
         for (let i = 0; i < work.length; i += o.concurrency) await Promise.all(work.slice(i, i + o.concurrency).map(([p, list]) => this.batch(p, list)));
         if (o.onIdle) await this.idle(new Set(byPartition.keys()));
@@ -197,6 +207,7 @@ export class BatchConsumer {
 
   private async batch(partition: number, messages: ConsumedRecord[]): Promise<void> {
     const generation = this.generations.get(partition);
+    const committedBefore = this.committed.get(partition);
     const context: BatchContext = {
       isRunning: () => this.running,
       isStale: () => this.generations.get(partition) !== generation || !this.assigned.has(partition),
@@ -205,12 +216,13 @@ export class BatchConsumer {
       await this.options.eachBatch(partition, messages, context);
     } catch (err) {
       if (context.isStale() || !this.running) return;
-      // Read again what was not committed, after a pause (kafkajs did the same).
+      // Read again what this batch did not commit, after a pause (kafkajs did the same).
       const first = BigInt(messages[0]!.offset);
-      const done = this.committed.get(partition) ?? first;
+      const now = this.committed.get(partition);
+      const done = now !== undefined && now !== committedBefore && now > first ? now : first;
       this.options.logger.warn('batch failed; reading it again', { partition, error: (err as Error).message });
       await sleep(500);
-      if (!context.isStale()) this.seek(partition, (done > first ? done : first).toString());
+      if (!context.isStale()) this.seek(partition, done.toString());
     }
   }
 
@@ -248,13 +260,15 @@ export class BatchConsumer {
     const consumer = this.consumer;
     if (!consumer || !this.assigned.has(partition)) return;
     this.bump(partition);
-    this.pendingSeeks.push(
-      new Promise<void>((resolve) =>
-        consumer.seek({ topic: this.options.topic, partition, offset: Number(offset) }, 5000, (err) => {
-          if (err) this.options.logger.warn('seek failed', { partition, offset, error: err.message });
-          resolve();
-        }),
-      ),
+    this.seekTargets.set(partition, offset);
+    this.seeks = this.seeks.then(
+      () =>
+        new Promise<void>((resolve) =>
+          consumer.seek({ topic: this.options.topic, partition, offset: Number(offset) }, 5000, (err) => {
+            if (err) this.options.logger.warn('seek failed', { partition, offset, error: err.message });
+            resolve();
+          }),
+        ),
     );
   }
 
