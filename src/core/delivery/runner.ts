@@ -130,10 +130,12 @@ export class SinkRunner {
       // a batch, but librdkafka's position moves past them: commit that, as the Java consumer
       // does, else the group's lag never falls below one marker per partition.
       onIdle: async (partition, position) => {
+        // A rebuild is done once the position reaches its target, markers included, even
+        // where the group's offset (from before the loss) is already past it.
+        this.state?.moved(partition, position);
         const committed = this.consumer?.lastCommitted(partition);
         if (committed === undefined || BigInt(position) <= committed) return;
         await this.consumer?.commit(partition, position).catch(() => {});
-        this.state?.moved(partition, position);
       },
       onFatal: (error) => this.options.onCrash(error),
     });
