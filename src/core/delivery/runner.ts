@@ -133,8 +133,10 @@ export class SinkRunner {
         // A rebuild is done once the position reaches its target, markers included, even
         // where the group's offset (from before the loss) is already past it.
         this.state?.moved(partition, position);
-        const committed = this.consumer?.lastCommitted(partition);
-        if (committed === undefined || BigInt(position) <= committed) return;
+        // Also where the group never committed: a sink that stores its own offsets may have
+        // started at them, past everything, and have nothing left to deliver and commit.
+        const committed = this.consumer?.lastCommitted(partition) ?? 0n;
+        if (BigInt(position) <= committed) return;
         await this.consumer?.commit(partition, position).catch(() => {});
       },
       onFatal: (error) => this.options.onCrash(error),
