@@ -1,6 +1,7 @@
 import rdkafka from '@confluentinc/kafka-javascript';
 import type { Assignment, LibrdKafkaError, Message, TopicPartitionOffset } from '@confluentinc/kafka-javascript';
 import type { Logger } from '../logger.js';
+import { forwardLogs } from '../kafka/native.js';
 import { sleep } from '../timeout.js';
 
 /** A record as the engine reads it (kafkajs's shape: offsets as decimal strings, Buffers). */
@@ -104,10 +105,8 @@ export class BatchConsumer {
     };
     // auto.offset.reset is a topic setting: in the global ones it is overridden by the (default) topic ones.
     const consumer = new rdkafka.KafkaConsumer(settings as never, { 'auto.offset.reset': 'earliest' }) as NativeConsumer;
-    const log = o.logger.child('kafka');
-    consumer.on('event.log', (e: { severity: number; fac: string; message: string }) => (e.severity <= 3 ? log.warn(e.message, { fac: e.fac }) : log.debug(e.message, { fac: e.fac })));
+    forwardLogs(consumer, o.logger);
     consumer.on('event.error', (err: LibrdKafkaError) => {
-      log.debug('consumer error', { error: err.message, code: err.code });
       if (err.isFatal) o.onFatal?.(new Error(err.message));
     });
     consumer.setDefaultConsumeTimeout(500);

@@ -2,6 +2,7 @@ import rdkafka from '@confluentinc/kafka-javascript';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import type { KafkaConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
+import { librdkafkaSettings as nativeSettings } from '../kafka/native.js';
 import { isRoutineRetry } from './kafka.js';
 
 /**
@@ -26,17 +27,9 @@ export interface ClientOverrides {
   quiet?: boolean;
 }
 
-/** librdkafka settings every client of the pipeline shares (outside the kafkaJS block). */
+/** librdkafka settings every client of the pipeline shares: kafka/native.ts's, the one source of them. */
 export function librdkafkaSettings(config: KafkaConfig, overrides: ClientOverrides = {}): Record<string, string | number | boolean> {
-  return {
-    'bootstrap.servers': config.brokers.join(','),
-    'client.id': config.clientId,
-    'socket.connection.setup.timeout.ms': Math.max(1000, overrides.connectionTimeoutMs ?? 3000),
-    'retry.backoff.ms': config.retry.initialDelayMs,
-    'retry.backoff.max.ms': Math.max(config.retry.initialDelayMs, config.retry.maxDelayMs),
-    'reconnect.backoff.ms': config.retry.initialDelayMs,
-    'reconnect.backoff.max.ms': Math.max(config.retry.initialDelayMs, config.retry.maxDelayMs),
-  };
+  return nativeSettings(config, overrides.connectionTimeoutMs !== undefined ? { connectionTimeoutMs: overrides.connectionTimeoutMs } : {}) as Record<string, string | number | boolean>;
 }
 
 /** The kafkaJS logger interface, forwarding to ours (the library would print to the console). */
@@ -67,8 +60,9 @@ export function nativeSettingsOf(kafka: Kafka): { settings: Record<string, strin
 /** A client of the KafkaJS-compatible API (admin, producers), logging through `logger`. */
 export function kafkaClient(config: KafkaConfig, logger: Logger, overrides: ClientOverrides = {}): Kafka {
   const retries = overrides.retries ?? (config.retry.retries === 'forever' ? 2_147_483_647 : config.retry.retries);
+  // The compatible API takes its settings from the kafkaJS block (log level, retries and
+  // timeouts included); librdkafkaSettings is for the native consumers made beside it.
   const kafka = new rdkafka.KafkaJS.Kafka({
-    ...librdkafkaSettings(config, overrides),
     kafkaJS: {
       brokers: config.brokers,
       clientId: config.clientId,
