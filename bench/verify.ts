@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { makeBigQuery } from '../src/core/clients/bigquery.js';
-import { makeKafka } from '../src/core/clients/kafka.js';
+import { kafkaClient } from '../src/core/clients/rdkafka.js';
 import { makePgClient } from '../src/core/clients/postgres.js';
 import { makeRedis } from '../src/core/clients/redis.js';
 import { loadConfig, type Config } from '../src/core/config/index.js';
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   const bqP = pipeline('bigquery');
   const db = makePgClient(redisP.config.postgres);
   await db.connect();
-  const admin = makeKafka(redisP.config.kafka, silentLogger, { retries: 10 }).admin();
+  const admin = kafkaClient(redisP.config.kafka, silentLogger, { retries: 10 }).admin();
   await admin.connect();
   const redis = makeRedis(redisP.config.sinks.redis, silentLogger);
   await redis.connect();

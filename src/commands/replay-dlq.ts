@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
-import { makeKafka } from '../core/clients/kafka.js';
+import { kafkaClient } from '../core/clients/rdkafka.js';
 import { Redactor, type Config } from '../core/config/index.js';
 import { deliverySecrets, secretOf } from '../core/delivery/deliverer.js';
 import { makeEnricher } from '../core/delivery/enrich.js';
@@ -90,7 +90,7 @@ export function replayDlqCommand(): Command {
         out.useRedactor(Redactor.forConfig(config, deliverySecrets(config)));
         const filter = filterOf(flags, config);
         const logger = out.logger('replay-dlq');
-        const kafka = makeKafka(config.kafka, logger);
+        const kafka = kafkaClient(config.kafka, logger);
         const stop = new AbortController();
         const onSignal = (name: string) => {
           if (stop.signal.aborted) return;

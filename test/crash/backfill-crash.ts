@@ -8,6 +8,7 @@ import { makePgClient } from '../../src/core/clients/postgres.js';
 import { makeRedis } from '../../src/core/clients/redis.js';
 import { derivedNames, loadConfig, type Config } from '../../src/core/config/index.js';
 import { canonicalJson } from '../../src/core/event/identity.js';
+import { kafkaClient } from '../../src/core/clients/rdkafka.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { decodeQueryRow, RAW_TEXT_TYPES as RAW, SESSION_OPTIONS, TypeRegistry } from '../../src/core/source/pg-types.js';
 import { exited } from '../helpers/capturer.js';
@@ -169,7 +170,7 @@ export async function runBackfillCrash(options: BackfillCrashOptions): Promise<B
 
     // Kafka: no event id twice.
     const high = (await admin.fetchTopicOffsets(names.changesTopic)).reduce((n, p) => n + Number(p.high), 0);
-    const records = await readTopic(kafka, names.changesTopic, { enough: (rs) => rs.length >= high * 0.5, quietMs: 3000 });
+    const records = await readTopic(kafkaClient(config.kafka, silentLogger), names.changesTopic, { enough: (rs) => rs.length >= high * 0.5, quietMs: 3000 });
     const ids = new Map<string, number>();
     for (const r of records) {
       const id = /"id":"([^"]+)"/.exec(r.value)?.[1] ?? '';

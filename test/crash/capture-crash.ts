@@ -7,6 +7,7 @@ import { readCheckpoint } from '../../src/core/capture/kafka-writer.js';
 import { recordKey } from '../../src/core/event/identity.js';
 import { createWorkloadTables, runWorkload } from './workload.js';
 import { loadConfig, type Config } from '../../src/core/config/index.js';
+import { kafkaClient } from '../../src/core/clients/rdkafka.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { SESSION_OPTIONS } from '../../src/core/source/pg-types.js';
 import { forEachSlotEvent } from '../helpers/slot-events.js';
@@ -127,7 +128,7 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
     child = null;
 
     const expectedIds = new Set(expected.ids);
-    const records = await readTopic(kafka, `${tag}.changes`, {
+    const records = await readTopic(kafkaClient(config.kafka, silentLogger), `${tag}.changes`, {
       // As many as the capturer says it wrote (fewer than expected when changes were lost).
       enough: (rs) => rs.length >= Math.min(written, expected.ids.length),
       quietMs: 3000,

@@ -1,11 +1,11 @@
+import { type Admin, type Kafka, endOffsets, kafkaClient } from '../../src/core/clients/rdkafka.js';
+import { makeKafka } from '../../src/core/clients/kafka.js';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Admin, Kafka } from 'kafkajs';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
-import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { makeRedis } from '../../src/core/clients/redis.js';
 import { readCheckpoint } from '../../src/core/capture/kafka-writer.js';
@@ -85,9 +85,12 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
   const names = derivedNames(config);
   const db = makePgClient(config.postgres, { options: SESSION_OPTIONS, types: RAW_TEXT_TYPES });
   await db.connect();
-  const kafka = makeKafka(config.kafka, silentLogger, { retries: 10 });
+  const kafka = kafkaClient(config.kafka, silentLogger, { retries: 10 });
   const admin = kafka.admin();
+  // capture's checkpoint is read by capture's writer module, still on kafkajs.
+  const checkpointAdmin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
   await admin.connect();
+  await checkpointAdmin.connect();
   const redis = makeRedis(config.sinks.redis, silentLogger);
   await redis.connect();
   const bq = makeBigQuery(config.sinks.bigquery);
@@ -116,7 +119,7 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
     }
     const events = await workload;
     log(`workload done: ${events} row changes; ${kills} kills; draining`);
-    await waitFor('capture to catch up', async () => (await readCheckpoint(admin, config))?.events_total === events, 300_000);
+    await waitFor('capture to catch up', async () => (await readCheckpoint(checkpointAdmin, config))?.events_total === events, 300_000);
     // The last deliverer runs without faults injected only for hangs: failures still go on.
     const last = startStream({ ...deliverEnv, STREAMCTL_LOG_LEVEL: process.env['CRASH_FINAL_LOG_LEVEL'] ?? 'debug' }, 'deliver', path.join(logDir, 'deliver-final.log'));
     children.push(last.child);
@@ -175,22 +178,12 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
     const changes = await readTopic(kafka, names.changesTopic, { enough: (rs) => rs.length >= events, quietMs: 2000 });
     const expected = new Set(changes.map((r) => (JSON.parse(r.value) as { id: string }).id));
     const dlq = { redis: new Set<string>(), bigquery: new Set<string>(), http: new Set<string>() };
-    const dlqEnd = await admin.fetchTopicOffsets(names.dlqTopic);
+    const dlqEnd = await endOffsets(admin, names.dlqTopic);
     const dlqCount = dlqEnd.reduce((n, p) => n + Number(BigInt(p.high) - BigInt(p.low)), 0);
     if (dlqCount > 0) {
-      const consumer = kafka.consumer({ groupId: `dlq-check-${tag}` });
-      await consumer.connect();
-      await consumer.subscribe({ topic: names.dlqTopic, fromBeginning: true });
-      let read = 0;
-      await consumer.run({
-        eachMessage: async ({ message }) => {
-          read++;
-          const sink = String(message.headers?.[DLQ_HEADERS.sink] ?? '') as keyof typeof dlq;
-          dlq[sink]?.add(String(message.headers?.[DLQ_HEADERS.eventId] ?? ''));
-        },
-      });
-      await waitFor('the DLQ to be read', async () => read >= dlqCount, 60_000);
-      await consumer.disconnect();
+      for (const r of await readTopic(kafka, names.dlqTopic, { enough: (rs) => rs.length >= dlqCount, quietMs: 500, timeoutMs: 60_000 })) {
+        dlq[(r.headers[DLQ_HEADERS.sink] ?? '') as keyof typeof dlq]?.add(r.headers[DLQ_HEADERS.eventId] ?? '');
+      }
     }
 
     // HTTP: each event accepted once (the receiver's idempotency keys), or dead-lettered.
@@ -265,6 +258,7 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
     await db.query(`DROP TABLE IF EXISTS ${Object.values(tables).join(', ')}`);
     await db.end();
     await admin.disconnect();
+    await checkpointAdmin.disconnect().catch(() => {});
     await receiver.close();
   }
 }

@@ -1,3 +1,4 @@
+import { kafkaClient } from '../../src/core/clients/rdkafka.js';
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -5,7 +6,6 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
-import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { loadConfig } from '../../src/core/config/index.js';
 import { letterKey, parseLetter } from '../../src/core/replay/letter.js';
@@ -16,6 +16,7 @@ import { silentLogger } from '../../src/core/logger.js';
 import { HttpReceiver } from '../../src/receiver/server.js';
 import { exited } from '../helpers/capturer.js';
 import { readTopic } from '../helpers/kafka-read.js';
+import { readToEnd } from '../../src/core/replay/topic-reader.js';
 import { dropPipeline, isolatedPipeline, RECEIVER_KEY, startStream, waitFor } from '../helpers/pipeline.js';
 import { BIN } from '../helpers/run-cli.js';
 import { unique } from '../helpers/stack.js';
@@ -84,7 +85,7 @@ export async function runReplayCrash(options: ReplayCrashOptions): Promise<Repla
   const config = loadConfig({ env, file: configFile });
   const db = makePgClient(config.postgres);
   await db.connect();
-  const kafka = makeKafka(config.kafka, silentLogger, { retries: 10 });
+  const kafka = kafkaClient(config.kafka, silentLogger, { retries: 10 });
   const admin = kafka.admin();
   await admin.connect();
   const redis = new Redis({ host: config.sinks.redis.host, port: config.sinks.redis.port, lazyConnect: true });
@@ -120,7 +121,7 @@ export async function runReplayCrash(options: ReplayCrashOptions): Promise<Repla
     const consumerless = await readRawDlq();
     const copies = consumerless.filter((_, i) => i % Math.round(1 / options.duplicateShare) === 0);
     for (let i = 0; i < copies.length; i += 500) {
-      await producer.send({ topic: dlqTopic, acks: -1, messages: copies.slice(i, i + 500) });
+      await producer.send({ topic: dlqTopic, messages: copies.slice(i, i + 500) });
     }
     await producer.disconnect();
     log(`${consumerless.length} letters in the DLQ, ${copies.length} written again`);
@@ -232,7 +233,7 @@ export async function runReplayCrash(options: ReplayCrashOptions): Promise<Repla
       }
       if (latest.get(`{"id":${row.id}}`) !== row.v) mismatches.push(`bigquery latest row ${row.id}: ${String(latest.get(`{"id":${row.id}}`))} != ${row.v}`);
     }
-    const open = await countOpenLetters(kafka, config);
+    const open = await countOpenLetters(kafkaClient(config.kafka, silentLogger), config);
     return {
       kills,
       letters: letters.size,
@@ -273,24 +274,9 @@ export async function runReplayCrash(options: ReplayCrashOptions): Promise<Repla
   /** The DLQ's records as they were written (key, value, headers), to write some again. */
   async function readRawDlq(): Promise<Array<{ key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer | string> }>> {
     const out: Array<{ key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer | string> }> = [];
-    const groupId = unique('replay-crash-read');
-    const consumer = kafka.consumer({ groupId, readUncommitted: false });
-    await consumer.connect();
-    await consumer.subscribe({ topic: dlqTopic, fromBeginning: true });
-    const ends = await admin.fetchTopicOffsets(dlqTopic);
-    const left = new Map(ends.filter((p) => BigInt(p.high) > BigInt(p.low)).map((p) => [p.partition, BigInt(p.high) - 1n]));
-    await consumer.run({
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) {
-          if (BigInt(m.offset) > (left.get(batch.partition) ?? -1n)) continue;
-          out.push({ key: m.key, value: m.value, headers: m.headers as Record<string, Buffer | string> });
-        }
-        if (BigInt(batch.lastOffset()) >= (left.get(batch.partition) ?? -1n)) left.delete(batch.partition);
-      },
+    await readToEnd(kafka, dlqTopic, { groupPrefix: 'replay-crash-read' }, async (_partition, messages) => {
+      for (const m of messages) out.push({ key: m.key, value: m.value, headers: m.headers as Record<string, Buffer | string> });
     });
-    await waitFor('the whole DLQ', async () => left.size === 0, 120_000);
-    await consumer.disconnect();
-    await admin.deleteGroups([groupId]).catch(() => {});
     return out;
   }
 }

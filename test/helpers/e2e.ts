@@ -1,8 +1,7 @@
+import { type Admin, type Kafka, kafkaClient } from '../../src/core/clients/rdkafka.js';
 import type pg from 'pg';
-import type { Admin, Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
-import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { makeRedis } from '../../src/core/clients/redis.js';
 import { loadConfig } from '../../src/core/config/index.js';
@@ -36,7 +35,7 @@ export async function openEndToEnd(tables: string[], extraEnv: Record<string, st
   const config = loadConfig({ env: pipeline.env });
   const db = makePgClient(config.postgres);
   await db.connect();
-  const kafka = makeKafka(config.kafka, silentLogger, { retries: 10 });
+  const kafka = kafkaClient(config.kafka, silentLogger, { retries: 10 });
   const admin = kafka.admin();
   await admin.connect();
   const redis = makeRedis(config.sinks.redis, silentLogger);

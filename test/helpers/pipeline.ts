@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import type pg from 'pg';
-import type { Admin } from 'kafkajs';
+import type { Admin } from '../../src/core/clients/rdkafka.js';
 import { BIN } from './run-cli.js';
 import { unique } from './stack.js';
 
@@ -61,7 +61,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 }
 
 /** Drops what a pipeline left in PostgreSQL and Kafka. */
-export async function dropPipeline(db: pg.Client, admin: Admin, tag: string): Promise<void> {
+export async function dropPipeline(db: pg.Client, admin: Pick<Admin, 'deleteTopics'> | { deleteTopics(o: { topics: string[] }): Promise<unknown> }, tag: string): Promise<void> {
   await db.query('SELECT pg_drop_replication_slot($1)', [`streamctl_${tag}`]).catch(() => {});
   await db.query(`DROP PUBLICATION IF EXISTS streamctl_${tag}`).catch(() => {});
   await admin.deleteTopics({ topics: [`${tag}.changes`, `${tag}.checkpoints`, `${tag}.dlq`] }).catch(() => {});

@@ -1,7 +1,6 @@
 import type pg from 'pg';
-import type { Admin } from 'kafkajs';
+import { kafkaClient, type Admin } from '../../src/core/clients/rdkafka.js';
 import type { Redis } from 'ioredis';
-import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { makeRedis } from '../../src/core/clients/redis.js';
 import { loadConfig } from '../../src/core/config/index.js';
@@ -56,7 +55,7 @@ export async function openRedisOnlyPipeline(table: string, columns: string, extr
   const db = makePgClient(config.postgres);
   await db.connect();
   await db.query(`CREATE TABLE ${table} (${columns})`);
-  const admin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
+  const admin = kafkaClient(config.kafka, silentLogger, { retries: 10 }).admin();
   await admin.connect();
   const redis = makeRedis(config.sinks.redis, silentLogger);
   await redis.connect();

@@ -1,10 +1,9 @@
+import { type Admin, kafkaClient } from '../../src/core/clients/rdkafka.js';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
-import type { Admin } from 'kafkajs';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
-import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makeRedis } from '../../src/core/clients/redis.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { loadConfig } from '../../src/core/config/index.js';
@@ -30,7 +29,7 @@ describe('acceptance: the merged commands as an operator uses them', { timeout: 
     db = makePgClient(config.postgres);
     await db.connect();
     await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, name text)`);
-    admin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
+    admin = kafkaClient(config.kafka, silentLogger, { retries: 10 }).admin();
     await admin.connect();
   });
 

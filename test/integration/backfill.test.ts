@@ -10,6 +10,7 @@ import type { ChangeEvent } from '../../src/core/event/envelope.js';
 import { recordKey } from '../../src/core/event/identity.js';
 import { parseLsn } from '../../src/core/event/lsn.js';
 import { validateEvent } from '../../src/core/event/validate.js';
+import { kafkaClient } from '../../src/core/clients/rdkafka.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { decodeQueryRow, RAW_TEXT_TYPES as RAW, SESSION_OPTIONS, TypeRegistry } from '../../src/core/source/pg-types.js';
 import { exited } from '../helpers/capturer.js';
@@ -68,7 +69,7 @@ describe('streamctl backfill', { timeout: 240_000 }, () => {
     assert.equal(summary.chunks, 3);
     assert.deepEqual(summary.tables, [{ table: `public.${typed}`, rows: 2500, done: true }]);
 
-    const records = await readTopic(kafka, names.changesTopic, { enough: (rs) => eventsOf(rs, typed).length >= 2500, quietMs: 1500, timeoutMs: 60_000 });
+    const records = await readTopic(kafkaClient(config.kafka, silentLogger), names.changesTopic, { enough: (rs) => eventsOf(rs, typed).length >= 2500, quietMs: 1500, timeoutMs: 60_000 });
     const events = eventsOf(records, typed);
     assert.equal(events.length, 2500);
     assert.equal(new Set(events.map((e) => e.event.id)).size, 2500, 'ids are unique');
@@ -149,7 +150,7 @@ describe('streamctl backfill', { timeout: 240_000 }, () => {
     assert.equal(done.rowsTotal, 30000);
     assert.equal(done.rows, 30000 - stopped.rows, 'the resumed run read only what was left');
 
-    const records = await readTopic(kafka, names.changesTopic, { enough: (rs) => eventsOf(rs, big).length >= 30000, quietMs: 1500, timeoutMs: 60_000 });
+    const records = await readTopic(kafkaClient(config.kafka, silentLogger), names.changesTopic, { enough: (rs) => eventsOf(rs, big).length >= 30000, quietMs: 1500, timeoutMs: 60_000 });
     const events = eventsOf(records, big);
     assert.equal(events.length, 30000, 'every row once, nothing twice');
     assert.equal(new Set(events.map((e) => String(e.event.key?.['id']))).size, 30000);

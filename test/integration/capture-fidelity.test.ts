@@ -7,6 +7,7 @@ import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { loadConfig } from '../../src/core/config/index.js';
 import { validateEvent, type ChangeEvent } from '../../src/core/event/index.js';
+import { kafkaClient } from '../../src/core/clients/rdkafka.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { exited, startCapturer, streaming } from '../helpers/capturer.js';
 import { runCli } from '../helpers/run-cli.js';
@@ -52,7 +53,7 @@ describe('type fidelity end to end: PostgreSQL -> capture -> Kafka envelope', { 
     await db.query(`ALTER TABLE ${fixture.table} ADD COLUMN added text DEFAULT 'new'`);
     await db.query(`UPDATE ${fixture.table} SET small = small + 1 WHERE id = 1`);
     await db.query(`DELETE FROM ${fixture.table} WHERE id = 1`);
-    const records = await readTopic(kafka, `${tag}.changes`, { enough: (rs) => rs.length >= 4, quietMs: 1500, timeoutMs: 60_000 });
+    const records = await readTopic(kafkaClient(config.kafka, silentLogger), `${tag}.changes`, { enough: (rs) => rs.length >= 4, quietMs: 1500, timeoutMs: 60_000 });
     events = records.map((r) => JSON.parse(r.value) as ChangeEvent);
   });
 

@@ -7,6 +7,7 @@ import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { readCheckpoint } from '../../src/core/capture/kafka-writer.js';
 import { loadConfig, type Config } from '../../src/core/config/index.js';
+import { kafkaClient } from '../../src/core/clients/rdkafka.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { collectStderr, exited, startCapturer, streaming } from '../helpers/capturer.js';
 import { readTopic } from '../helpers/kafka-read.js';
@@ -83,7 +84,7 @@ describe('a zombie capturer', () => {
     second.kill('SIGTERM');
     assert.equal(await exited(second), 0);
 
-    const records = await readTopic(kafka, `${tag}.changes`, { enough: (rs) => rs.length >= 700, quietMs: 2000, timeoutMs: 60_000 });
+    const records = await readTopic(kafkaClient(config.kafka, silentLogger), `${tag}.changes`, { enough: (rs) => rs.length >= 700, quietMs: 2000, timeoutMs: 60_000 });
     const ids = records.map((r) => (JSON.parse(r.value) as { id: string }).id);
     assert.equal(new Set(ids).size, 700, 'every change once');
     assert.equal(ids.length, 700, 'no change twice');

@@ -1,9 +1,8 @@
+import { type Admin, type Kafka, kafkaClient } from '../../src/core/clients/rdkafka.js';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
-import type { Admin, Kafka } from 'kafkajs';
-import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { loadConfig } from '../../src/core/config/index.js';
 import { DLQ_HEADERS } from '../../src/core/delivery/dlq.js';
@@ -12,6 +11,7 @@ import { HttpReceiver } from '../../src/receiver/server.js';
 import { exited } from '../helpers/capturer.js';
 import { dropPipeline, isolatedPipeline, RECEIVER_KEY, startStream, waitFor } from '../helpers/pipeline.js';
 import { unique } from '../helpers/stack.js';
+import { readTopic } from '../helpers/kafka-read.js';
 
 const freePort = (): Promise<number> =>
   new Promise((resolve) => {
@@ -33,19 +33,9 @@ interface DeadLetterSeen {
 }
 
 async function readDlq(kafka: Kafka, topic: string, atLeast: number): Promise<DeadLetterSeen[]> {
-  const seen: DeadLetterSeen[] = [];
-  const consumer = kafka.consumer({ groupId: unique('dlq-reader') });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
-      seen.push({ id: (JSON.parse(message.value!.toString()) as { id: string }).id, headers });
-    },
-  });
-  await waitFor(`${atLeast} dead letters`, async () => seen.length >= atLeast, 60_000);
-  await consumer.disconnect();
-  return seen;
+  const records = await readTopic(kafka, topic, { enough: (rs) => rs.length >= atLeast, quietMs: 500, timeoutMs: 60_000 });
+  assert.ok(records.length >= atLeast, `${atLeast} dead letters expected, ${records.length} read`);
+  return records.map((r) => ({ id: (JSON.parse(r.value) as { id: string }).id, headers: r.headers }));
 }
 
 describe('delivery failures: DLQ, retries and the circuit breaker (HTTP sink)', { timeout: 240_000 }, () => {
@@ -89,7 +79,7 @@ describe('delivery failures: DLQ, retries and the circuit breaker (HTTP sink)', 
     db = makePgClient(config.postgres);
     await db.connect();
     await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, v text)`);
-    kafka = makeKafka(config.kafka, silentLogger, { retries: 10 });
+    kafka = kafkaClient(config.kafka, silentLogger, { retries: 10 });
     admin = kafka.admin();
     await admin.connect();
     stream = startStream(pipeline.env);

@@ -1,10 +1,9 @@
+import { type Admin, kafkaClient } from '../../src/core/clients/rdkafka.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
-import type { Admin } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
-import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { makeRedis } from '../../src/core/clients/redis.js';
 import { loadConfig } from '../../src/core/config/index.js';
@@ -32,7 +31,7 @@ describe('stream --role all: PostgreSQL to Redis, BigQuery and HTTP', { timeout:
     db = makePgClient(config.postgres);
     await db.connect();
     await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, name text, amount numeric(12,2), tags text[])`);
-    admin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
+    admin = kafkaClient(config.kafka, silentLogger, { retries: 10 }).admin();
     await admin.connect();
     redis = makeRedis(config.sinks.redis, silentLogger);
     await redis.connect();

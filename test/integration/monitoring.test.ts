@@ -1,12 +1,11 @@
+import { type Admin, kafkaClient } from '../../src/core/clients/rdkafka.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
-import type { Admin } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { makeRedis } from '../../src/core/clients/redis.js';
 import { loadConfig } from '../../src/core/config/index.js';
@@ -60,7 +59,7 @@ describe('monitoring: the dashboard and the alert rules against a real Prometheu
     db = makePgClient(config.postgres);
     await db.connect();
     await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, v text)`);
-    admin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
+    admin = kafkaClient(config.kafka, silentLogger, { retries: 10 }).admin();
     await admin.connect();
     redis = makeRedis(config.sinks.redis, silentLogger);
     await redis.connect();

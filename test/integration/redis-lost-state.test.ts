@@ -1,7 +1,7 @@
+import type { Admin } from '../../src/core/clients/rdkafka.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
-import type { Admin } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { StatusReport } from '../../src/core/health/types.js';
 import { readRow } from '../../src/core/sinks/redis/sink.js';

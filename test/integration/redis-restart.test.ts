@@ -1,3 +1,4 @@
+import { type Admin, kafkaClient } from '../../src/core/clients/rdkafka.js';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -5,9 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
-import type { Admin } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { makeRedis } from '../../src/core/clients/redis.js';
 import { loadConfig } from '../../src/core/config/index.js';
@@ -76,7 +75,7 @@ describe('a Redis restart (with persistence) under a running stream', { timeout:
     db = makePgClient(config.postgres);
     await db.connect();
     await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, n int)`);
-    admin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
+    admin = kafkaClient(config.kafka, silentLogger, { retries: 10 }).admin();
     await admin.connect();
     redis = makeRedis(config.sinks.redis, silentLogger, { sink: true });
     redis.on('error', () => {});

@@ -1,3 +1,4 @@
+import { type Admin, type Kafka, kafkaClient } from '../../src/core/clients/rdkafka.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -5,9 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
-import type { Admin, Kafka } from 'kafkajs';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
-import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { loadConfig, type Config } from '../../src/core/config/index.js';
 import { changeEventId, recordKey } from '../../src/core/event/identity.js';
@@ -106,7 +105,7 @@ describe('replay-dlq: inspect, filter, re-deliver', { timeout: 300_000 }, () => 
     db = makePgClient(config.postgres);
     await db.connect();
     await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, v text, secret text)`);
-    kafka = makeKafka(config.kafka, silentLogger, { retries: 10 });
+    kafka = kafkaClient(config.kafka, silentLogger, { retries: 10 });
     admin = kafka.admin();
     await admin.connect();
     redis = new Redis({ host: config.sinks.redis.host, port: config.sinks.redis.port, lazyConnect: true });
@@ -286,7 +285,7 @@ describe('replay-dlq: inspect, filter, re-deliver', { timeout: 300_000 }, () => 
 
   it('counts dlq_replayed_total{sink,outcome}; a letter that keeps failing gains attempts each time', async () => {
     const metrics = new PipelineMetrics();
-    const summary = await new ReplayRun(kafka, loadConfig({ env, file: configFile }), silentLogger, metrics).execute({ filter: { sinks: ['bigquery'] }, maxAttempts: 10, batchSize: 100 });
+    const summary = await new ReplayRun(kafkaClient(config.kafka, silentLogger), loadConfig({ env, file: configFile }), silentLogger, metrics).execute({ filter: { sinks: ['bigquery'] }, maxAttempts: 10, batchSize: 100 });
     assert.deepEqual(summary.counts, { replayed: 0, superseded: 0, requeued: 1, held_back: 0, oversize: 0 });
     const text = await metrics.registry.metrics();
     assert.match(text, /^dlq_replayed_total\{sink="bigquery",outcome="requeued"\} 1$/m);

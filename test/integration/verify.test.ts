@@ -3,10 +3,9 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
-import type { Admin } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
-import { makeKafka } from '../../src/core/clients/kafka.js';
+import { kafkaClient, type Admin } from '../../src/core/clients/rdkafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { makeRedis } from '../../src/core/clients/redis.js';
 import { deliveryLag } from '../../src/core/delivery/lag.js';
@@ -59,7 +58,7 @@ describe('streamctl verify', { timeout: 600_000 }, () => {
     await db.query(
       `INSERT INTO ${table} SELECT g, 'name ' || g, g::int8 * 1000000007, jsonb_build_object('g', g), timestamptz '2026-01-01 00:00:00.5+00' + g * interval '1 minute', ARRAY['a', g::text] FROM generate_series(1, 1200) g`,
     );
-    admin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
+    admin = kafkaClient(config.kafka, silentLogger, { retries: 10 }).admin();
     await admin.connect();
     redis = makeRedis(config.sinks.redis, silentLogger);
     await redis.connect();

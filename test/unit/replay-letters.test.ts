@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { KafkaMessage } from 'kafkajs';
+import type { ConsumedRecord } from '../../src/core/clients/batch-consumer.js';
 import { dlqHeaders } from '../../src/core/delivery/dlq.js';
 import { canonicalKey, matches, parseSourceRange, parseTime } from '../../src/core/replay/filter.js';
 import { parseLetter, REPLAY_HEADERS } from '../../src/core/replay/letter.js';
@@ -10,7 +10,7 @@ import { change } from '../helpers/events.js';
 
 const event = change('insert', '0/1A', 3, { id: 7 }, { id: 7, v: 'x' });
 
-function message(overrides: Partial<Parameters<typeof dlqHeaders>[0]> = {}, extra: Record<string, string> = {}): KafkaMessage {
+function message(overrides: Partial<Parameters<typeof dlqHeaders>[0]> = {}, extra: Record<string, string> = {}): ConsumedRecord {
   const headers = dlqHeaders({
     sink: 'http',
     eventId: event.id,
@@ -24,7 +24,7 @@ function message(overrides: Partial<Parameters<typeof dlqHeaders>[0]> = {}, extr
     source: { topic: 'p.changes', partition: 2, offset: '41' },
     ...overrides,
   });
-  return { key: Buffer.from('k'), value: Buffer.from(JSON.stringify(event)), offset: '5', headers: { ...headers, ...extra }, timestamp: '0', attributes: 0 } as unknown as KafkaMessage;
+  return { key: Buffer.from('k'), value: Buffer.from(JSON.stringify(event)), offset: '5', headers: { ...headers, ...extra }, timestamp: '0' };
 }
 
 const resolution = (outcome: Resolution['outcome'], attempts: number): Resolution => ({ outcome, attempts, run: 'r1', at: '', to: 'http', detail: '' });

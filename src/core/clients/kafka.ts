@@ -37,3 +37,20 @@ const ROUTINE = /concurrent operation on the same transaction|coordinator is loa
 export function isRoutineRetry(message: string, fields: Record<string, unknown>): boolean {
   return ROUTINE.test(message) || ROUTINE.test(String(fields['error'] ?? ''));
 }
+
+/**
+ * Topic configuration values (DescribeConfigs). @confluentinc/kafka-javascript 1.10 has no
+ * DescribeConfigs/AlterConfigs in either of its APIs (confluentinc/confluent-kafka-javascript#444),
+ * so this, with kafka/topic-size.ts, is what still needs kafkajs.
+ */
+export async function describeTopicConfig(brokers: string[], topic: string, names: string[]): Promise<Record<string, string | undefined>> {
+  const admin = new Kafka({ clientId: 'streamctl', brokers, logLevel: KafkaLogLevel.NOTHING, retry: { retries: 3 } }).admin();
+  await admin.connect();
+  try {
+    const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2, name: topic, configNames: names }] });
+    const entries = described.resources[0]?.configEntries ?? [];
+    return Object.fromEntries(names.map((n) => [n, entries.find((e) => e.configName === n)?.configValue]));
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}

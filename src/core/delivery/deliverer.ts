@@ -1,5 +1,5 @@
-import type { Admin, Kafka } from 'kafkajs';
 import { makeKafka } from '../clients/kafka.js';
+import { kafkaClient, type Admin, type Kafka } from '../clients/rdkafka.js';
 import { derivedNames } from '../config/names.js';
 import type { BreakerPolicy, Config, RetryPolicy } from '../config/types.js';
 import type { Logger } from '../logger.js';
@@ -82,7 +82,7 @@ export class Deliverer {
     /** Counts the DLQ's open letters (replay/open-letters.ts): given by the caller, since replay builds on delivery, not the other way. */
     openLetters: (kafka: Kafka) => OpenLetterCount,
   ) {
-    this.kafka = makeKafka(config.kafka, logger);
+    this.kafka = kafkaClient(config.kafka, logger);
     this.dlq = new DlqWriter(this.kafka, derivedNames(config).dlqTopic);
     this.openLetters = openLetters(this.kafka);
   }
@@ -92,9 +92,16 @@ export class Deliverer {
   }
 
   async start(): Promise<void> {
+    // Topic creation and sizing need DescribeConfigs/AlterConfigs, which only kafkajs offers (clients/kafka.ts).
+    const topicAdmin = makeKafka(this.config.kafka, this.logger).admin();
+    await topicAdmin.connect();
+    try {
+      await ensureTopics(topicAdmin, this.config);
+    } finally {
+      await topicAdmin.disconnect().catch(() => {});
+    }
     this.admin = this.kafka.admin();
     await this.admin.connect();
-    await ensureTopics(this.admin, this.config);
     await this.dlq.connect();
     const names = derivedNames(this.config);
     const enrich = makeEnricher(this.config.enrich, secretOf(this.config.enrich.maskKey, this.config.enrich.maskKeyFile), this.config.pipeline.id);

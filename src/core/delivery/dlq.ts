@@ -1,4 +1,4 @@
-import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { idempotentProducer, type Kafka, type Producer } from '../clients/rdkafka.js';
 import type { SinkName } from '../sinks/contract.js';
 
 /**
@@ -59,7 +59,7 @@ export class DlqWriter {
   ) {}
 
   async connect(): Promise<void> {
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = idempotentProducer(this.kafka);
     await this.producer.connect();
   }
 
@@ -68,7 +68,6 @@ export class DlqWriter {
     if (!this.producer) throw new Error('DLQ writer not connected');
     await this.producer.send({
       topic: this.topic,
-      acks: -1,
       messages: letters.map((d) => ({ key: d.key, value: d.value, headers: dlqHeaders(d) })),
     });
   }

@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import { endOffsets, type Admin } from '../clients/rdkafka.js';
 import type { OpenLetters } from '../replay/open-letters.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
@@ -26,7 +26,7 @@ export async function deliveryLag(admin: Admin, config: Config, openLetters?: (a
   const topics = await admin.listTopics();
   const out: DeliveryLag = { lag: {}, dlq_depth: 0 };
   if (topics.includes(names.changesTopic)) {
-    const ends = await admin.fetchTopicOffsets(names.changesTopic);
+    const ends = await endOffsets(admin, names.changesTopic);
     for (const sink of enabledSinkNames(config)) {
       const committed = await admin.fetchOffsets({ groupId: names.consumerGroup(sink), topics: [names.changesTopic] });
       const byPartition = new Map(committed[0]?.partitions.map((p) => [p.partition, BigInt(p.offset)]) ?? []);
@@ -39,7 +39,7 @@ export async function deliveryLag(admin: Admin, config: Config, openLetters?: (a
     }
   }
   if (topics.includes(names.dlqTopic)) {
-    const dlq = await admin.fetchTopicOffsets(names.dlqTopic);
+    const dlq = await endOffsets(admin, names.dlqTopic);
     out.dlq_depth = dlq.reduce((n, p) => n + Number(BigInt(p.high) - BigInt(p.low)), 0);
     if (openLetters) {
       // Resolved letters stay in the topic (it is a log); what counts is what is still open.

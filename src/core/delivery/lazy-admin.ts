@@ -1,4 +1,4 @@
-import type { Admin, Kafka } from 'kafkajs';
+import type { Admin, Kafka } from '../clients/rdkafka.js';
 
 /** One Kafka admin client, connected on first use and only then (most deliverers never need it). */
 export class LazyAdmin {

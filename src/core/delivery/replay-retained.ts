@@ -1,4 +1,4 @@
-import type { Consumer, Kafka } from 'kafkajs';
+import { endOffsets, type Kafka } from '../clients/rdkafka.js';
 import { LazyAdmin } from './lazy-admin.js';
 import type { Logger } from '../logger.js';
 import type { SinkName } from '../sinks/contract.js';
@@ -23,6 +23,11 @@ export function lostRange(earliest: Array<{ partition: number; low: string }>): 
   return { lost, words };
 }
 
+/** What the replay needs of the consumer: to move one of its partitions (clients/batch-consumer.ts). */
+export interface SeekingConsumer {
+  seek(partition: number, offset: string): void;
+}
+
 /**
  * A sink whose stored history was dropped (a BigQuery table recreated empty) gets back what
  * the changes topic still holds: this member's partitions are sought to their earliest
@@ -30,7 +35,7 @@ export function lostRange(earliest: Array<{ partition: number; low: string }>): 
  * changes_once view), so events it still had, or that arrive twice, count once.
  */
 export class RetainedReplay {
-  private assigned: number[] = [];
+  private assignedNow: number[] = [];
   private readonly admin: LazyAdmin;
   private last: HistoryLost | null = null;
   /** Found when the sink started: whether the sink had history is decided before the consumer joins, then replayed once it has its partitions. */
@@ -47,12 +52,12 @@ export class RetainedReplay {
     this.admin = new LazyAdmin(kafka);
   }
 
-  private consumer: Consumer | null = null;
+  private consumer: SeekingConsumer | null = null;
 
   /** A new start of the runner: the consumer and its partitions are new too. */
   reset(): void {
     this.consumer = null;
-    this.assigned = [];
+    this.assignedNow = [];
     this.check = null;
     this.pending = null;
   }
@@ -63,15 +68,17 @@ export class RetainedReplay {
     this.check = null;
   }
 
-  /** Follows this member's partitions (what it may seek). */
-  watch(consumer: Consumer): void {
+  /** The consumer this member seeks with. */
+  watch(consumer: SeekingConsumer): void {
     this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      this.assigned = payload.memberAssignment[this.topic] ?? [];
-      const what = this.pending;
-      this.pending = null;
-      if (what !== null) this.run(consumer, what);
-    });
+  }
+
+  /** This member's partitions, at every assignment: a loss found at the sink's start is replayed once they are known. */
+  assigned(partitions: number[]): void {
+    this.assignedNow = partitions;
+    const what = this.pending;
+    this.pending = null;
+    if (what !== null && this.consumer) this.run(this.consumer, what);
   }
 
   /** A loss found now (replayed at once) or at the sink's start (replayed after the join, if the sink had history). */
@@ -86,15 +93,15 @@ export class RetainedReplay {
     return committed.some((p) => BigInt(p.offset) > 0n);
   }
 
-  private run(consumer: Consumer, what: string): void {
+  private run(consumer: SeekingConsumer, what: string): void {
     void this.replay(consumer, what).catch((err: Error) => this.logger.error('could not replay the changes topic', { error: err.message }));
   }
 
   /** Seeks this member's partitions to the earliest retained offset and says what is gone for good. */
-  async replay(consumer: Consumer, what: string): Promise<void> {
-    const earliest = (await (await this.admin.get()).fetchTopicOffsets(this.topic)).filter((p) => this.assigned.includes(p.partition));
+  async replay(consumer: SeekingConsumer, what: string): Promise<void> {
+    const earliest = (await endOffsets(await this.admin.get(), this.topic)).filter((p) => this.assignedNow.includes(p.partition));
     const { lost, words } = lostRange(earliest);
-    for (const p of earliest) consumer.seek({ topic: this.topic, partition: p.partition, offset: p.low });
+    for (const p of earliest) consumer.seek(p.partition, p.low);
     const message = `${what}: history lost is ${words}`;
     this.last = {
       sink: this.sink,

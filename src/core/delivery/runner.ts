@@ -1,5 +1,6 @@
 import { BrokenCircuitError, CircuitState, type CircuitBreakerPolicy, type RetryPolicy } from 'cockatiel';
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { BatchConsumer, type BatchContext, type ConsumedRecord } from '../clients/batch-consumer.js';
+import { nativeSettingsOf, type Kafka } from '../clients/rdkafka.js';
 import type { Logger } from '../logger.js';
 import type { PipelineMetrics } from '../metrics.js';
 import { sleep, sleepUnlessAborted } from '../timeout.js';
@@ -30,7 +31,7 @@ export interface RunnerOptions {
    * back without its state (./sink-state.ts), and how often to look. Absent: no check.
    */
   lostState?: { policy: 'auto' | 'manual'; brokers: string; checkEveryMs: number; backfill?: SinkBackfill };
-  /** kafkajs gave up on the consumer (it does not restart itself for some errors). */
+  /** The consumer hit a fatal error and cannot go on. */
   onCrash: (error: Error) => void;
 }
 
@@ -53,7 +54,7 @@ const FETCH_HEADROOM_BYTES = 1024 * 1024;
  * delivered is read again after the half-open delay.
  */
 export class SinkRunner {
-  private consumer: Consumer | null = null;
+  private consumer: BatchConsumer | null = null;
   private resumeTimer: NodeJS.Timeout | undefined;
   private readonly progress;
   private readonly state: SinkStateKeeper | null;
@@ -111,76 +112,77 @@ export class SinkRunner {
     this.history?.reset();
     await this.sink.start();
     await this.history?.settle();
-    const consumer = this.kafka.consumer({
-      groupId: this.options.group,
-      readUncommitted: false,
-      maxBytesPerPartition: Math.max(4 * 1024 * 1024, (this.options.maxRecordBytes ?? 0) + FETCH_HEADROOM_BYTES),
-      maxBytes: Math.max(10 * 1024 * 1024, (this.options.maxRecordBytes ?? 0) + FETCH_HEADROOM_BYTES),
-      sessionTimeout: this.options.sessionTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.floor(this.options.sessionTimeoutMs / 5)),
+    const fetchBytes = (floor: number) => Math.max(floor, (this.options.maxRecordBytes ?? 0) + FETCH_HEADROOM_BYTES);
+    const state = this.state;
+    const consumer = new BatchConsumer({
+      settings: nativeSettingsOf(this.kafka).settings,
+      topic: this.options.topic,
+      mode: { group: this.options.group, sessionTimeoutMs: this.options.sessionTimeoutMs },
+      maxRecordsPerRound: Math.max(this.options.maxBatchEvents, 2000) * Math.max(1, this.options.partitionsConsumedConcurrently),
+      maxPartitionFetchBytes: fetchBytes(4 * 1024 * 1024),
+      maxFetchBytes: fetchBytes(10 * 1024 * 1024),
+      concurrency: this.options.partitionsConsumedConcurrently,
+      logger: this.logger,
+      eachBatch: (partition, messages, context) => this.onBatch(partition, messages, context),
+      onAssign: async (partitions) => {
+        this.assigned = partitions;
+        // A sink that lost its history replays what the topic holds once it has its partitions (./replay-retained.ts).
+        this.history?.assigned(partitions);
+        // Which partitions are ours, checked again on every assignment (./sink-state.ts).
+        if (state) {
+          state.assign(partitions);
+          return {};
+        }
+        // The sink's own offsets were written with its data: start from them, not from
+        // Kafka's committed offsets (which may lag behind by the last batch).
+        return this.sink.storesOffsets ? this.storedOffsets(partitions) : {};
+      },
+      // Transaction markers (and aborted records) after a partition's last event never reach
+      // a batch, but librdkafka's position moves past them: commit that, as the Java consumer
+      // does, else the group's lag never falls below one marker per partition.
+      onIdle: async (partition, position) => {
+        // A rebuild is done once the position reaches its target, markers included, even
+        // where the group's offset (from before the loss) is already past it.
+        this.state?.moved(partition, position);
+        // Also where the group never committed: a sink that stores its own offsets may have
+        // started at them, past everything, and have nothing left to deliver and commit.
+        const committed = this.consumer?.lastCommitted(partition) ?? 0n;
+        if (BigInt(position) <= committed) return;
+        await this.consumer?.commit(partition, position).catch(() => {});
+      },
+      onFatal: (error) => this.options.onCrash(error),
     });
     this.consumer = consumer;
     this.history?.watch(consumer);
-    await consumer.connect();
-    await consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
-    const state = this.state;
+    await consumer.start();
     if (state) {
-      // Which partitions are ours, checked again on every assignment (./sink-state.ts).
-      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-        this.assigned = payload.memberAssignment[this.options.topic] ?? [];
-        state.assign(this.assigned);
-      });
       this.stateTimer = setInterval(() => {
         void state.check(this.assigned, consumer).catch((err: Error) => this.logger.warn('could not check the sink state', { error: err.message }));
       }, this.options.lostState!.checkEveryMs);
-    } else if (this.sink.storesOffsets) {
-      // The sink's own offsets were written with its data: start from them, not from
-      // Kafka's committed offsets (which may lag behind by the last batch).
-      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-        void this.seekToStored(payload.memberAssignment[this.options.topic] ?? []);
-      });
     }
-    // A batch of only transaction markers (or aborted records) never reaches eachBatch:
-    // kafkajs moves past it but, without auto-commit, does not commit it, so lag would
-    // never fall below one marker per partition. Nothing in such a batch is for a sink.
-    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      if (payload.batchSize !== 0) return;
-      const offset = (BigInt(payload.lastOffset) + 1n).toString();
-      void consumer
-        .commitOffsets([{ topic: payload.topic, partition: payload.partition, offset }])
-        .then(() => this.state?.moved(payload.partition, offset))
-        .catch(() => {});
-    });
-    consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart) this.options.onCrash(payload.error);
-    });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently,
-      eachBatch: (payload) => this.onBatch(payload),
-    });
   }
 
-  private async seekToStored(partitions: number[]): Promise<void> {
+  private async storedOffsets(partitions: number[]): Promise<Record<number, string>> {
+    const out: Record<number, string> = {};
     try {
       const stored = await this.sink.storedOffsets!(this.options.group);
       for (const partition of partitions) {
         const offset = stored[`${this.options.topic}:${partition}`];
-        if (offset !== undefined) this.consumer?.seek({ topic: this.options.topic, partition, offset });
+        if (offset !== undefined) out[partition] = offset;
       }
     } catch (err) {
       // Kafka's committed offsets are at most one batch behind, and the sink is idempotent.
       this.logger.warn('could not read the offsets stored in the sink; starting from Kafka', { error: (err as Error).message });
     }
+    return out;
   }
 
   private pause(): void {
-    this.consumer?.pause([{ topic: this.options.topic }]);
+    this.consumer?.pause();
     clearTimeout(this.resumeTimer);
     this.resumeTimer = setTimeout(() => {
       this.logger.info('circuit half-open: resuming for one probe');
-      this.consumer?.resume([{ topic: this.options.topic }]);
+      this.consumer?.resume();
     }, this.options.halfOpenAfterMs);
   }
 
@@ -189,9 +191,8 @@ export class SinkRunner {
     return this.sink.units ?? { size: this.options.maxBatchEvents, inFlight: 1 };
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const { topic, partition } = batch;
-    const messages = batch.messages;
+  private async onBatch(partition: number, messages: ConsumedRecord[], { isRunning, isStale }: BatchContext): Promise<void> {
+    const topic = this.options.topic;
     if (messages.length === 0) return;
     if (this.state && !this.state.known(partition)) {
       // Before the first write to a partition: is the sink's state there (else rebuild it)?
@@ -207,8 +208,7 @@ export class SinkRunner {
     const commitUpTo = async (done: number) => {
       if (done <= committed) return;
       const unit = units[done - 1]!;
-      resolveOffset(messages[unit.to - 1]!.offset);
-      await this.consumer?.commitOffsets([{ topic, partition, offset: nextOffset(unit) }]);
+      await this.consumer?.commit(partition, nextOffset(unit));
       this.progress.progress(`partition ${partition} offset ${nextOffset(unit)}`);
       this.state?.moved(partition, nextOffset(unit));
       committed = done;
@@ -240,20 +240,15 @@ export class SinkRunner {
       // One unit at a time (a sink that stores offsets): commit each, in line. Else in the background.
       progress: (done) => (inFlight === 1 ? commitUpTo(done) : commitSoon(done)),
       tick: async () => {
+        // librdkafka heartbeats on its own thread, and a rebalance waits for this batch (no
+        // read happens while one is in hand); a seek made meanwhile (a rebuild's) stops it.
         if (!isRunning() || isStale()) throw new BatchStopped();
-        // Retries can outlast the session timeout: keep telling the group this member is
-        // alive, on a timer of its own, whatever the units are waiting for. Its errors stop
-        // the batch: REBALANCE_IN_PROGRESS tells kafkajs to rejoin; swallowing it kept a busy
-        // member working until the group expelled it and its commits failed, over and over.
-        // What was delivered and not committed is delivered again after the rebalance, which
-        // every sink absorbs (versions, event ids, Idempotency-Key).
-        await heartbeat();
       },
     });
 
     await background;
     if (result.error !== undefined) {
-      // Stopping or rebalancing: keep what is certain (best effort), then let kafkajs decide.
+      // Stopping or sought elsewhere: keep what is certain (best effort); the consumer reads the rest again.
       await commitUpTo(result.done).catch(() => {});
       if (result.error instanceof BatchStopped) return;
       throw result.error;
@@ -263,19 +258,8 @@ export class SinkRunner {
       // The circuit is open (or half-open with its probe elsewhere): read what is left again
       // later; the short pause keeps a half-open sink from being polled in a loop.
       // Not over a seek made meanwhile (a rebuild's, to the partition's start).
-      if (!isStale()) this.consumer?.seek({ topic, partition, offset: messages[units[result.done]!.from]!.offset });
+      if (!isStale()) this.consumer?.seek(partition, messages[units[result.done]!.from]!.offset);
       await sleep(250);
-      return;
-    }
-    // The whole batch is done: move past what followed its last event in the log too
-    // (transaction markers, aborted records), as the Java consumer does; else the group's
-    // lag never falls below one marker per partition.
-    const end = batch.lastOffset();
-    const lastEvent = messages[messages.length - 1]!.offset;
-    if (BigInt(end) > BigInt(lastEvent)) {
-      resolveOffset(end);
-      await this.consumer?.commitOffsets([{ topic, partition, offset: (BigInt(end) + 1n).toString() }]);
-      this.state?.moved(partition, (BigInt(end) + 1n).toString());
     }
   }
 
@@ -285,7 +269,7 @@ export class SinkRunner {
    * given to the constructor. The sink must be started. True when every record is in the
    * sink or the DLQ; false when the breaker would not let them through.
    */
-  deliverRecords(topic: string, partition: number, messages: KafkaMessage[]): Promise<boolean> {
+  deliverRecords(topic: string, partition: number, messages: ConsumedRecord[]): Promise<boolean> {
     return this.deliverUnit(topic, partition, messages, new AbortController().signal);
   }
 
@@ -293,11 +277,11 @@ export class SinkRunner {
    * One unit: true when every record is in the sink or the DLQ; false when the breaker
    * would not let it through or it was cancelled (nothing of it goes to the DLQ then).
    */
-  private async deliverUnit(topic: string, partition: number, messages: KafkaMessage[], signal: AbortSignal): Promise<boolean> {
+  private async deliverUnit(topic: string, partition: number, messages: ConsumedRecord[], signal: AbortSignal): Promise<boolean> {
     // No early return on an open state: cockatiel moves to half-open inside execute() once
     // halfOpenAfter has passed, so the probe has to go through it.
     const letters: DeadLetter[] = [];
-    const records: Array<SinkRecord & { raw: KafkaMessage }> = [];
+    const records: Array<SinkRecord & { raw: ConsumedRecord }> = [];
     const now = () => new Date().toISOString();
     for (const m of messages) {
       // Meant for other sinks only (a one-sink backfill, ./targets.ts): passed, like a delivered record.
@@ -403,7 +387,7 @@ export class SinkRunner {
 
   private letter(
     eventId: string,
-    m: KafkaMessage,
+    m: ConsumedRecord,
     at: { topic: string; partition: number },
     errorClass: string,
     message: string,
@@ -440,13 +424,13 @@ export class SinkRunner {
     clearInterval(this.stateTimer);
     await this.state?.stop();
     await this.history?.stop();
-    await this.consumer?.disconnect().catch(() => {});
+    await this.consumer?.stop().catch(() => {});
     this.consumer = null;
     await this.sink.stop();
   }
 }
 
-/** The batch stops because kafkajs is stopping or the partition was sought elsewhere. */
+/** The batch stops because the consumer is stopping or the partition was sought elsewhere. */
 class BatchStopped extends Error {}
 
 /** A unit gave up without a verdict (cancelled, or the circuit opened): not dead-lettered; never closes a half-open circuit. */

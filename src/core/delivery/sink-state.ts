@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Admin, Consumer, Kafka } from 'kafkajs';
+import { describeTopicConfig } from '../clients/kafka.js';
+import { endOffsets, type Admin, type Kafka } from '../clients/rdkafka.js';
 import type { Logger } from '../logger.js';
 import type { Sink, SinkName } from '../sinks/contract.js';
 import { LazyAdmin } from './lazy-admin.js';
@@ -24,7 +25,7 @@ export type PartitionVerdict = 'intact' | 'adopt' | 'fresh' | 'lost';
 export function verdictFor(p: { marker?: string; stored?: string; committed?: string }): PartitionVerdict {
   if (p.marker !== undefined) return 'intact';
   if (p.stored !== undefined) return 'adopt';
-  // kafkajs says '-1' for no committed offset; any commit is past at least one record.
+  // '-1' (or nothing) means no committed offset; any commit is past at least one record.
   if (p.committed !== undefined && BigInt(p.committed) > 0n) return 'lost';
   return 'fresh';
 }
@@ -81,6 +82,12 @@ export function rebuildTarget(marker: string): bigint | undefined {
 
 /** Marks that match nothing the sink holds: the write is refused (a partition not checked yet, or refused). */
 export const UNCHECKED = 'unchecked';
+
+/** What the keeper does to the consumer: seek a partition, pause partitions. */
+export interface PartitionControl {
+  seek(partition: number, offset: string): void;
+  pause(partitions: number[]): void;
+}
 const REFUSED = 'refused';
 
 export class SinkStateKeeper {
@@ -153,7 +160,7 @@ export class SinkStateKeeper {
   }
 
   /** Checks `partitions` one check at a time (the tick and a batch may ask together). */
-  check(partitions: number[], consumer: Consumer): Promise<void> {
+  check(partitions: number[], consumer: PartitionControl): Promise<void> {
     const run = this.chain.then(() => this.checkNow(partitions, consumer));
     this.chain = run.catch(() => {});
     return run;
@@ -163,7 +170,7 @@ export class SinkStateKeeper {
     return this.admin.get();
   }
 
-  private async checkNow(partitions: number[], consumer: Consumer): Promise<void> {
+  private async checkNow(partitions: number[], consumer: PartitionControl): Promise<void> {
     const { topic, group } = this.options;
     const tp = (p: number) => `${topic}:${p}`;
     const [markers, stored] = await Promise.all([this.sink.stateMarkers!(group), this.sink.storedOffsets!(group)]);
@@ -184,7 +191,7 @@ export class SinkStateKeeper {
         const marker = markers[tp(p)]!;
         // A rebuild that wrote nothing yet starts again at 0: the group's committed offset is still the one from before the loss.
         const from = stored[tp(p)] ?? (rebuildTarget(marker) !== undefined ? '0' : undefined);
-        if (this.generations.get(p) !== marker && from !== undefined) consumer.seek({ topic, partition: p, offset: from });
+        if (this.generations.get(p) !== marker && from !== undefined) consumer.seek(p, from);
         if (this.generations.get(p) !== marker) this.resumeRebuild(p, marker, stored[tp(p)]);
         this.generations.set(p, marker);
         // A rebuild by backfill that a stop or a kill cut short: run it again (a backfill is idempotent).
@@ -205,7 +212,7 @@ export class SinkStateKeeper {
       });
       const topicState = await this.topicCompleteness(admin);
       if (this.options.policy === 'auto' && topicState.complete) {
-        const ends = await admin.fetchTopicOffsets(topic);
+        const ends = await endOffsets(admin, topic);
         for (const p of lost) {
           const target = BigInt(ends.find((e) => e.partition === p)?.high ?? '0');
           // The target goes in the marker, so a deliverer killed during the rebuild still reports it after a restart.
@@ -244,7 +251,7 @@ export class SinkStateKeeper {
           this.generations.set(p, REFUSED);
           this.refused.set(p, refusal);
         }
-        consumer.pause([{ topic, partitions: lost }]);
+        consumer.pause(lost);
         this.logger.error(refusal.problem, { fix: refusal.fix });
       }
     }
@@ -253,8 +260,8 @@ export class SinkStateKeeper {
       const p = Number(key.slice(topic.length + 1));
       this.generations.set(p, generation);
       // A rebuild reads the partition again from its first event; fresh and adopted ones go on from where they are.
-      if (this.rebuilding.has(p)) consumer.seek({ topic, partition: p, offset: '0' });
-      else if (stored[key] !== undefined) consumer.seek({ topic, partition: p, offset: stored[key]! });
+      if (this.rebuilding.has(p)) consumer.seek(p, '0');
+      else if (stored[key] !== undefined) consumer.seek(p, stored[key]!);
     }
   }
 
@@ -297,7 +304,7 @@ export class SinkStateKeeper {
     }
     if (Object.keys(mint).length > 0) await this.sink.markState!(group, mint);
     const admin = await this.adminClient();
-    const ends = await admin.fetchTopicOffsets(topic);
+    const ends = await endOffsets(admin, topic);
     const committed = new Map<number, bigint>();
     for (const t of await admin.fetchOffsets({ groupId: group, topics: [topic] })) {
       for (const p of t.partitions) committed.set(p.partition, BigInt(p.offset));
@@ -361,11 +368,9 @@ export class SinkStateKeeper {
 
   private async topicCompleteness(admin: Admin): Promise<TopicCompleteness> {
     const { topic } = this.options;
-    const earliest = await admin.fetchTopicOffsets(topic);
-    const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2, name: topic, configNames: ['cleanup.policy', 'retention.ms'] }] });
-    const entries = described.resources[0]?.configEntries ?? [];
-    const value = (name: string) => entries.find((e) => e.configName === name)?.configValue;
-    return completeness(earliest, value('cleanup.policy'), value('retention.ms'));
+    const earliest = await endOffsets(admin, topic);
+    const values = await describeTopicConfig(this.options.brokers.split(','), topic, ['cleanup.policy', 'retention.ms']);
+    return completeness(earliest, values['cleanup.policy'], values['retention.ms']);
   }
 
   async stop(): Promise<void> {

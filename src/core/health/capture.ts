@@ -1,6 +1,7 @@
 import type { Config } from '../config/types.js';
 import { derivedNames } from '../config/names.js';
 import { makeKafka } from '../clients/kafka.js';
+import { kafkaClient } from '../clients/rdkafka.js';
 import { makePgClient } from '../clients/postgres.js';
 import { readCheckpoint } from '../capture/kafka-writer.js';
 import type { Checkpoint } from '../capture/checkpoint.js';
@@ -65,11 +66,23 @@ export async function captureStatus(config: Config, logger: Logger): Promise<Cap
           const age = checkpoint.written_at ? (Date.now() - Date.parse(checkpoint.written_at)) / 1000 : NaN;
           status.checkpoint = { ...checkpoint, age_seconds: Number.isFinite(age) ? Math.round(age * 10) / 10 : -1 };
         }
-        status.delivery = await deliveryLag(admin, config, () => countOpenLetters(kafka, config));
       } catch (err) {
         status.errors.push(`checkpoint: ${(err as Error).message}`);
       } finally {
         await admin.disconnect().catch(() => {});
+      }
+    })(),
+    (async () => {
+      // Delivery is read through librdkafka (clients/rdkafka.ts); the checkpoint above is capture's writer's to read.
+      const delivery = kafkaClient(config.kafka, logger, { retries: 3, quiet: true });
+      const deliveryAdmin = delivery.admin();
+      try {
+        await deliveryAdmin.connect();
+        status.delivery = await deliveryLag(deliveryAdmin, config, () => countOpenLetters(delivery, config));
+      } catch (err) {
+        status.errors.push(`delivery: ${(err as Error).message}`);
+      } finally {
+        await deliveryAdmin.disconnect().catch(() => {});
       }
     })(),
   ]);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Partitioners, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
+import type { ConsumedRecord } from '../clients/batch-consumer.js';
+import { endOffsets, type Kafka, type Producer } from '../clients/rdkafka.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
 import { configuredSink, secretOf } from '../delivery/deliverer.js';
@@ -70,7 +71,7 @@ export interface ReplaySummary {
 /** One letter on its way: the letter, the message given to the pipeline, the parsed event. */
 interface Item {
   letter: Letter;
-  message: KafkaMessage;
+  message: ConsumedRecord;
   event: ChangeEvent | null;
 }
 
@@ -122,17 +123,15 @@ export class ReplayRun {
     try {
       await ensureResolutionTopic(admin, this.config);
       if ((await admin.listTopics()).includes(this.names.dlqTopic)) {
-        total = (await admin.fetchTopicOffsets(this.names.dlqTopic)).reduce((n, p) => n + Number(BigInt(p.high) - BigInt(p.low)), 0);
+        total = (await endOffsets(admin, this.names.dlqTopic)).reduce((n, p) => n + Number(BigInt(p.high) - BigInt(p.low)), 0);
       }
     } finally {
       await admin.disconnect().catch(() => {});
     }
     this.producer = this.kafka.producer({
-      transactionalId: `streamctl-replay-${this.config.pipeline.id}`,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      transactionTimeout: this.config.kafka.transactionTimeoutMs,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      'transaction.timeout.ms': this.config.kafka.transactionTimeoutMs,
+      partitioner: 'murmur2_random',
+      kafkaJS: { transactionalId: `streamctl-replay-${this.config.pipeline.id}`, idempotent: true, maxInFlightRequests: 1, acks: -1 },
     });
     // Fences an earlier run of this pipeline (SIGKILLed, or still going) and aborts its
     // open transaction, so the reads below see a settled DLQ.
@@ -357,13 +356,11 @@ export class ReplayRun {
       if (requeued.length > 0) {
         await tx.send({
           topic: this.names.dlqTopic,
-          acks: -1,
           messages: requeued.map((d) => ({ key: d.key, value: d.value, headers: { ...dlqHeaders(d), [REPLAY_HEADERS.run]: this.run, [REPLAY_HEADERS.replayedAt]: at() } })),
         });
       }
       await tx.send({
         topic: resolutionTopic(this.names.dlqTopic),
-        acks: -1,
         messages: [...decided].map(([key, r]) => ({ key, value: encodeResolution(r) })),
       });
       await tx.commit();
@@ -393,7 +390,7 @@ function itemOf(letter: Letter, index: number): Item {
   } catch {
     event = null;
   }
-  const message = { key: Buffer.from(letter.key), value: Buffer.from(letter.value), offset: String(index), timestamp: String(Date.now()), attributes: 0, headers: {} } as unknown as KafkaMessage;
+  const message = { key: Buffer.from(letter.key), value: Buffer.from(letter.value), offset: String(index), timestamp: String(Date.now()), headers: {} } satisfies ConsumedRecord;
   return { letter, message, event };
 }
 

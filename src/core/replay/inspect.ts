@@ -1,4 +1,4 @@
-import type { Kafka } from 'kafkajs';
+import type { Kafka } from '../clients/rdkafka.js';
 import type { Config } from '../config/types.js';
 import type { Enricher } from '../delivery/enrich.js';
 import type { ChangeEvent } from '../event/envelope.js';

@@ -1,4 +1,4 @@
-import type { KafkaMessage } from 'kafkajs';
+import type { ConsumedRecord } from '../clients/batch-consumer.js';
 import { DLQ_HEADERS, type DeadLetter } from '../delivery/dlq.js';
 import type { SinkName } from '../sinks/contract.js';
 import type { ChangeEvent } from '../event/envelope.js';
@@ -26,7 +26,7 @@ export interface Letter extends DeadLetter {
   rowKey: ChangeEvent['key'];
 }
 
-function header(m: KafkaMessage, name: string): string {
+function header(m: ConsumedRecord, name: string): string {
   const v = m.headers?.[name];
   const one = Array.isArray(v) ? v[0] : v;
   return one === undefined ? '' : one.toString();
@@ -42,7 +42,7 @@ export function letterKey(sink: string, eventId: string): string {
  * an event it could not parse, as ''); a letter without one is keyed by its source
  * position, which is what identifies it then.
  */
-export function parseLetter(partition: number, m: KafkaMessage): Letter {
+export function parseLetter(partition: number, m: ConsumedRecord): Letter {
   const value = m.value?.toString() ?? '';
   let event: Partial<ChangeEvent> | null = null;
   try {

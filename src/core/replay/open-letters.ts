@@ -1,4 +1,4 @@
-import type { Admin, Kafka } from 'kafkajs';
+import { endOffsets, type Admin, type Kafka } from '../clients/rdkafka.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
 import type { SinkName } from '../sinks/contract.js';
@@ -50,7 +50,7 @@ export class OpenLetterCounter {
     const ends: string[] = [];
     for (const topic of [names.dlqTopic, resolutionTopic(names.dlqTopic)]) {
       if (!topics.has(topic)) continue;
-      ends.push(topic, ...(await admin.fetchTopicOffsets(topic)).map((p) => `${p.partition}:${p.high}`));
+      ends.push(topic, ...(await endOffsets(admin, topic)).map((p) => `${p.partition}:${p.high}`));
     }
     const key = ends.join(',');
     if (this.last && key === this.lastEnds) return this.last;

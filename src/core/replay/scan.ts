@@ -1,4 +1,5 @@
-import type { Kafka, KafkaMessage } from 'kafkajs';
+import type { ConsumedRecord } from '../clients/batch-consumer.js';
+import type { Kafka } from '../clients/rdkafka.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
 import { matches, type LetterFilter } from './filter.js';
@@ -59,7 +60,7 @@ export async function scanLetters(kafka: Kafka, config: Config, filter: LetterFi
     kafka,
     names.dlqTopic,
     { groupPrefix: `streamctl-${config.pipeline.id}-replay-read`, ...(signal ? { signal } : {}) },
-    async (partition: number, messages: KafkaMessage[], heartbeat) => {
+    async (partition: number, messages: ConsumedRecord[], heartbeat) => {
       hooks.read?.(messages.length);
       const out: ScannedLetter[] = [];
       for (const m of messages) {

@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import type { Admin } from '../clients/rdkafka.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
 import { resolutionTopic } from './resolutions.js';
@@ -23,7 +23,6 @@ export async function ensureResolutionTopic(admin: Admin, config: Config): Promi
           ],
         },
       ],
-      waitForLeaders: true,
     })
     .catch((err: Error) => {
       if (!/already exists/i.test(err.message)) throw err;

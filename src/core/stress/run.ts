@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import os from 'node:os';
-import type { Admin } from 'kafkajs';
 import type pg from 'pg';
 import { makeBigQuery } from '../clients/bigquery.js';
-import { makeKafka } from '../clients/kafka.js';
+import { kafkaClient, type Admin } from '../clients/rdkafka.js';
 import { makePgClient } from '../clients/postgres.js';
 import { makeRedis } from '../clients/redis.js';
 import { derivedNames, type Config } from '../config/index.js';
@@ -108,7 +107,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
 
   const db = makePgClient(config.postgres);
   const clients: pg.Client[] = [];
-  const kafka = makeKafka(config.kafka, silentLogger, { retries: 5 });
+  const kafka = kafkaClient(config.kafka, silentLogger, { retries: 5 });
   const admin: Admin = kafka.admin();
   const redis = o.sinks.includes('redis') ? makeRedis(config.sinks.redis, silentLogger) : null;
   const bq = o.sinks.includes('bigquery') ? makeBigQuery(config.sinks.bigquery) : null;
@@ -294,7 +293,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
     log(waitingFor.length === 0 ? `drained in ${drainSeconds.toFixed(1)} s` : `not drained within ${o.drainTimeoutS} s: waiting for ${waitingFor.join(', ')}`);
 
     // --- counts ------------------------------------------------------------------------
-    const dlq = await countDeadLetters(kafka, admin, names.dlqTopic, o.sinks);
+    const dlq = await countDeadLetters(kafka, names.dlqTopic, o.sinks);
     const sinks: Record<string, SinkReport> = {};
     for (const ob of observers) {
       const counts = await ob.count();

@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import { endOffsets, type Admin } from '../clients/rdkafka.js';
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import { derivedNames } from '../config/names.js';
@@ -40,7 +40,7 @@ export async function waitSinkPast(
     if (expired()) return false;
     await sleep(250);
   }
-  const ends = await deps.admin.fetchTopicOffsets(names.changesTopic);
+  const ends = await endOffsets(deps.admin, names.changesTopic);
   const group = names.consumerGroup(sink);
   for (;;) {
     const done = new Map<number, bigint>();

@@ -1,13 +1,11 @@
-import type { Kafka } from 'kafkajs';
 import { Backfill, type BackfillSummary } from '../backfill/backfill.js';
 import { parseTableName, type TableRef } from '../backfill/plan.js';
 import { quoteIdent } from '../postgres/sql.js';
 import { describeTables } from '../backfill/tables.js';
-import { makeKafka } from '../clients/kafka.js';
+import { idempotentProducer, kafkaClient, type Kafka } from '../clients/rdkafka.js';
 import { makePgClient } from '../clients/postgres.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
-import { FastDefaultPartitioner } from '../kafka/partitioner.js';
 import { ENVELOPE_VERSION, type ChangeEvent, type Row } from '../event/envelope.js';
 import { changeEventId, recordKey } from '../event/identity.js';
 import { formatLsn, parseLsn } from '../event/lsn.js';
@@ -154,7 +152,7 @@ export async function executeRepair(
         onBackfill?.(s);
       }
       if (plan.deletes.length > 0 && !signal.aborted) {
-        kafka ??= makeKafka(config.kafka, logger);
+        kafka ??= kafkaClient(config.kafka, logger);
         summary.deletes_sent += await sendDeletes(kafka, config, plan);
       }
     }
@@ -165,7 +163,8 @@ export async function executeRepair(
 }
 
 async function sendDeletes(kafka: Kafka, config: Config, plan: RepairPlan): Promise<number> {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: FastDefaultPartitioner });
+  // murmur2 on the record key, as capture partitions: the delete lands in the row's partition.
+  const producer = idempotentProducer(kafka);
   await producer.connect();
   try {
     const topic = derivedNames(config).changesTopic;
@@ -173,7 +172,7 @@ async function sendDeletes(kafka: Kafka, config: Config, plan: RepairPlan): Prom
       const event = repairDelete(config, plan.table, d.key, d.snapshot, i);
       return { key: recordKey(event.schema, event.table, event.key), value: JSON.stringify(event) };
     });
-    await producer.send({ topic, messages, acks: -1 });
+    await producer.send({ topic, messages });
     return messages.length;
   } finally {
     await producer.disconnect().catch(() => {});

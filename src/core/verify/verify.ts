@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Admin } from 'kafkajs';
-import { makeKafka } from '../clients/kafka.js';
+import { kafkaClient, type Admin } from '../clients/rdkafka.js';
 import type { Config } from '../config/types.js';
 import { parseLsn } from '../event/lsn.js';
 import { eventVersion } from '../event/version.js';
@@ -120,7 +119,7 @@ export async function verify(config: Config, logger: Logger, options: VerifyOpti
   const enrich = makeEnricher(config.enrich, secretOf(config.enrich.maskKey, config.enrich.maskKeyFile), config.pipeline.id);
   const pg = new PgSide(config, enrich);
   const sides: SinkSide[] = [];
-  const admin = makeKafka(config.kafka, logger, { retries: 3 }).admin();
+  const admin = kafkaClient(config.kafka, logger, { retries: 3 }).admin();
   const results: TableSinkResult[] = [];
   let interrupted = false;
   try {
