@@ -18,6 +18,8 @@ import { SinkRunner } from './runner.js';
 import type { Sink, SinkName } from './sink.js';
 import type { SinkStateProblem } from './sink-state.js';
 import { makeRowValidator } from './validate-rows.js';
+import { prepare } from './prepare.js';
+import { DEFAULT_TRANSFORM_CACHE, SharedTransforms, transformCounter } from './transform-once.js';
 import { OpenLetterCounter } from '../replay/open-letters.js';
 
 /** Reads a secret from the config or its file; the caller adds it to the redactor. */
@@ -99,6 +101,8 @@ export class Deliverer {
     const rowProblems = makeRowValidator(this.config.validation.tables);
     const sinks = this.sinks();
     if (sinks.length === 0) throw new Error('every sink is disabled: nothing to deliver to');
+    // One parse, validation and enrichment per record for all the sinks of this process.
+    const transforms = new SharedTransforms((raw) => prepare(raw, rowProblems, enrich), sinks.length, DEFAULT_TRANSFORM_CACHE, transformCounter(this.metrics.registry));
     for (const { sink, retry, breaker } of sinks) {
       const runner = new SinkRunner(
         this.kafka,
@@ -118,6 +122,7 @@ export class Deliverer {
           halfOpenAfterMs: breaker.halfOpenAfterMs,
           sessionTimeoutMs: this.config.delivery.sessionTimeoutMs,
           maxRecordBytes: this.config.kafka.maxRecordBytes,
+          transforms,
           ...(sink.name === 'redis'
             ? { lostState: { policy: this.config.sinks.redis.rebuild, brokers: this.config.kafka.brokers.join(','), checkEveryMs: this.config.delivery.lagIntervalMs } }
             : {}),

@@ -9,6 +9,7 @@ import type { DeadLetter, DlqWriter } from './dlq.js';
 import type { Enricher } from './enrich.js';
 import { RetryableWriteError, UnitCancelledError } from './policies.js';
 import { prepare } from './prepare.js';
+import type { SharedTransforms } from './transform-once.js';
 import type { ChangeEvent } from '../event/envelope.js';
 import { isUnreachable, SINK_STATE_LOST, type Sink, type SinkRecord, type WriteResult } from './sink.js';
 import { SinkStateKeeper, type SinkStateProblem } from './sink-state.js';
@@ -27,6 +28,8 @@ export interface RunnerOptions {
    * back without its state (./sink-state.ts), and how often to look. Absent: no check.
    */
   lostState?: { policy: 'auto' | 'manual'; brokers: string; checkEveryMs: number };
+  /** Shared with the other sinks of this process: each record is transformed once (./transform-once.ts). */
+  transforms?: SharedTransforms;
   /** kafkajs gave up on the consumer (it does not restart itself for some errors). */
   onCrash: (error: Error) => void;
 }
@@ -291,7 +294,7 @@ export class SinkRunner {
     const now = () => new Date().toISOString();
     for (const m of messages) {
       const raw = m.value?.toString() ?? null;
-      const p = prepare(raw, this.rowProblems, this.enrich);
+      const p = this.options.transforms?.prepare(topic, partition, m.offset, raw) ?? prepare(raw, this.rowProblems, this.enrich);
       if (p.ok) records.push({ event: p.event, topic, partition, offset: m.offset, raw: m });
       else letters.push(this.letter(p.eventId, m, { topic, partition }, p.errorClass, p.message, 1, now(), now()));
     }
