@@ -13,13 +13,17 @@
  * Environment (or flags --rate, --seconds): BENCH_RATE, BENCH_SECONDS, BENCH_WARMUP_SECONDS,
  * BENCH_TX_ROWS, BENCH_CONNECTIONS, BENCH_DRAIN_SECONDS (120), BENCH_SINKS (redis,bigquery,http),
  * BENCH_LAYOUT (one | split: capture + one deliverer per sink), BENCH_STREAM_NODE_ARGS (node
- * flags for the streamctl stream processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * flags for the streamctl stream processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`),
+ * BENCH_HTTP_BATCH (sinks.http.batchSize for the run: events per POST; default the
+ * config's, 1), BENCH_KEEP_REPORT (a file to keep the stress-test report in). The JSON line
+ * says which batch size was measured, and `stages` where the time went (./e2e-stages.ts).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { StressReport } from '../src/core/stress/report.js';
+import { stageFigures } from './e2e-stages.js';
 import { ROOT } from './machine.js';
 
 function setting(flag: string, env: string, fallback: number): number {
@@ -32,6 +36,8 @@ function setting(flag: string, env: string, fallback: number): number {
 }
 
 const RATE = setting('rate', 'BENCH_RATE', 5000);
+// One POST per event is the HTTP contract's default; arrays are the opt-in sinks.http.batchSize.
+const HTTP_BATCH = process.env['BENCH_HTTP_BATCH'] ? setting('http-batch', 'BENCH_HTTP_BATCH', 1) : undefined;
 const SECONDS = setting('seconds', 'BENCH_SECONDS', 60);
 const settings = [
   '--rate', String(RATE),
@@ -56,7 +62,7 @@ async function main(): Promise<void> {
     const code = await new Promise<number | null>((resolve, reject) => {
       const nodeArgs = process.env['BENCH_STREAM_NODE_ARGS'];
       const child = spawn(process.execPath, [path.join(ROOT, 'bin/streamctl'), 'stress-test', '--spawn', ...settings, '--report', file, ...(nodeArgs ? [`--stream-node-args=${nodeArgs}`] : [])], {
-        env: { ...process.env, NO_COLOR: '1' },
+        env: { ...process.env, NO_COLOR: '1', ...(HTTP_BATCH === undefined ? {} : { STREAMCTL_SINKS_HTTP_BATCH_SIZE: String(HTTP_BATCH) }) },
         stdio: ['ignore', 'inherit', 'inherit'],
       });
       child.once('error', reject);
@@ -74,10 +80,16 @@ async function main(): Promise<void> {
     );
     const lost = Object.values(r.sinks).reduce((n, x) => n + (x.counts?.lost ?? 0), 0);
     const duplicates = Object.values(r.sinks).reduce((n, x) => n + (x.counts?.duplicates ?? 0), 0);
+    const stages = stageFigures(r, RATE);
+    process.stdout.write(
+      `stages (measured window): capture slot lag p50/max ${stages.capture_slot_lag_bytes.p50}/${stages.capture_slot_lag_bytes.max} B; ` +
+        Object.entries(stages.sinks).map(([s, x]) => `${s} lag p50/max/end ${x.lag_p50}/${x.lag_max}/${x.lag_end} events (max ${x.lag_max_s} s at the offered rate), kept up ${x.kept_up}`).join('; ') + '\n',
+    );
+    if (process.env['BENCH_KEEP_REPORT']) writeFileSync(process.env['BENCH_KEEP_REPORT'], readFileSync(file));
     process.stdout.write(`${JSON.stringify({
-      rate: r.load.achieved_rate, layout: r.pipeline.layout, offered_rate: RATE, seconds: SECONDS,
+      rate: r.load.achieved_rate, layout: r.pipeline.layout, offered_rate: RATE, seconds: SECONDS, http_batch_size: HTTP_BATCH ?? Number(process.env['STREAMCTL_SINKS_HTTP_BATCH_SIZE'] ?? 1),
       p50_ms: redis?.p50_ms ?? null, p95_ms: redis?.p95_ms ?? null, p99_ms: redis?.p99_ms ?? null,
-      sinks, lost, duplicates, drained: r.drain.drained, slo_missed: r.slo.missed, loadavg: r.machine.loadavg_end,
+      sinks, stages, lost, duplicates, drained: r.drain.drained, slo_missed: r.slo.missed, loadavg: r.machine.loadavg_end,
       cpu: r.machine.processes.map((p) => `${p.name} ${p.cpu_percent}%`).join(', '),
     })}\n`);
   } finally {

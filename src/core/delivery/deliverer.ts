@@ -21,6 +21,8 @@ import { makeRowValidator } from './validate-rows.js';
 import type { OpenLetters } from '../replay/open-letters.js';
 import { sinkBackfill } from './rebuild-backfill.js';
 import type { HistoryLost } from './replay-retained.js';
+import { prepare } from './prepare.js';
+import { DEFAULT_TRANSFORM_CACHE, SharedTransforms, transformCounter } from './transform-once.js';
 
 export { secretOf };
 
@@ -108,6 +110,8 @@ export class Deliverer {
     const rowProblems = makeRowValidator(this.config.validation.tables);
     const sinks = this.sinks();
     if (sinks.length === 0) throw new Error('every sink is disabled: nothing to deliver to');
+    // One parse, validation and enrichment per record for all the sinks of this process.
+    const transforms = new SharedTransforms((raw) => prepare(raw, rowProblems, enrich), sinks.length, DEFAULT_TRANSFORM_CACHE, transformCounter(this.metrics.registry));
     for (const { sink, retry, breaker } of sinks) {
       const runner = new SinkRunner(
         this.kafka,
@@ -127,6 +131,7 @@ export class Deliverer {
           halfOpenAfterMs: breaker.halfOpenAfterMs,
           sessionTimeoutMs: this.config.delivery.sessionTimeoutMs,
           maxRecordBytes: this.config.kafka.maxRecordBytes,
+          transforms,
           ...(sink.name === 'redis'
             ? {
                 lostState: {

@@ -10,6 +10,7 @@ import type { DeadLetter, DlqWriter } from './dlq.js';
 import type { Enricher } from './enrich.js';
 import { RetryableWriteError, UnitCancelledError } from './policies.js';
 import { prepare } from './prepare.js';
+import type { SharedTransforms } from './transform-once.js';
 import type { ChangeEvent } from '../event/envelope.js';
 import { isUnreachable, SINK_STATE_LOST, type Sink, type SinkRecord, type WriteResult } from '../sinks/contract.js';
 import { SinkStateKeeper, type SinkStateProblem } from './sink-state.js';
@@ -31,6 +32,8 @@ export interface RunnerOptions {
    * back without its state (./sink-state.ts), and how often to look. Absent: no check.
    */
   lostState?: { policy: 'auto' | 'manual'; brokers: string; checkEveryMs: number; backfill?: SinkBackfill };
+  /** Shared with the other sinks of this process: each record is transformed once (./transform-once.ts). */
+  transforms?: SharedTransforms;
   /** The consumer hit a fatal error and cannot go on. */
   onCrash: (error: Error) => void;
 }
@@ -287,7 +290,7 @@ export class SinkRunner {
       // Meant for other sinks only (a one-sink backfill, ./targets.ts): passed, like a delivered record.
       if (!isForSink(m.headers, this.sink.name)) continue;
       const raw = m.value?.toString() ?? null;
-      const p = prepare(raw, this.rowProblems, this.enrich);
+      const p = this.options.transforms?.prepare(topic, partition, m.offset, raw) ?? prepare(raw, this.rowProblems, this.enrich);
       if (p.ok) records.push({ event: p.event, topic, partition, offset: m.offset, raw: m });
       else letters.push(this.letter(p.eventId, m, { topic, partition }, p.errorClass, p.message, 1, now(), now()));
     }
