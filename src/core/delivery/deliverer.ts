@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Admin, Kafka } from 'kafkajs';
-import { makeKafka } from '../clients/kafka.js';
+import { isBrokerUnreachable, makeKafka } from '../clients/kafka.js';
 import { derivedNames } from '../config/names.js';
 import type { BreakerPolicy, Config, RetryPolicy } from '../config/types.js';
 import type { Logger } from '../logger.js';
@@ -19,6 +19,7 @@ import type { Sink, SinkName } from './sink.js';
 import type { SinkStateProblem } from './sink-state.js';
 import { makeRowValidator } from './validate-rows.js';
 import { OpenLetterCounter } from '../replay/open-letters.js';
+import { outageFailure } from '../outages.js';
 
 /** Reads a secret from the config or its file; the caller adds it to the redactor. */
 export function secretOf(inline: string, file: string): string {
@@ -123,7 +124,10 @@ export class Deliverer {
             : {}),
           onCrash: (error) => {
             if (this.stopping) return;
-            this.logger.warn('sink consumer crashed; restarting it', { sink: sink.name, error: error.message });
+            // Kafka gone away: one line per outage (outages.ts), not one per consumer restart.
+            const fields = { sink: sink.name, error: error.message };
+            if (!isBrokerUnreachable(error.message, {})) this.logger.warn('sink consumer crashed; restarting it', fields);
+            else if (!outageFailure(this.logger, 'kafka', error, `sink ${sink.name}`)) this.logger.debug('sink consumer crashed; restarting it', fields);
             this.started.delete(sink.name);
             void runner.stop().then(() => this.startWithRetry(sink.name, runner));
           },
@@ -144,7 +148,9 @@ export class Deliverer {
         return;
       } catch (err) {
         const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt - 1, 6));
-        this.logger.warn('sink could not start; retrying', { sink: name, error: (err as Error).message, retry_in_ms: delay });
+        const message = (err as Error).message;
+        if (!isBrokerUnreachable(message, {})) this.logger.warn('sink could not start; retrying', { sink: name, error: message, retry_in_ms: delay });
+        else if (!outageFailure(this.logger, 'kafka', err, `sink ${name}`, { retry_in_ms: delay })) this.logger.debug('sink could not start; retrying', { sink: name, error: message, retry_in_ms: delay });
         await runner.stop().catch(() => {});
         for (let waited = 0; waited < delay && !this.stopping; waited += 100) await sleep(100);
       }

@@ -12,6 +12,7 @@ import { prepare } from './prepare.js';
 import type { ChangeEvent } from '../event/envelope.js';
 import { isUnreachable, SINK_STATE_LOST, type Sink, type SinkRecord, type WriteResult } from './sink.js';
 import { SinkStateKeeper, type SinkStateProblem } from './sink-state.js';
+import { outageRecovered } from '../outages.js';
 
 export interface RunnerOptions {
   topic: string;
@@ -144,6 +145,8 @@ export class SinkRunner {
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart) this.options.onCrash(payload.error);
     });
+    // A fetch answered: the broker is back (the last line of a Kafka outage, outages.ts).
+    consumer.on(consumer.events.FETCH, () => outageRecovered(this.logger, 'kafka', `sink ${this.sink.name}`));
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,

@@ -76,7 +76,13 @@ export const UNCHECKED = 'unchecked';
 const REFUSED = 'refused';
 
 export class SinkStateKeeper {
-  private admin: Admin | null = null;
+  /**
+   * One admin client, made by the first check and shared by the ones that overlap it: during
+   * a Kafka outage a check waits in connect() while the timer starts more, and each used to
+   * make (and, once the broker was back, keep) its own client, which outlived stop() and
+   * kept a stopped stream's process alive.
+   */
+  private admin: { client: Admin; connected: Promise<void> } | null = null;
   private readonly generations = new Map<number, string>();
   /** Partitions being rebuilt: the offset (high watermark at the start) they must reach. */
   private readonly rebuilding = new Map<number, bigint>();
@@ -135,11 +141,16 @@ export class SinkStateKeeper {
 
   private async adminClient(): Promise<Admin> {
     if (!this.admin) {
-      const admin = this.kafka.admin();
-      await admin.connect();
+      const client = this.kafka.admin();
+      const admin = { client, connected: client.connect() };
       this.admin = admin;
+      admin.connected.catch(() => {
+        if (this.admin === admin) this.admin = null;
+      });
     }
-    return this.admin;
+    const { client, connected } = this.admin;
+    await connected;
+    return client;
   }
 
   private async checkNow(partitions: number[], consumer: Consumer): Promise<void> {
@@ -275,7 +286,8 @@ export class SinkStateKeeper {
   }
 
   async stop(): Promise<void> {
-    await this.admin?.disconnect().catch(() => {});
+    const admin = this.admin;
     this.admin = null;
+    await admin?.client.disconnect().catch(() => {});
   }
 }
