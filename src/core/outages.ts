@@ -23,6 +23,7 @@ interface Outage {
 }
 
 const open = new Map<ServerName, Outage>();
+const RECOVERY_AFTER_MS = 1000;
 
 export interface OutageView {
   server: ServerName;
@@ -48,7 +49,8 @@ export function outageFailure(logger: Logger, server: ServerName, error: unknown
 /** `server` answered again: logs the outage's last line (once) with how long it lasted. */
 export function outageRecovered(logger: Logger, server: ServerName, reportedBy: string): void {
   const current = open.get(server);
-  if (!current) return;
+  // A reply already on its way when the outage began is not the server coming back.
+  if (!current || Date.now() - current.since < RECOVERY_AFTER_MS) return;
   open.delete(server);
   const seconds = Math.round((Date.now() - current.since) / 100) / 10;
   logger.info(`${server} reachable again after ${seconds} s down (${current.retries} retries; ${reportedBy} resumed)`, {
@@ -77,7 +79,7 @@ export function serverOf(error: unknown, ports: { postgres: number; kafka: numbe
   for (let e = error as { name?: string; message?: string; code?: string; port?: number; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
     const name = e.name ?? '';
     const message = e.message ?? '';
-    if ((name.startsWith('KafkaJS') || /\bkafka|broker/i.test(message)) && BROKER_UNREACHABLE.test(message)) return 'kafka';
+    if ((name.startsWith('KafkaJS') || /\bkafka|broker/i.test(message)) && BROKER_UNREACHABLE.test(`${name} ${message}`)) return 'kafka';
     if (typeof e.port === 'number') {
       if (e.port === ports.postgres) return 'postgres';
       if (ports.kafka.includes(e.port)) return 'kafka';

@@ -61,7 +61,7 @@ export async function runFaultsCrash(options: FaultsCrashOptions): Promise<Fault
   const children: ChildProcess[] = [];
   let deliverers = 0;
   const startDeliverer = () => {
-    const d = startStream(p.env, 'deliver', path.join(logDir, `deliver-${String(++deliverers).padStart(2, '0')}.log`));
+    const d = startStream({ ...p.env, STREAMCTL_LOG_LEVEL: process.env['CRASH_DELIVER_LOG_LEVEL'] ?? 'info' }, 'deliver', path.join(logDir, `deliver-${String(++deliverers).padStart(2, '0')}.log`));
     children.push(d.child);
     return d;
   };
@@ -128,10 +128,12 @@ export async function runFaultsCrash(options: FaultsCrashOptions): Promise<Fault
     await waitFor(`${options.changes} changes written`, async () => (alive(), writer.succeeded >= options.changes), 1_800_000);
     await writer.stop();
     log(`writer stopped: ${writer.succeeded} changes confirmed, ${writer.failures} statements failed (servers down); judging the sinks`);
-    const verdict = await judgeSinks(p);
-    for (const c of [capture, deliver]) {
+    const verdict = await judgeSinks(p, 300_000, log);
+    // A stream must stop on SIGTERM; one that does not is a failure of the proof, not a hang of it.
+    for (const [name, c] of [['capturer', capture], ['deliverer', deliver]] as const) {
       c.child.kill('SIGTERM');
-      await exited(c.child);
+      const code = await Promise.race([exited(c.child), new Promise((r) => setTimeout(() => r('still running 60 s after SIGTERM'), 60_000))]);
+      if (code !== 0) verdict.problems.push(`the ${name} did not stop cleanly on SIGTERM: ${String(code)}`);
     }
     return {
       faults: options.faults.length,

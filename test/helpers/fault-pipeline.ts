@@ -177,7 +177,7 @@ export interface SinkVerdict {
  *   one overwritten later), and a deleted row must have its delete.
  * The changes topic must hold each event id once (a capture duplicate is counted there).
  */
-export async function judgeSinks(p: FaultPipeline, timeoutMs = 300_000): Promise<SinkVerdict> {
+export async function judgeSinks(p: FaultPipeline, timeoutMs = 300_000, log: (line: string) => void = () => {}): Promise<SinkVerdict> {
   const db = makePgClient(p.config.postgres);
   await db.connect();
   const redis = makeRedis(p.config.sinks.redis, silentLogger);
@@ -209,14 +209,24 @@ export async function judgeSinks(p: FaultPipeline, timeoutMs = 300_000): Promise
         if (!b || b['n'] !== row.n || b['note'] !== row.note) problems.bigquery.push(`row ${id}: latest ${b ? `n=${String(b['n'])}` : 'missing'} postgres n=${row.n}`);
         if (problems.redis.length + problems.bigquery.length > 20) break;
       }
-      return problems.redis.length === 0 && problems.bigquery.length === 0;
+      const ok = problems.redis.length === 0 && problems.bigquery.length === 0;
+      if (!ok && Date.now() - lastReport > 10_000) {
+        lastReport = Date.now();
+        log(`waiting for Redis/BigQuery: ${[...problems.redis.slice(0, 2), ...problems.bigquery.slice(0, 2)].join('; ')}`);
+      }
+      return ok;
     };
+    let lastReport = 0;
     const httpComplete = async () => {
       const want = await truth();
       const byId = new Map<number, number>();
       for (const e of p.received) if (e.op !== 'delete') byId.set(Number(e.key['id']), Math.max(byId.get(Number(e.key['id'])) ?? -1, Number(e.after?.['n'])));
-      for (const [id, row] of want) if (byId.get(id) !== row.n) return false;
-      return true;
+      const behind = [...want].filter(([id, row]) => byId.get(id) !== row.n);
+      if (behind.length > 0 && Date.now() - lastReport > 10_000) {
+        lastReport = Date.now();
+        log(`waiting for HTTP: ${behind.length} rows behind, e.g. row ${behind[0]![0]} n=${behind[0]![1].n} seen ${byId.get(behind[0]![0])}; ${p.received.length} events received`);
+      }
+      return behind.length === 0;
     };
     const names = derivedNames(p.config);
     // Settled: Redis and BigQuery equal PostgreSQL and HTTP has seen every row's last version.

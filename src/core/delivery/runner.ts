@@ -12,7 +12,8 @@ import { prepare } from './prepare.js';
 import type { ChangeEvent } from '../event/envelope.js';
 import { isUnreachable, SINK_STATE_LOST, type Sink, type SinkRecord, type WriteResult } from './sink.js';
 import { SinkStateKeeper, type SinkStateProblem } from './sink-state.js';
-import { outageRecovered } from '../outages.js';
+import { isBrokerUnreachable, outageRecovered } from '../outages.js';
+import { isRoutineRetry } from '../clients/kafka.js';
 
 export interface RunnerOptions {
   topic: string;
@@ -122,7 +123,11 @@ export class SinkRunner {
         state.assign(this.assigned);
       });
       this.stateTimer = setInterval(() => {
-        void state.check(this.assigned, consumer).catch((err: Error) => this.logger.warn('could not check the sink state', { error: err.message }));
+        void state.check(this.assigned, consumer).catch((err: Error) => {
+          // Kafka gone or moving its coordinator: part of an outage (outages.ts), checked again next time.
+          if (isBrokerUnreachable(err.message) || isRoutineRetry(err.message, {})) this.logger.debug('could not check the sink state', { error: err.message });
+          else this.logger.warn('could not check the sink state', { error: err.message });
+        });
       }, this.options.lostState!.checkEveryMs);
     } else if (this.sink.storesOffsets) {
       // The sink's own offsets were written with its data: start from them, not from
