@@ -8,6 +8,7 @@ import { EXIT } from '../core/exit-codes.js';
 import { PipelineMetrics } from '../core/metrics.js';
 import { startMetricsServer } from '../core/metrics-server.js';
 import { PipelineMonitor } from '../core/metrics/monitor.js';
+import { openOutages } from '../core/outages.js';
 import { contextFor } from './shared/context.js';
 import { collect, oneOf } from './shared/parsers.js';
 import { action } from './shared/run.js';
@@ -70,8 +71,9 @@ export function streamCommand(): Command {
           host: config.metrics.host,
           port: config.metrics.port,
           // Nor while a sink that lost its state is rebuilt or refuses to go on (delivery/sink-state.ts).
-          ready: () => streaming && stuck().length === 0 && (deliverer?.sinkStateProblems().length ?? 0) === 0,
-          readyDetail: () => ({ pipeline: config.pipeline.id, stuck: stuck(), sinks: deliverer?.sinkStateProblems() ?? [] }),
+          // Nor while a server it needs is down (outages.ts: from the first failure to the first success after it).
+          ready: () => streaming && stuck().length === 0 && (deliverer?.sinkStateProblems().length ?? 0) === 0 && openOutages().length === 0,
+          readyDetail: () => ({ pipeline: config.pipeline.id, stuck: stuck(), sinks: deliverer?.sinkStateProblems() ?? [], down: openOutages() }),
         });
         logger.info('metrics listening', { url: `http://${server.address.address}:${server.address.port}/metrics` });
         const monitor = new PipelineMonitor(config, metrics, logger.child('monitor'));

@@ -32,8 +32,12 @@ export interface FaultPipeline {
   destroy(): Promise<void>;
 }
 
-export async function startFaultPipeline(extra: Record<string, string> = {}): Promise<FaultPipeline> {
-  const [pgServer, kafkaServer, redisServer] = await Promise.all([PrivatePostgres.start(), PrivateKafka.start(), PrivateRedis.start()]);
+export async function startFaultPipeline(extra: Record<string, string> = {}, options: { kafkaDataDir?: (dir: string) => Promise<void> } = {}): Promise<FaultPipeline> {
+  const [pgServer, kafkaServer, redisServer] = await Promise.all([
+    PrivatePostgres.start(),
+    PrivateKafka.start(options.kafkaDataDir ? { prepareDataDir: options.kafkaDataDir } : {}),
+    PrivateRedis.start(),
+  ]);
   const received: FaultPipeline['received'] = [];
   const receiver = new HttpReceiver({
     hmacKey: RECEIVER_KEY,
