@@ -46,11 +46,15 @@ export function outageFailure(logger: Logger, server: ServerName, error: unknown
   return true;
 }
 
-/** `server` answered again: logs the outage's last line (once) with how long it lasted. */
-export function outageRecovered(logger: Logger, server: ServerName, reportedBy: string): void {
+/**
+ * `server` answered again: logs the outage's last line (once) with how long it lasted.
+ * `passive`: the evidence is a reply that may have been on its way before the outage began
+ * (a consumer's fetch), so it counts only a moment after the outage's start; a new
+ * connection or a commit counts at once.
+ */
+export function outageRecovered(logger: Logger, server: ServerName, reportedBy: string, evidence: 'passive' | 'active' = 'active'): void {
   const current = open.get(server);
-  // A reply already on its way when the outage began is not the server coming back.
-  if (!current || Date.now() - current.since < RECOVERY_AFTER_MS) return;
+  if (!current || (evidence === 'passive' && Date.now() - current.since < RECOVERY_AFTER_MS)) return;
   open.delete(server);
   const seconds = Math.round((Date.now() - current.since) / 100) / 10;
   logger.info(`${server} reachable again after ${seconds} s down (${current.retries} retries; ${reportedBy} resumed)`, {

@@ -33,15 +33,23 @@ describe('outages: one line when a server goes away, one when it is back', () =>
   it('logs the end once, with how long it lasted, and not for a reply already on its way', async () => {
     const log = recorder();
     outageFailure(log, 'postgres', new Error('Connection terminated unexpectedly'), 'capture');
-    outageRecovered(log, 'postgres', 'capture'); // within a second: a reply sent before the outage
+    outageRecovered(log, 'postgres', 'sink redis', 'passive'); // within a second: a reply sent before the outage
     assert.equal(openOutages().length, 1);
     await new Promise((r) => setTimeout(r, 1100));
-    outageRecovered(log, 'postgres', 'capture');
+    outageRecovered(log, 'postgres', 'capture', 'passive');
     outageRecovered(log, 'postgres', 'capture');
     const info = log.lines.filter(([level]) => level === 'info');
     assert.equal(info.length, 1);
     assert.match(info[0]![1], /^postgres reachable again after 1(\.\d)? s down \(0 retries; capture resumed\)$/);
     assert.equal(openOutages().length, 0);
+  });
+
+  it('a new connection ends an outage at once, however short', () => {
+    const log = recorder();
+    outageFailure(log, 'postgres', new Error('Connection terminated unexpectedly'), 'capture');
+    outageRecovered(log, 'postgres', 'capture');
+    assert.equal(openOutages().length, 0);
+    assert.match(log.lines.at(-1)![1], /^postgres reachable again after 0 s down/);
   });
 
   it('outages of different servers are separate', () => {

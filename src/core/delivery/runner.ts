@@ -151,7 +151,7 @@ export class SinkRunner {
       if (!payload.restart) this.options.onCrash(payload.error);
     });
     // A fetch answered: the broker is back (the last line of a Kafka outage, outages.ts).
-    consumer.on(consumer.events.FETCH, () => outageRecovered(this.logger, 'kafka', `sink ${this.sink.name}`));
+    consumer.on(consumer.events.FETCH, () => outageRecovered(this.logger, 'kafka', `sink ${this.sink.name}`, 'passive'));
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,

@@ -3,7 +3,7 @@ import { derivedNames } from '../config/names.js';
 import { makePgClient } from '../clients/postgres.js';
 import { backfillStatus } from '../health/backfill.js';
 import type { Logger } from '../logger.js';
-import { logFailure, portsOf } from '../outages.js';
+import { logFailure, outageRecovered, portsOf } from '../outages.js';
 import type { PipelineMetrics } from '../metrics.js';
 
 /** As often as the original design's health checks. */
@@ -73,6 +73,8 @@ export class PipelineMonitor {
       if (row.lag !== null) this.metrics.slotLagBytes.set({ slot }, Number(row.lag));
       if (row.retained !== null) this.metrics.slotRetainedWalBytes.set({ slot }, Number(row.retained));
       if (row.confirmed !== null) this.metrics.slotConfirmedLsn.set({ slot }, Number(row.confirmed));
+      // PostgreSQL answers: ends an outage even while capture is idle (else /ready would stay 503).
+      outageRecovered(this.logger, 'postgres', 'monitor');
     } catch (err) {
       logFailure(this.logger, 'could not measure the replication slot', err, this.ports, 'monitor');
     } finally {
@@ -86,6 +88,7 @@ export class PipelineMonitor {
       logFailure(this.logger, 'could not read the backfill runs', new Error(errors.join('; ')), this.ports, 'monitor');
       return;
     }
+    outageRecovered(this.logger, 'kafka', 'monitor'); // Kafka answers, as above
     for (const state of ['running', 'interrupted', 'done'] as const) {
       this.metrics.backfillRuns.set({ state }, runs.filter((r) => r.state === state).length);
     }
