@@ -29,6 +29,8 @@ export interface FaultsCrashOptions {
   /** Changes PostgreSQL must confirm before the writer stops (it also runs for as long as the faults take). */
   changes: number;
   kafkaDownMs: number;
+  /** How long the sinks may take to catch up once the writer stops. */
+  settleTimeoutMs?: number;
   /** The writer's pace (single-row statements per second). */
   ratePerSecond: number;
   log?: (line: string) => void;
@@ -84,6 +86,8 @@ export async function runFaultsCrash(options: FaultsCrashOptions): Promise<Fault
         return false;
       }, 300_000);
     };
+    // Not before the slot exists: a change written earlier is not in the slot's stream at all.
+    await waitFor('capture to start', async () => (alive(), capture.log.text.includes('capture starting')), 120_000);
     writer.start(options.ratePerSecond);
     await flowing('the first changes in Redis');
 
@@ -125,10 +129,10 @@ export async function runFaultsCrash(options: FaultsCrashOptions): Promise<Fault
       }
       await flowing(`changes to flow again after ${fault}`);
     }
-    await waitFor(`${options.changes} changes written`, async () => (alive(), writer.succeeded >= options.changes), 1_800_000);
+    await waitFor(`${options.changes} changes written`, async () => (alive(), writer.changed >= options.changes), 1_800_000);
     await writer.stop();
-    log(`writer stopped: ${writer.succeeded} changes confirmed, ${writer.failures} statements failed (servers down); judging the sinks`);
-    const verdict = await judgeSinks(p, 300_000, log);
+    log(`writer stopped: ${writer.changed} rows changed in ${writer.succeeded} confirmed statements, ${writer.failures} statements failed (servers down); judging the sinks`);
+    const verdict = await judgeSinks(p, options.settleTimeoutMs ?? 900_000, log);
     // A stream must stop on SIGTERM; one that does not is a failure of the proof, not a hang of it.
     for (const [name, c] of [['capturer', capture], ['deliverer', deliver]] as const) {
       c.child.kill('SIGTERM');

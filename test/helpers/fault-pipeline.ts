@@ -92,6 +92,8 @@ export class SteadyWriter {
   failures = 0;
   /** Statements PostgreSQL confirmed. */
   succeeded = 0;
+  /** Of those, the ones that changed a row (an update or delete of a deleted row changes nothing): each is one event. */
+  changed = 0;
   private stopped = false;
   private done: Promise<void> = Promise.resolve();
   private nextId = 1;
@@ -137,9 +139,11 @@ export class SteadyWriter {
         const id = this.nextId > 10 ? 1 + Math.floor(Math.random() * (this.nextId - 1)) : 0;
         this.attempts++;
         try {
-          if (id === 0 || pick < 0.45) await db.query(`INSERT INTO ${this.table} VALUES ($1, 0, $2)`, [this.nextId++, `row ${Date.now()}`]);
-          else if (pick < 0.95) await db.query(`UPDATE ${this.table} SET n = n + 1 WHERE id = $1`, [id]);
-          else await db.query(`DELETE FROM ${this.table} WHERE id = $1`, [id]);
+          let r;
+          if (id === 0 || pick < 0.45) r = await db.query(`INSERT INTO ${this.table} VALUES ($1, 0, $2)`, [this.nextId++, `row ${Date.now()}`]);
+          else if (pick < 0.95) r = await db.query(`UPDATE ${this.table} SET n = n + 1 WHERE id = $1`, [id]);
+          else r = await db.query(`DELETE FROM ${this.table} WHERE id = $1`, [id]);
+          if ((r.rowCount ?? 0) > 0) this.changed++;
           this.succeeded++;
         } catch {
           this.failures++;
