@@ -9,7 +9,9 @@ import { PipelineMetrics } from '../core/metrics.js';
 import { OpenLetterCounter } from '../core/replay/open-letters.js';
 import { startMetricsServer } from '../core/metrics-server.js';
 import { PipelineMonitor } from '../core/metrics/monitor.js';
-import { ComponentWatch, componentsFor } from '../core/health/watch.js';
+import { ComponentWatch, componentsFor, type DownComponent } from '../core/health/watch.js';
+import { endpointOf } from '../core/health/probes.js';
+import { openOutages } from '../core/outages.js';
 import { contextFor } from './shared/context.js';
 import { collect, oneOf } from './shared/parsers.js';
 import { action } from './shared/run.js';
@@ -60,13 +62,24 @@ export function streamCommand(): Command {
         const stuck = () => metrics.progress.stuck(config.health.stuckAfterSeconds * 1000);
         // Nor while a part it uses does not answer (health/watch.ts): /ready names it at once.
         const watch = new ComponentWatch(config, logger.child('health'), componentsFor(config, role));
+        // The parts down now: the watch's probes, and the servers a client of this process has
+        // found gone (outages.ts) that the watch has not probed yet; one entry per part.
+        const downParts = (): DownComponent[] => {
+          const probed = watch.downNow();
+          const seen = openOutages()
+            .filter((o) => !probed.some((d) => d.component === o.server))
+            .map((o) => ({ component: o.server, endpoint: endpointOf(o.server, config), error: `unreachable (${o.retries} retries so far)`, since: o.since.toISOString() }));
+          return [...probed, ...seen];
+        };
         watch.start();
         const server = await startMetricsServer(metrics, {
           host: config.metrics.host,
           port: config.metrics.port,
           // Nor while a sink that lost its state is rebuilt or refuses to go on (delivery/sink-state.ts).
-          ready: () => streaming && stuck().length === 0 && (deliverer?.sinkStateProblems().length ?? 0) === 0 && watch.downNow().length === 0,
-          readyDetail: () => ({ pipeline: config.pipeline.id, stuck: stuck(), sinks: deliverer?.sinkStateProblems() ?? [], down: watch.downNow(), history_lost: deliverer?.historyLost() ?? [] }),
+          // Nor while a part it needs is down: found by its probes (health/watch.ts), or by a
+          // client's failures, from the first one to the first success after it (outages.ts).
+          ready: () => streaming && stuck().length === 0 && (deliverer?.sinkStateProblems().length ?? 0) === 0 && downParts().length === 0,
+          readyDetail: () => ({ pipeline: config.pipeline.id, stuck: stuck(), sinks: deliverer?.sinkStateProblems() ?? [], down: downParts(), history_lost: deliverer?.historyLost() ?? [] }),
         });
         logger.info('metrics listening', { url: `http://${server.address.address}:${server.address.port}/metrics` });
         const monitor = new PipelineMonitor(config, metrics, logger.child('monitor'));

@@ -8,7 +8,7 @@ import { CheckpointedProducer, nativeCheckpointedProducer, readCheckpoint, type 
 import { NativeTransactionalClient } from '../../src/core/kafka/transactional-client.js';
 import { murmur2 } from '../../src/core/kafka/partitioner.js';
 import { isFenced } from '../../src/core/kafka/retry.js';
-import { KafkaConsumer, librdkafkaSettings, nativeCall } from '../../src/core/kafka/native.js';
+import { KafkaConsumer, librdkafkaSettings, nativeCall } from '../../src/core/clients/librdkafka.js';
 import { stackConfig, unique } from '../helpers/stack.js';
 
 /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import type { Logger } from '../../src/core/logger.js';
-import { forwardLogs, isNativeFenced, librdkafkaSettings } from '../../src/core/kafka/native.js';
+import { forwardLogs, isNativeFenced, librdkafkaSettings } from '../../src/core/clients/librdkafka.js';
 import { isFenced } from '../../src/core/kafka/retry.js';
 import { stackConfig } from '../helpers/stack.js';
 

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Pgoutput } from 'pg-logical-replication';
-import { makeKafka } from '../clients/kafka.js';
+import { isRoutineRetry, makeKafka } from '../clients/kafka.js';
 import { makePgClient } from '../clients/postgres.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
@@ -22,6 +22,7 @@ import { ReplicationStream } from './replication-stream.js';
 import { ensurePublication, ensureSlot, preflight } from './setup.js';
 import { StreamctlError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
+import { isConnectionError, outageFailure, outageRecovered, portsOf, serverOf, unreachableServer } from '../outages.js';
 
 export class CaptureFencedError extends StreamctlError {
   constructor() {
@@ -66,6 +67,14 @@ export class Capturer {
   private stats: CaptureStats = { eventsWritten: 0, transactionsCommitted: 0, checkpoint: null };
   /** The Kafka commit in flight (see `loop`); it settles without throwing (failures go to the loop). */
   private inFlight: Promise<void> | null = null;
+  /**
+   * Restarts since the last successful commit: the backoff grows with it, and the first
+   * commit after an outage resets it, so an outage late in a process's life is retried as
+   * quickly as the first one was (it used to wait `kafka.retry.maxDelayMs` from then on).
+   */
+  private failures = 0;
+  /** The restart backoff: starts again from the initial delay after a commit (see `committed`). */
+  private delays: () => number = () => 0;
 
   constructor(
     private readonly config: Config,
@@ -106,23 +115,47 @@ export class Capturer {
 
   /** Runs until `signal` aborts (then finishes the open batch and returns). */
   async run(signal: AbortSignal): Promise<CaptureStats> {
-    let failures = 0;
-    const delays = backoffDelays(this.config.kafka.retry);
+    this.failures = 0;
+    this.delays = backoffDelays(this.config.kafka.retry);
+    let starting = true;
     while (!signal.aborted) {
       try {
-        await this.runOnce(signal, failures === 0);
+        await this.runOnce(signal, starting);
         return this.stats;
       } catch (err) {
         if (err instanceof CaptureFencedError || isFenced(err)) throw new CaptureFencedError();
         if (err instanceof StreamctlError) throw err;
-        failures++;
+        starting = false;
+        this.failures++;
         this.progress.work(); // the same position will be tried again: work with no progress yet
-        const delay = delays();
-        this.logger.warn('capture interrupted, restarting from the last checkpoint', { error: (err as Error).message, attempt: failures, retry_in_ms: delay });
+        const delay = this.delays();
+        const fields = { error: (err as Error).message, attempt: this.failures, retry_in_ms: delay };
+        // A server gone away (a restart, a full disk): one line for the whole outage (outages.ts).
+        const server =
+          serverOf(err, { postgres: this.config.postgres.port, kafka: portsOf(this.config.kafka.brokers) }) ??
+          // A cut connection that names no server: the one that refuses now, else PostgreSQL
+          // (Kafka's client names its errors, so a bare socket error here is node-postgres's).
+          (isConnectionError(err) ? ((await unreachableServer({ postgres: this.config.postgres, kafka: this.config.kafka.brokers })) ?? 'postgres') : undefined);
+        if (server) outageFailure(this.logger, server, err, 'capture', { attempt: this.failures, retry_in_ms: delay });
+        else if (isRoutineRetry((err as Error).message, {})) this.logger.debug('capture restarting after a routine broker answer', fields);
+        else this.logger.warn('capture interrupted, restarting from the last checkpoint', fields);
         await sleepUnlessAborted(delay, signal);
       }
     }
     return this.stats;
+  }
+
+  /** Streaming again after a restart: both servers answered (the slot is open and the checkpoint read). */
+  private streaming(): void {
+    outageRecovered(this.logger, 'postgres', 'capture');
+    outageRecovered(this.logger, 'kafka', 'capture');
+  }
+
+  /** A Kafka transaction committed: the backoff starts from the beginning at the next failure. */
+  private committed(): void {
+    this.failures = 0;
+    this.delays = backoffDelays(this.config.kafka.retry);
+    outageRecovered(this.logger, 'kafka', 'capture');
   }
 
   /**
@@ -155,6 +188,7 @@ export class Capturer {
       const registry = new TypeRegistry((sql, params) => pgAdmin.query(sql, params));
       stream = new ReplicationStream(this.config.postgres, this.names.slot, this.names.publication);
       await stream.start(parseLsn(slot.confirmedFlushLsn));
+      this.streaming();
       lagTimer = setInterval(() => void this.measureLag(pgAdmin), this.config.capture.slotLagIntervalMs);
       void this.measureLag(pgAdmin);
       await this.loop(stream, writer, registry, checkpoint, signal);
@@ -243,6 +277,7 @@ export class Capturer {
           }
           this.stats = { eventsWritten: this.stats.eventsWritten + committing.records.length, transactionsCommitted: this.stats.transactionsCommitted + 1, checkpoint: next };
           this.inFlight = null;
+          this.committed();
           this.progress.progress(`checkpoint ${next.lsn}`);
           // Only now may PostgreSQL forget the WAL of the transactions this commit covers.
           gate.committed(committing.lastComplete?.endLsn ?? null);

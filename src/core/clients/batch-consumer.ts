@@ -1,7 +1,7 @@
 import rdkafka from '@confluentinc/kafka-javascript';
 import type { Assignment, LibrdKafkaError, Message, TopicPartitionOffset } from '@confluentinc/kafka-javascript';
 import type { Logger } from '../logger.js';
-import { forwardLogs } from '../kafka/native.js';
+import { forwardLogs } from './librdkafka.js';
 import { sleep } from '../timeout.js';
 
 /** A record as the engine reads it (kafkajs's shape: offsets as decimal strings, Buffers). */

@@ -1,6 +1,9 @@
 import { Kafka, logLevel as KafkaLogLevel, type LogEntry } from 'kafkajs';
 import type { KafkaConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
+import { isBrokerUnreachable, outageFailure } from '../outages.js';
+
+export { isBrokerUnreachable };
 
 /**
  * One place that builds kafkajs clients, so every client logs through our logger (kafkajs
@@ -24,6 +27,10 @@ export function makeKafka(config: KafkaConfig, logger: Logger, overrides: { retr
         // A probe expects connection errors and reports them itself; and kafkajs logs at
         // ERROR conditions it then retries as a matter of course: keep both at debug.
         if (overrides.quiet || isRoutineRetry(message, fields)) log.debug(message, fields);
+        // The broker gone (a restart, a full disk): every retry says so; one line per outage (outages.ts).
+        else if (level <= KafkaLogLevel.WARN && isBrokerUnreachable(message, fields)) {
+          if (!outageFailure(log, 'kafka', fields['error'] ?? message, 'the kafka client')) log.debug(message, fields);
+        }
         else if (level <= KafkaLogLevel.ERROR) log.error(message, fields);
         else if (level === KafkaLogLevel.WARN) log.warn(message, fields);
         else log.debug(message, fields);
@@ -32,7 +39,7 @@ export function makeKafka(config: KafkaConfig, logger: Logger, overrides: { retr
 }
 
 /** Broker answers kafkajs logs as errors although they are a normal part of transactions and start-up, and are retried. */
-const ROUTINE = /concurrent operation on the same transaction|coordinator is loading|coordinator is not available|not the correct coordinator|There is no leader for this topic-partition/i;
+const ROUTINE = /concurrent operation on the same transaction|coordinator is loading|coordinator is not available|Failed to find group coordinator|not the leader for that topic-partition|not the correct coordinator|There is no leader for this topic-partition/i;
 
 export function isRoutineRetry(message: string, fields: Record<string, unknown>): boolean {
   return ROUTINE.test(message) || ROUTINE.test(String(fields['error'] ?? ''));

@@ -2,8 +2,9 @@ import rdkafka from '@confluentinc/kafka-javascript';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import type { KafkaConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
-import { librdkafkaSettings as nativeSettings } from '../kafka/native.js';
+import { librdkafkaSettings as nativeSettings } from './librdkafka.js';
 import { isRoutineRetry } from './kafka.js';
+import { isBrokerUnreachable, outageFailure } from '../outages.js';
 
 /**
  * Kafka clients on librdkafka (@confluentinc/kafka-javascript): every consumer, DLQ
@@ -27,7 +28,7 @@ export interface ClientOverrides {
   quiet?: boolean;
 }
 
-/** librdkafka settings every client of the pipeline shares: kafka/native.ts's, the one source of them. */
+/** librdkafka settings every client of the pipeline shares: clients/librdkafka.ts's, the one source of them. */
 export function librdkafkaSettings(config: KafkaConfig, overrides: ClientOverrides = {}): Record<string, string | number | boolean> {
   return nativeSettings(config, overrides.connectionTimeoutMs !== undefined ? { connectionTimeoutMs: overrides.connectionTimeoutMs } : {}) as Record<string, string | number | boolean>;
 }
@@ -36,11 +37,17 @@ export function librdkafkaSettings(config: KafkaConfig, overrides: ClientOverrid
 export function kafkaLogger(logger: Logger, quiet = false): KafkaJS.Logger {
   const log = logger.child('kafka');
   const f = (extra: object | undefined) => (extra ?? {}) as Record<string, unknown>;
+  // The broker gone (a restart, a full disk): every retry says so; one line per outage (outages.ts).
+  const unreachable = (message: string, fields: Record<string, unknown>) => isBrokerUnreachable(message, fields);
+  const outage = (message: string, fields: Record<string, unknown>) => {
+    if (!outageFailure(log, 'kafka', fields['error'] ?? message, 'the kafka client')) log.debug(message, fields);
+  };
   const forward: KafkaJS.Logger = {
     info: (message, extra) => log.debug(message, f(extra)),
     debug: (message, extra) => log.debug(message, f(extra)),
-    warn: (message, extra) => (quiet ? log.debug(message, f(extra)) : log.warn(message, f(extra))),
-    error: (message, extra) => (quiet || isRoutineRetry(message, f(extra)) ? log.debug(message, f(extra)) : log.error(message, f(extra))),
+    warn: (message, extra) => (quiet ? log.debug(message, f(extra)) : unreachable(message, f(extra)) ? outage(message, f(extra)) : log.warn(message, f(extra))),
+    error: (message, extra) =>
+      quiet || isRoutineRetry(message, f(extra)) ? log.debug(message, f(extra)) : unreachable(message, f(extra)) ? outage(message, f(extra)) : log.error(message, f(extra)),
     namespace: () => forward,
     setLogLevel: () => {},
   };

@@ -1,4 +1,4 @@
-import { makeKafka } from '../clients/kafka.js';
+import { isBrokerUnreachable, makeKafka } from '../clients/kafka.js';
 import { kafkaClient, type Admin, type Kafka } from '../clients/rdkafka.js';
 import { derivedNames } from '../config/names.js';
 import type { BreakerPolicy, Config, RetryPolicy } from '../config/types.js';
@@ -23,6 +23,7 @@ import { sinkBackfill } from './rebuild-backfill.js';
 import type { HistoryLost } from './replay-retained.js';
 import { prepare } from './prepare.js';
 import { DEFAULT_TRANSFORM_CACHE, SharedTransforms, transformCounter } from './transform-once.js';
+import { outageFailure } from '../outages.js';
 
 export { secretOf };
 
@@ -145,7 +146,10 @@ export class Deliverer {
             : {}),
           onCrash: (error) => {
             if (this.stopped.signal.aborted) return;
-            this.logger.warn('sink consumer crashed; restarting it', { sink: sink.name, error: error.message });
+            // Kafka gone away: one line per outage (outages.ts), not one per consumer restart.
+            const fields = { sink: sink.name, error: error.message };
+            if (!isBrokerUnreachable(error.message, {})) this.logger.warn('sink consumer crashed; restarting it', fields);
+            else if (!outageFailure(this.logger, 'kafka', error, `sink ${sink.name}`)) this.logger.debug('sink consumer crashed; restarting it', fields);
             void runner.stop().then(() => this.startWithRetry(sink.name, runner));
           },
         },
@@ -166,7 +170,9 @@ export class Deliverer {
         return;
       } catch (err) {
         const delay = delays();
-        this.logger.warn('sink could not start; retrying', { sink: name, error: (err as Error).message, retry_in_ms: delay });
+        const message = (err as Error).message;
+        if (!isBrokerUnreachable(message, {})) this.logger.warn('sink could not start; retrying', { sink: name, error: message, retry_in_ms: delay });
+        else if (!outageFailure(this.logger, 'kafka', err, `sink ${name}`, { retry_in_ms: delay })) this.logger.debug('sink could not start; retrying', { sink: name, error: message, retry_in_ms: delay });
         await runner.stop().catch(() => {});
         await sleepUnlessAborted(delay, this.stopped.signal);
       }

@@ -17,6 +17,8 @@ import { SinkStateKeeper, type SinkStateProblem } from './sink-state.js';
 import { isForSink } from '../event/targets.js';
 import type { SinkBackfill } from './rebuild-backfill.js';
 import { RetainedReplay, type HistoryLost } from './replay-retained.js';
+import { isBrokerUnreachable, outageRecovered } from '../outages.js';
+import { isRoutineRetry } from '../clients/kafka.js';
 
 export interface RunnerOptions {
   topic: string;
@@ -126,7 +128,11 @@ export class SinkRunner {
       maxFetchBytes: fetchBytes(10 * 1024 * 1024),
       concurrency: this.options.partitionsConsumedConcurrently,
       logger: this.logger,
-      eachBatch: (partition, messages, context) => this.onBatch(partition, messages, context),
+      eachBatch: (partition, messages, context) => {
+        // Records arrived: the broker is back (the last line of a Kafka outage, outages.ts).
+        outageRecovered(this.logger, 'kafka', `sink ${this.sink.name}`, 'passive');
+        return this.onBatch(partition, messages, context);
+      },
       onAssign: async (partitions) => {
         this.assigned = partitions;
         // A sink that lost its history replays what the topic holds once it has its partitions (./replay-retained.ts).
@@ -160,7 +166,11 @@ export class SinkRunner {
     await consumer.start();
     if (state) {
       this.stateTimer = setInterval(() => {
-        void state.check(this.assigned, consumer).catch((err: Error) => this.logger.warn('could not check the sink state', { error: err.message }));
+        void state.check(this.assigned, consumer).catch((err: Error) => {
+          // Kafka gone or moving its coordinator: part of an outage (outages.ts), checked again next time.
+          if (isBrokerUnreachable(err.message) || isRoutineRetry(err.message, {})) this.logger.debug('could not check the sink state', { error: err.message });
+          else this.logger.warn('could not check the sink state', { error: err.message });
+        });
       }, this.options.lostState!.checkEveryMs);
     }
   }

@@ -1,4 +1,4 @@
-import { isNativeFenced } from './native.js';
+import { isNativeFenced } from '../clients/librdkafka.js';
 
 /**
  * A zombie: another process took over this transactional id. Never retried. librdkafka

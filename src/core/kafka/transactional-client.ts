@@ -1,7 +1,7 @@
 import type { KafkaConsumer as NativeConsumer, LibrdKafkaError, Producer as NativeProducer } from '@confluentinc/kafka-javascript';
 import type { KafkaConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
-import { CODES, KafkaConsumer, Producer, forwardLogs, isNativeFenced, librdkafkaSettings, nativeCall } from './native.js';
+import { CODES, KafkaConsumer, Producer, forwardLogs, isNativeFenced, librdkafkaSettings, nativeCall } from '../clients/librdkafka.js';
 import { TOPIC_HEADROOM_BYTES } from './topics.js';
 
 /**

@@ -3,6 +3,7 @@ import { derivedNames } from '../config/names.js';
 import { makePgClient } from '../clients/postgres.js';
 import { backfillStatus } from '../health/backfill.js';
 import type { Logger } from '../logger.js';
+import { logFailure, outageRecovered, portsOf } from '../outages.js';
 import type { PipelineMetrics } from '../metrics.js';
 
 /** As often as the original design's health checks. */
@@ -18,13 +19,16 @@ const STOP_WAIT_MS = 2000;
 export class PipelineMonitor {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | null = null;
+  private readonly ports;
 
   constructor(
     private readonly config: Config,
     private readonly metrics: PipelineMetrics,
     private readonly logger: Logger,
     private readonly intervalMs = MONITOR_INTERVAL_MS,
-  ) {}
+  ) {
+    this.ports = { postgres: config.postgres.port, kafka: portsOf(config.kafka.brokers) };
+  }
 
   start(): void {
     const tick = () => {
@@ -69,8 +73,10 @@ export class PipelineMonitor {
       if (row.lag !== null) this.metrics.slotLagBytes.set({ slot }, Number(row.lag));
       if (row.retained !== null) this.metrics.slotRetainedWalBytes.set({ slot }, Number(row.retained));
       if (row.confirmed !== null) this.metrics.slotConfirmedLsn.set({ slot }, Number(row.confirmed));
+      // PostgreSQL answers: ends an outage even while capture is idle (else /ready would stay 503).
+      outageRecovered(this.logger, 'postgres', 'monitor');
     } catch (err) {
-      this.logger.warn('could not measure the replication slot', { error: (err as Error).message });
+      logFailure(this.logger, 'could not measure the replication slot', err, this.ports, 'monitor');
     } finally {
       await pg.end().catch(() => {});
     }
@@ -79,9 +85,10 @@ export class PipelineMonitor {
   private async observeBackfills(): Promise<void> {
     const { runs, errors } = await backfillStatus(this.config, this.logger);
     if (errors.length > 0) {
-      this.logger.warn('could not read the backfill runs', { error: errors.join('; ') });
+      logFailure(this.logger, 'could not read the backfill runs', new Error(errors.join('; ')), this.ports, 'monitor');
       return;
     }
+    outageRecovered(this.logger, 'kafka', 'monitor'); // Kafka answers, as above
     for (const state of ['running', 'interrupted', 'done'] as const) {
       this.metrics.backfillRuns.set({ state }, runs.filter((r) => r.state === state).length);
     }

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { makeRedis } from '../../src/core/clients/redis.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { exited } from '../helpers/capturer.js';
+import { judgeSinks, SteadyWriter, startFaultPipeline, type FaultPipeline } from '../helpers/fault-pipeline.js';
+import { startStream, waitFor } from '../helpers/pipeline.js';
+import { freePort } from '../helpers/ports.js';
+
+/**
+ * Kafka and PostgreSQL restarted under a running stream (capture and all three sinks in one
+ * process) and a steady writer. Private servers (test/helpers/private-servers.ts): the
+ * shared stack is never restarted. Each restart must be survived without anyone's help, say
+ * so in one line when it starts and one when it ends, and lose or repeat nothing.
+ */
+const KAFKA_DOWN_MS = Number(process.env['FAULT_KAFKA_DOWN_MS'] ?? 30_000);
+
+describe('Kafka and PostgreSQL restarts under a running stream', { timeout: 600_000 }, () => {
+  let p: FaultPipeline;
+  let stream: ReturnType<typeof startStream>;
+  let writer: SteadyWriter;
+  let redis: ReturnType<typeof makeRedis>;
+  const rowsInRedis = () => redis.scard(`${p.config.sinks.redis.keyPrefix}keys:public.${p.table}`);
+  /** Changes still flow end to end: Redis gains rows the writer wrote after now. */
+  const flowing = async (what: string) => {
+    const before = await rowsInRedis();
+    await waitFor(what, async () => (await rowsInRedis()) > before + 20, 180_000);
+  };
+  const lines = (text: string, pattern: RegExp) => text.split('\n').filter((l) => pattern.test(l));
+
+  before(async () => {
+    p = await startFaultPipeline({ STREAMCTL_METRICS_PORT: String(await freePort()) });
+    redis = makeRedis(p.config.sinks.redis, silentLogger);
+    redis.on('error', () => {});
+    await redis.connect();
+    stream = startStream({ ...p.env, STREAMCTL_LOG_LEVEL: process.env['FAULT_LOG_LEVEL'] ?? 'info' }, 'all', process.env['FAULT_LOG_FILE']);
+    const ready = `http://127.0.0.1:${p.env['STREAMCTL_METRICS_PORT']}/ready`;
+    await waitFor('/ready', async () => {
+      if (stream.child.exitCode !== null) throw new Error(`stream exited: ${stream.log.text.slice(-3000)}`);
+      return (await fetch(ready)).status === 200;
+    }, 120_000);
+    writer = new SteadyWriter(p.config, p.table).start(150);
+    await flowing('the first rows in Redis');
+  });
+
+  after(async () => {
+    await writer?.stop();
+    if (stream && stream.child.exitCode === null && stream.child.signalCode === null) stream.child.kill('SIGKILL');
+    if (stream) await exited(stream.child);
+    redis?.disconnect();
+    await p?.destroy();
+  });
+
+  it(`Kafka stopped (SIGTERM) for ${KAFKA_DOWN_MS / 1000} s and started again: capture and delivery resume, one line each way`, async () => {
+    const from = stream.log.text.length;
+    await p.kafka.stop('SIGTERM');
+    await new Promise((r) => setTimeout(r, KAFKA_DOWN_MS)); // the length of the outage, not a wait for a result
+    await p.kafka.restart();
+    await flowing('changes to flow again after the Kafka restart');
+    const log = stream.log.text.slice(from);
+    assert.equal(lines(log, /kafka unreachable since/).length, 1, `one line when the outage starts:\n${log.slice(0, 4000)}`);
+    const back = lines(log, /kafka reachable again after/);
+    assert.equal(back.length, 1, `one line when it ends:\n${log.slice(0, 4000)}`);
+    assert.ok(Number(/after ([\d.]+) s down/.exec(back[0]!)![1]) >= KAFKA_DOWN_MS / 1000 - 1, back[0]);
+    assert.doesNotMatch(log, /\n\s+at /, 'no stack trace');
+    const others = lines(log, /\b(WARN|ERROR)\b/).filter((l) => !/kafka unreachable since/.test(l));
+    assert.deepEqual(others, [], 'no other warning or error during the outage');
+  });
+
+  for (const mode of ['fast', 'immediate'] as const) {
+    it(`PostgreSQL stopped (pg_ctl -m ${mode}) and started again: capture resumes, one line each way`, async () => {
+      const from = stream.log.text.length;
+      await p.pg.stop(mode);
+      await waitFor('the capturer to notice', async () => /postgres unreachable since/.test(stream.log.text.slice(from)), 60_000);
+      await p.pg.restart();
+      await flowing(`changes to flow again after the ${mode} restart`);
+      const log = stream.log.text.slice(from);
+      const down = lines(log, /postgres unreachable since/);
+      assert.equal(down.length, 1, `one line when the outage starts:\n${log.slice(0, 4000)}`);
+      // The backoff starts again at every outage: the failure count was reset by the commits since the last one.
+      assert.match(down[0]!, /attempt=1 retry_in_ms=200\b/);
+      assert.equal(lines(log, /postgres reachable again after/).length, 1, `one line when it ends:\n${log.slice(0, 4000)}`);
+      assert.doesNotMatch(log, /\n\s+at /, 'no stack trace');
+      const others = lines(log, /\b(WARN|ERROR)\b/).filter((l) => !/postgres unreachable since/.test(l));
+      assert.deepEqual(others, [], 'no other warning or error during the outage');
+    });
+  }
+
+  it('nothing lost or duplicated in any sink; Redis and BigQuery latest equal PostgreSQL', async () => {
+    await writer.stop();
+    const verdict = await judgeSinks(p);
+    assert.deepEqual(verdict.problems, []);
+    for (const [sink, t] of Object.entries(verdict.sinks)) assert.deepEqual(t, { lost: 0, duplicates: 0 }, sink);
+    assert.ok(verdict.redis_matches_postgres && verdict.bigquery_latest_matches_postgres);
+    assert.ok(verdict.events > 100, `events: ${verdict.events}`);
+  });
+
+  it('stops gracefully on SIGTERM after the restarts (exit 0)', async () => {
+    stream.child.kill('SIGTERM');
+    const code = await Promise.race([exited(stream.child), new Promise((r) => setTimeout(() => r('still running 120 s after SIGTERM'), 120_000))]);
+    assert.equal(code, 0, stream.log.text.slice(-3000));
+  });
+});

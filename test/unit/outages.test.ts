@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+import type { Logger, LogFields } from '../../src/core/logger.js';
+import { isBrokerUnreachable, openOutages, outageFailure, outageRecovered, resetOutages, serverOf } from '../../src/core/outages.js';
+
+function recorder(): Logger & { lines: Array<[string, string, LogFields | undefined]> } {
+  const lines: Array<[string, string, LogFields | undefined]> = [];
+  const logger = {
+    lines,
+    debug: (m: string, f?: LogFields) => void lines.push(['debug', m, f]),
+    info: (m: string, f?: LogFields) => void lines.push(['info', m, f]),
+    warn: (m: string, f?: LogFields) => void lines.push(['warn', m, f]),
+    error: (m: string, f?: LogFields) => void lines.push(['error', m, f]),
+    child: () => logger,
+  };
+  return logger;
+}
+
+const ports = { postgres: 5432, kafka: [9092, 9093] };
+
+describe('outages: one line when a server goes away, one when it is back', () => {
+  beforeEach(() => resetOutages());
+
+  it('logs the first failure of an outage as a warning and every retry after it at debug', () => {
+    const log = recorder();
+    assert.equal(outageFailure(log, 'kafka', new Error('connect ECONNREFUSED 127.0.0.1:9092'), 'capture'), true);
+    for (let i = 0; i < 50; i++) assert.equal(outageFailure(log, 'kafka', new Error('connect ECONNREFUSED 127.0.0.1:9092'), 'sink redis'), false);
+    assert.deepEqual(log.lines.map(([level]) => level).filter((l) => l !== 'debug'), ['warn']);
+    assert.match(log.lines[0]![1], /^kafka unreachable since \d{4}-\d\d-\d\dT.*\(seen by capture\)/);
+    assert.deepEqual(openOutages().map((o) => [o.server, o.retries]), [['kafka', 50]]);
+  });
+
+  it('logs the end once, with how long it lasted, and not for a reply already on its way', async () => {
+    const log = recorder();
+    outageFailure(log, 'postgres', new Error('Connection terminated unexpectedly'), 'capture');
+    outageRecovered(log, 'postgres', 'sink redis', 'passive'); // within a second: a reply sent before the outage
+    assert.equal(openOutages().length, 1);
+    await new Promise((r) => setTimeout(r, 1100));
+    outageRecovered(log, 'postgres', 'capture', 'passive');
+    outageRecovered(log, 'postgres', 'capture');
+    const info = log.lines.filter(([level]) => level === 'info');
+    assert.equal(info.length, 1);
+    assert.match(info[0]![1], /^postgres reachable again after 1(\.\d)? s down \(0 retries; capture resumed\)$/);
+    assert.equal(openOutages().length, 0);
+  });
+
+  it('a new connection ends an outage at once, however short', () => {
+    const log = recorder();
+    outageFailure(log, 'postgres', new Error('Connection terminated unexpectedly'), 'capture');
+    outageRecovered(log, 'postgres', 'capture');
+    assert.equal(openOutages().length, 0);
+    assert.match(log.lines.at(-1)![1], /^postgres reachable again after 0 s down/);
+  });
+
+  it('outages of different servers are separate', () => {
+    const log = recorder();
+    assert.equal(outageFailure(log, 'kafka', 'x', 'capture'), true);
+    assert.equal(outageFailure(log, 'postgres', 'y', 'capture'), true);
+    assert.equal(log.lines.filter(([l]) => l === 'warn').length, 2);
+  });
+
+  it('tells which server an error came from', () => {
+    const named = (name: string, message: string) => Object.assign(new Error(message), { name });
+    assert.equal(serverOf(named('KafkaJSConnectionError', 'Connection error: connect ECONNREFUSED 127.0.0.1:9092'), ports), 'kafka');
+    assert.equal(serverOf(named('KafkaJSNumberOfRetriesExceeded', 'x'), ports), 'kafka');
+    // A protocol answer during start-up is not an outage.
+    assert.equal(serverOf(named('KafkaJSProtocolError', 'This is not the correct coordinator for this group'), ports), undefined);
+    assert.equal(serverOf(new Error('connect ECONNREFUSED 127.0.0.1:5432'), ports), 'postgres');
+    assert.equal(serverOf(new Error('connect ECONNREFUSED 127.0.0.1:9093'), ports), 'kafka');
+    assert.equal(serverOf(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }), ports), 'postgres');
+    assert.equal(serverOf(Object.assign(new Error('could not extend file'), { code: '53100' }), ports), 'postgres');
+    assert.equal(serverOf(new Error('the replication stream ended'), ports), 'postgres');
+    assert.equal(serverOf(new Error('wrapped', { cause: new Error('connect ECONNREFUSED 127.0.0.1:5432') }), ports), 'postgres');
+    assert.equal(serverOf(new Error('duplicate key value violates unique constraint'), ports), undefined);
+    assert.equal(serverOf(new Error('read ECONNRESET'), ports), undefined, 'a bare reset names no server: the caller probes');
+  });
+
+  it('reads kafkajs log lines of an unreachable broker', () => {
+    assert.equal(isBrokerUnreachable('Connection error: connect ECONNREFUSED 127.0.0.1:9092'), true);
+    assert.equal(isBrokerUnreachable('Failed to send messages', { error: 'Messages are rejected since there are fewer in-sync replicas than required' }), true);
+    assert.equal(isBrokerUnreachable('Restarting the consumer in 300ms'), true);
+    assert.equal(isBrokerUnreachable('The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing'), false);
+  });
+});
