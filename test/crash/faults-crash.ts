@@ -73,8 +73,9 @@ export async function runFaultsCrash(options: FaultsCrashOptions): Promise<Fault
     children.push(capture.child);
     let deliver = startDeliverer();
     const alive = () => {
-      if (capture.child.exitCode !== null) throw new Error(`the capturer exited with ${capture.child.exitCode}: ${capture.log.text.slice(-3000)}`);
-      if (deliver.child.exitCode !== null) throw new Error(`the deliverer exited with ${deliver.child.exitCode}: ${deliver.log.text.slice(-3000)}`);
+      // A signal counts too: a native client's abort (SIGABRT) leaves exitCode null.
+      if (capture.child.exitCode !== null || capture.child.signalCode !== null) throw new Error(`the capturer exited with ${capture.child.exitCode ?? capture.child.signalCode}: ${capture.log.text.slice(-3000)}`);
+      if (deliver.child.exitCode !== null || deliver.child.signalCode !== null) throw new Error(`the deliverer exited with ${deliver.child.exitCode ?? deliver.child.signalCode}: ${deliver.log.text.slice(-3000)}`);
     };
     const rowKey = (id: number) => `${p.config.sinks.redis.keyPrefix}row:public.${p.table}:{"id":${id}}`;
     /** A row written after now reaches Redis: capture and delivery both work. */

@@ -79,7 +79,7 @@ export function forwardLogs(client: LogEmitter, logger: Logger, options: { quiet
 }
 
 /** Transport and coordinator conditions librdkafka retries by itself (facility FAIL/REQTMOUT or these messages). */
-const ROUTINE_LOG = /Connection refused|Disconnected|connection reset|timed out|Coordinator load in progress|Not coordinator|coordinator not available|CONCURRENT_TRANSACTIONS|concurrent operation on the same transaction|Leader not available|Broker: Unknown topic or partition/i;
+const ROUTINE_LOG = /Connection refused|Disconnected|connection reset|timed out|Coordinator load in progress|Not coordinator|coordinator not available|CONCURRENT_TRANSACTIONS|concurrent operation on the same transaction|Leader not available|Broker: Unknown topic or partition|broker transport failure|all broker connections are down|not found in cache/i;
 
 export function isRoutineLog(facility: string, message: string): boolean {
   return facility === 'FAIL' || facility === 'REQTMOUT' || ROUTINE_LOG.test(message);
@@ -96,8 +96,9 @@ const ROUTINE_ERRORS = new Set<number>([
   CODES.ERRORS.ERR_CONCURRENT_TRANSACTIONS,
 ]);
 
-export function isRoutineError(err: { code?: number }): boolean {
-  return err.code !== undefined && ROUTINE_ERRORS.has(err.code);
+export function isRoutineError(err: { code?: number; message?: string }): boolean {
+  // Some errors reach the event callback with code -1 and only the text to go by.
+  return (err.code !== undefined && ROUTINE_ERRORS.has(err.code)) || ROUTINE_LOG.test(err.message ?? '');
 }
 
 /**

@@ -18,6 +18,21 @@ import { isBrokerUnreachable, outageFailure } from '../outages.js';
  */
 export type Kafka = KafkaJS.Kafka;
 export type Admin = KafkaJS.Admin;
+
+/**
+ * The admin calls a running pipeline makes over and over (lag, sink state, history): what
+ * both this library's admin and kafkajs's have. The deliverer makes them with kafkajs: under
+ * a Kafka outage librdkafka 2.15's admin client aborted the whole process on a timed-out
+ * request (`rd_kafka_enq_once_del_source_return: Assertion eonce->refcnt > 0 failed`, seen
+ * in crash:faults' Kafka restart), and kafkajs stays for DescribeConfigs anyway.
+ */
+export interface OffsetsAdmin {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  listTopics(): Promise<string[]>;
+  fetchOffsets(options: { groupId: string; topics: string[] }): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string; metadata: string | null }> }>>;
+  fetchTopicOffsets(topic: string, options?: unknown): Promise<Array<{ partition: number; high: string; low: string }>>;
+}
 export type Producer = KafkaJS.Producer;
 
 export interface ClientOverrides {
@@ -110,7 +125,7 @@ export function metadataText(metadata: string | null | undefined): string | null
  * start. The library's default is read_uncommitted, which counts records of open
  * transactions that no consumer of ours will ever see; kafkajs's was read_committed.
  */
-export function endOffsets(admin: Admin, topic: string): Promise<Array<{ partition: number; high: string; low: string }>> {
+export function endOffsets(admin: OffsetsAdmin, topic: string): Promise<Array<{ partition: number; high: string; low: string }>> {
   return admin.fetchTopicOffsets(topic, { isolationLevel: rdkafka.KafkaJS.IsolationLevel.READ_COMMITTED, timeout: 10_000 });
 }
 

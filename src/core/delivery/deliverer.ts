@@ -1,5 +1,5 @@
-import { isBrokerUnreachable, makeKafka } from '../clients/kafka.js';
-import { kafkaClient, type Admin, type Kafka } from '../clients/rdkafka.js';
+import { makeKafka } from '../clients/kafka.js';
+import { kafkaClient, type Kafka, type OffsetsAdmin } from '../clients/rdkafka.js';
 import { derivedNames } from '../config/names.js';
 import type { BreakerPolicy, Config, RetryPolicy } from '../config/types.js';
 import type { Logger } from '../logger.js';
@@ -23,7 +23,7 @@ import { sinkBackfill } from './rebuild-backfill.js';
 import type { HistoryLost } from './replay-retained.js';
 import { prepare } from './prepare.js';
 import { DEFAULT_TRANSFORM_CACHE, SharedTransforms, transformCounter } from './transform-once.js';
-import { outageFailure } from '../outages.js';
+import { outageFailure, portsOf, serverOf } from '../outages.js';
 
 export { secretOf };
 
@@ -61,7 +61,7 @@ export function configuredSinks(config: Config, logger: Logger, plugins: readonl
 
 /** What the lag timer asks for the DLQ depth: letters not resolved by replay-dlq. */
 export interface OpenLetterCount {
-  count(admin: Admin): Promise<OpenLetters>;
+  count(admin: OffsetsAdmin): Promise<OpenLetters>;
 }
 
 /**
@@ -73,7 +73,9 @@ export class Deliverer {
   private readonly kafka: Kafka;
   private readonly runners: SinkRunner[] = [];
   private readonly dlq: DlqWriter;
-  private admin: Admin | null = null;
+  private admin: OffsetsAdmin | null = null;
+  /** kafkajs, for the admin calls made over and over while delivering (lag, sink state, history). */
+  private readonly adminClients: { admin(): OffsetsAdmin };
   private lagTimer: NodeJS.Timeout | undefined;
   private readonly stopped = new AbortController();
   private readonly openLetters: OpenLetterCount;
@@ -86,8 +88,18 @@ export class Deliverer {
     openLetters: (kafka: Kafka) => OpenLetterCount,
   ) {
     this.kafka = kafkaClient(config.kafka, logger);
+    this.adminClients = makeKafka(config.kafka, logger);
     this.dlq = new DlqWriter(this.kafka, derivedNames(config).dlqTopic);
     this.openLetters = openLetters(this.kafka);
+  }
+
+  /**
+   * Whether a consumer's crash or a failed start is Kafka gone away (one line per outage,
+   * outages.ts). Judged by the error's shape and the port it names, not by the bare words
+   * "connection refused": a sink that cannot start (BigQuery cut) says the same.
+   */
+  private kafkaGone(err: unknown): boolean {
+    return serverOf(err, { postgres: this.config.postgres.port, kafka: portsOf(this.config.kafka.brokers) }) === 'kafka';
   }
 
   private sinks(): ConfiguredSink[] {
@@ -103,7 +115,8 @@ export class Deliverer {
     } finally {
       await topicAdmin.disconnect().catch(() => {});
     }
-    this.admin = this.kafka.admin();
+    // The periodic admin calls go through kafkajs (clients/rdkafka.ts OffsetsAdmin says why).
+    this.admin = this.adminClients.admin();
     await this.admin.connect();
     await this.dlq.connect();
     const names = derivedNames(this.config);
@@ -133,6 +146,7 @@ export class Deliverer {
           sessionTimeoutMs: this.config.delivery.sessionTimeoutMs,
           maxRecordBytes: this.config.kafka.maxRecordBytes,
           transforms,
+          adminClients: this.adminClients,
           ...(sink.name === 'redis'
             ? {
                 lostState: {
@@ -148,7 +162,7 @@ export class Deliverer {
             if (this.stopped.signal.aborted) return;
             // Kafka gone away: one line per outage (outages.ts), not one per consumer restart.
             const fields = { sink: sink.name, error: error.message };
-            if (!isBrokerUnreachable(error.message, {})) this.logger.warn('sink consumer crashed; restarting it', fields);
+            if (!this.kafkaGone(error)) this.logger.warn('sink consumer crashed; restarting it', fields);
             else if (!outageFailure(this.logger, 'kafka', error, `sink ${sink.name}`)) this.logger.debug('sink consumer crashed; restarting it', fields);
             void runner.stop().then(() => this.startWithRetry(sink.name, runner));
           },
@@ -171,7 +185,7 @@ export class Deliverer {
       } catch (err) {
         const delay = delays();
         const message = (err as Error).message;
-        if (!isBrokerUnreachable(message, {})) this.logger.warn('sink could not start; retrying', { sink: name, error: message, retry_in_ms: delay });
+        if (!this.kafkaGone(err)) this.logger.warn('sink could not start; retrying', { sink: name, error: message, retry_in_ms: delay });
         else if (!outageFailure(this.logger, 'kafka', err, `sink ${name}`, { retry_in_ms: delay })) this.logger.debug('sink could not start; retrying', { sink: name, error: message, retry_in_ms: delay });
         await runner.stop().catch(() => {});
         await sleepUnlessAborted(delay, this.stopped.signal);

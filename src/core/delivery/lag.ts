@@ -1,4 +1,4 @@
-import { endOffsets, type Admin } from '../clients/rdkafka.js';
+import { endOffsets, type OffsetsAdmin } from '../clients/rdkafka.js';
 import type { OpenLetters } from '../replay/open-letters.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
@@ -21,7 +21,7 @@ export interface DeliveryLag {
  * minus each sink group's committed offsets (the runner commits past trailing
  * transaction markers, so a caught-up sink shows 0).
  */
-export async function deliveryLag(admin: Admin, config: Config, openLetters?: (admin: Admin) => Promise<OpenLetters>): Promise<DeliveryLag> {
+export async function deliveryLag(admin: OffsetsAdmin, config: Config, openLetters?: (admin: OffsetsAdmin) => Promise<OpenLetters>): Promise<DeliveryLag> {
   const names = derivedNames(config);
   const topics = await admin.listTopics();
   const out: DeliveryLag = { lag: {}, dlq_depth: 0 };

@@ -1,4 +1,4 @@
-import type { Admin, Kafka } from '../clients/rdkafka.js';
+import type { OffsetsAdmin } from '../clients/rdkafka.js';
 
 /**
  * One Kafka admin client, connected on first use and only then (most deliverers never need
@@ -7,11 +7,11 @@ import type { Admin, Kafka } from '../clients/rdkafka.js';
  * back, keep) its own client, which outlived stop() and kept a stopped stream alive.
  */
 export class LazyAdmin {
-  private admin: { client: Admin; connected: Promise<void> } | null = null;
+  private admin: { client: OffsetsAdmin; connected: Promise<void> } | null = null;
 
-  constructor(private readonly kafka: Kafka) {}
+  constructor(private readonly kafka: { admin(): OffsetsAdmin }) {}
 
-  async get(): Promise<Admin> {
+  async get(): Promise<OffsetsAdmin> {
     if (!this.admin) {
       const client = this.kafka.admin();
       const admin = { client, connected: client.connect() };

@@ -1,4 +1,4 @@
-import { endOffsets, type Kafka } from '../clients/rdkafka.js';
+import { endOffsets, type OffsetsAdmin } from '../clients/rdkafka.js';
 import { LazyAdmin } from './lazy-admin.js';
 import type { Logger } from '../logger.js';
 import type { SinkName } from '../sinks/contract.js';
@@ -43,13 +43,13 @@ export class RetainedReplay {
   private pending: string | null = null;
 
   constructor(
-    kafka: Kafka,
+    adminClients: { admin(): OffsetsAdmin },
     private readonly sink: SinkName,
     private readonly topic: string,
     private readonly group: string,
     private readonly logger: Logger,
   ) {
-    this.admin = new LazyAdmin(kafka);
+    this.admin = new LazyAdmin(adminClients);
   }
 
   private consumer: SeekingConsumer | null = null;

@@ -1,6 +1,6 @@
 import { BrokenCircuitError, CircuitState, type CircuitBreakerPolicy, type RetryPolicy } from 'cockatiel';
 import { BatchConsumer, type BatchContext, type ConsumedRecord } from '../clients/batch-consumer.js';
-import { nativeSettingsOf, type Kafka } from '../clients/rdkafka.js';
+import { nativeSettingsOf, type Kafka, type OffsetsAdmin } from '../clients/rdkafka.js';
 import type { Logger } from '../logger.js';
 import type { PipelineMetrics } from '../metrics.js';
 import { sleep, sleepUnlessAborted } from '../timeout.js';
@@ -36,6 +36,8 @@ export interface RunnerOptions {
   lostState?: { policy: 'auto' | 'manual'; brokers: string; checkEveryMs: number; backfill?: SinkBackfill };
   /** Shared with the other sinks of this process: each record is transformed once (./transform-once.ts). */
   transforms?: SharedTransforms;
+  /** Where the periodic admin calls (sink state, history) go; `kafka` when absent (clients/rdkafka.ts OffsetsAdmin says why the deliverer gives kafkajs). */
+  adminClients?: { admin(): OffsetsAdmin };
   /** The consumer hit a fatal error and cannot go on. */
   onCrash: (error: Error) => void;
 }
@@ -87,9 +89,9 @@ export class SinkRunner {
     const lost = options.lostState;
     this.state =
       lost && sink.storesOffsets && sink.stateMarkers && sink.markState
-        ? new SinkStateKeeper(kafka, sink, logger, { topic: options.topic, group: options.group, policy: lost.policy, brokers: lost.brokers, ...(lost.backfill ? { backfill: lost.backfill } : {}) })
+        ? new SinkStateKeeper(options.adminClients ?? kafka, sink, logger, { topic: options.topic, group: options.group, policy: lost.policy, brokers: lost.brokers, ...(lost.backfill ? { backfill: lost.backfill } : {}) })
         : null;
-    this.history = sink.onHistoryLost ? new RetainedReplay(kafka, sink.name, options.topic, options.group, logger) : null;
+    this.history = sink.onHistoryLost ? new RetainedReplay(options.adminClients ?? kafka, sink.name, options.topic, options.group, logger) : null;
     // A sink that lost its stored history (./replay-retained.ts): replay what the topic still holds. Once per runner, across restarts.
     if (this.history) sink.onHistoryLost!((what, atStart) => this.history!.request(what, atStart));
     const sinkLabel = { sink: sink.name };

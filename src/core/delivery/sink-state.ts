@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describeTopicConfig } from '../clients/kafka.js';
-import { endOffsets, type Admin, type Kafka } from '../clients/rdkafka.js';
+import { endOffsets, type OffsetsAdmin } from '../clients/rdkafka.js';
 import type { Logger } from '../logger.js';
 import type { Sink, SinkName } from '../sinks/contract.js';
 import { LazyAdmin } from './lazy-admin.js';
@@ -107,12 +107,12 @@ export class SinkStateKeeper {
   private readonly stopBackfill = new AbortController();
 
   constructor(
-    private readonly kafka: Kafka,
+    adminClients: { admin(): OffsetsAdmin },
     private readonly sink: Sink,
     private readonly logger: Logger,
     private readonly options: SinkStateOptions,
   ) {
-    this.admin = new LazyAdmin(kafka);
+    this.admin = new LazyAdmin(adminClients);
   }
 
   /** The marker a write to `partition` must carry; UNCHECKED until a check ran. */
@@ -166,7 +166,7 @@ export class SinkStateKeeper {
     return run;
   }
 
-  private adminClient(): Promise<Admin> {
+  private adminClient(): Promise<OffsetsAdmin> {
     return this.admin.get();
   }
 
@@ -366,7 +366,7 @@ export class SinkStateKeeper {
     }
   }
 
-  private async topicCompleteness(admin: Admin): Promise<TopicCompleteness> {
+  private async topicCompleteness(admin: OffsetsAdmin): Promise<TopicCompleteness> {
     const { topic } = this.options;
     const earliest = await endOffsets(admin, topic);
     const values = await describeTopicConfig(this.options.brokers.split(','), topic, ['cleanup.policy', 'retention.ms']);

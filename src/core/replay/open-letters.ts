@@ -1,4 +1,4 @@
-import { endOffsets, type Admin, type Kafka } from '../clients/rdkafka.js';
+import { endOffsets, type Kafka, type OffsetsAdmin } from '../clients/rdkafka.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
 import type { SinkName } from '../sinks/contract.js';
@@ -44,7 +44,7 @@ export class OpenLetterCounter {
     private readonly config: Config,
   ) {}
 
-  async count(admin: Admin): Promise<OpenLetters> {
+  async count(admin: OffsetsAdmin): Promise<OpenLetters> {
     const names = derivedNames(this.config);
     const topics = new Set(await admin.listTopics());
     const ends: string[] = [];
