@@ -291,8 +291,10 @@ export class PrivateKafka {
         // Small and quick to stop: a fault test restarts it several times.
         '\nnum.io.threads=2\nnum.network.threads=1\nlog.segment.bytes=16777216\ncontrolled.shutdown.enable=true\n',
     );
+    // base64url may start with '-', which kafka-storage's argument parser takes for an option
+    // ("expected one argument", 1 start in 32): the `--cluster-id=` form keeps it a value.
     const clusterId = randomBytes(16).toString('base64url');
-    await run('java', [...server.jvm(), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', server.conf], { maxBuffer: 1 << 24 });
+    await run('java', [...server.jvm(), 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', server.conf], { maxBuffer: 1 << 24 });
     await server.restart();
     return server;
   }
