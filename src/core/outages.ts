@@ -106,7 +106,7 @@ export function serverOf(error: unknown, ports: { postgres: number; kafka: numbe
  * without enough in-sync replicas).
  */
 const BROKER_UNREACHABLE =
-  /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|Connection (error|timeout)|Closed connection|Broker not connected|Failed to connect|KafkaJSConnection|KafkaJSNumberOfRetriesExceeded|socket hang up|Request .* timed out|Restarting the consumer|fewer in-sync replicas|NOT_ENOUGH_REPLICAS|Broker transport failure|All broker connections are down|ERR__TRANSPORT|ERR__ALL_BROKERS_DOWN/i;
+  /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|Connection (error|timeout)|Closed connection|Broker not connected|Failed to connect|KafkaJSConnection|KafkaJSNumberOfRetriesExceeded|socket hang up|Request .* timed out|Restarting the consumer|fewer in-sync replicas|NOT_ENOUGH_REPLICAS|Broker transport failure|All broker connections are down|ERR__TRANSPORT|ERR__ALL_BROKERS_DOWN|Connect to \S+ failed: Connection refused/i;
 
 export function isBrokerUnreachable(message: string, fields: Record<string, unknown> = {}): boolean {
   return BROKER_UNREACHABLE.test(message) || BROKER_UNREACHABLE.test(String(fields['error'] ?? ''));

@@ -79,7 +79,7 @@ export function forwardLogs(client: LogEmitter, logger: Logger, options: { quiet
 }
 
 /** Transport and coordinator conditions librdkafka retries by itself (facility FAIL/REQTMOUT or these messages). */
-const ROUTINE_LOG = /Connection refused|Disconnected|connection reset|timed out|Coordinator load in progress|Not coordinator|coordinator not available|CONCURRENT_TRANSACTIONS|concurrent operation on the same transaction|Leader not available|Broker: Unknown topic or partition|broker transport failure|all broker connections are down|not found in cache/i;
+const ROUTINE_LOG = /Connection refused|Disconnected|connection reset|timed out|Coordinator load in progress|Not coordinator|coordinator not available|CONCURRENT_TRANSACTIONS|concurrent operation on the same transaction|Leader not available|Broker: Unknown topic or partition|broker transport failure|all broker connections are down|not found in cache|Waiting for coordinator/i;
 
 export function isRoutineLog(facility: string, message: string): boolean {
   return facility === 'FAIL' || facility === 'REQTMOUT' || ROUTINE_LOG.test(message);

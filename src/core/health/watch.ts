@@ -1,6 +1,7 @@
 import type { Config } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import { enabledSinkNames } from '../sinks/registry.js';
+import { outageFailure, outageRecovered } from '../outages.js';
 import { probeComponent } from './components.js';
 import { endpointOf } from './probes.js';
 import type { ComponentName } from './types.js';
@@ -68,10 +69,14 @@ export class ComponentWatch {
           if (was) return;
           const error = health.error ?? 'did not answer';
           this.down.set(name, { component: name, endpoint, error, since: new Date().toISOString() });
-          this.logger.error(`${name} is down: not ready until it answers`, { endpoint, error });
+          // PostgreSQL and Kafka outages are told once per process, by whoever saw them first (outages.ts).
+          if (name === 'postgres' || name === 'kafka') {
+            if (!outageFailure(this.logger, name, new Error(error), 'the health check', { endpoint })) this.logger.debug(`${name} is down: not ready until it answers`, { endpoint, error });
+          } else this.logger.error(`${name} is down: not ready until it answers`, { endpoint, error });
         } else if (was) {
           this.down.delete(name);
-          this.logger.info(`${name} answers again`, { endpoint, down_since: was.since });
+          if (name === 'postgres' || name === 'kafka') outageRecovered(this.logger, name, 'the health check');
+          else this.logger.info(`${name} answers again`, { endpoint, down_since: was.since });
         }
       }),
     );
