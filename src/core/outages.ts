@@ -84,6 +84,9 @@ export function serverOf(error: unknown, ports: { postgres: number; kafka: numbe
     const name = e.name ?? '';
     const message = e.message ?? '';
     if ((name.startsWith('KafkaJS') || /\bkafka|broker/i.test(message)) && BROKER_UNREACHABLE.test(`${name} ${message}`)) return 'kafka';
+    // librdkafka's errors carry a numeric code (node's and PostgreSQL's are strings): a call
+    // that timed out or lost its transport while the broker was away.
+    if (typeof (e as { code?: unknown }).code === 'number' && /timed out|transport|all broker|connection refused|waiting for coordinator/i.test(message)) return 'kafka';
     if (typeof e.port === 'number') {
       if (e.port === ports.postgres) return 'postgres';
       if (ports.kafka.includes(e.port)) return 'kafka';

@@ -73,6 +73,12 @@ describe('outages: one line when a server goes away, one when it is back', () =>
     assert.equal(serverOf(new Error('wrapped', { cause: new Error('connect ECONNREFUSED 127.0.0.1:5432') }), ports), 'postgres');
     assert.equal(serverOf(new Error('duplicate key value violates unique constraint'), ports), undefined);
     assert.equal(serverOf(new Error('read ECONNRESET'), ports), undefined, 'a bare reset names no server: the caller probes');
+    // librdkafka's errors: a numeric code, and only the text says what happened.
+    assert.equal(serverOf(Object.assign(new Error('Local: Timed out'), { code: -185 }), ports), 'kafka');
+    assert.equal(serverOf(Object.assign(new Error('Local: Broker transport failure'), { code: -195 }), ports), 'kafka');
+    assert.equal(serverOf(Object.assign(new Error('Broker: Topic authorization failed'), { code: 29 }), ports), undefined);
+    // A sink's refused connection on a port that is neither PostgreSQL's nor Kafka's is no outage of theirs.
+    assert.equal(serverOf(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:19050'), { code: 'ECONNREFUSED' }), ports), undefined);
   });
 
   it('reads kafkajs log lines of an unreachable broker', () => {
