@@ -23,6 +23,8 @@ interface Outage {
 }
 
 const open = new Map<ServerName, Outage>();
+/** When each server's last outage ended (Date.now()). */
+const ended = new Map<ServerName, number>();
 const RECOVERY_AFTER_MS = 1000;
 
 export interface OutageView {
@@ -56,11 +58,22 @@ export function outageRecovered(logger: Logger, server: ServerName, reportedBy: 
   const current = open.get(server);
   if (!current || (evidence === 'passive' && Date.now() - current.since < RECOVERY_AFTER_MS)) return;
   open.delete(server);
+  ended.set(server, Date.now());
   const seconds = Math.round((Date.now() - current.since) / 100) / 10;
   logger.info(`${server} reachable again after ${seconds} s down (${current.retries} retries; ${reportedBy} resumed)`, {
     down_since: new Date(current.since).toISOString(),
     down_seconds: seconds,
   });
+}
+
+/**
+ * Whether `server` is down now or came back within `withinMs`. What a restart breaks on its
+ * way back (a Kafka transaction the restarted coordinator no longer knows) is part of that
+ * outage's story, not an error of its own.
+ */
+export function downOrJustBack(server: ServerName, withinMs = 60_000): boolean {
+  const back = ended.get(server);
+  return open.has(server) || (back !== undefined && Date.now() - back < withinMs);
 }
 
 /** Servers this process cannot reach right now (for health: not ready while one is down). */
@@ -71,6 +84,7 @@ export function openOutages(): OutageView[] {
 /** For tests: forget every open outage. */
 export function resetOutages(): void {
   open.clear();
+  ended.clear();
 }
 
 /**

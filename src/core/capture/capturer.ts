@@ -22,7 +22,7 @@ import { ReplicationStream } from './replication-stream.js';
 import { ensurePublication, ensureSlot, preflight } from './setup.js';
 import { StreamctlError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
-import { isConnectionError, outageFailure, outageRecovered, portsOf, serverOf, unreachableServer } from '../outages.js';
+import { downOrJustBack, isConnectionError, outageFailure, outageRecovered, portsOf, serverOf, unreachableServer } from '../outages.js';
 
 export class CaptureFencedError extends StreamctlError {
   constructor() {
@@ -138,6 +138,9 @@ export class Capturer {
           (isConnectionError(err) ? ((await unreachableServer({ postgres: this.config.postgres, kafka: this.config.kafka.brokers })) ?? 'postgres') : undefined);
         if (server) outageFailure(this.logger, server, err, 'capture', { attempt: this.failures, retry_in_ms: delay });
         else if (isRoutineRetry((err as Error).message, {})) this.logger.debug('capture restarting after a routine broker answer', fields);
+        // A broker restart can end the transaction that was open across it (INVALID_TXN_STATE, a
+        // fatal producer): expected on the way back, so told as part of that outage.
+        else if (downOrJustBack('kafka')) this.logger.info('the Kafka restart ended the open transaction; restarting from the last checkpoint', fields);
         else this.logger.warn('capture interrupted, restarting from the last checkpoint', fields);
         await sleepUnlessAborted(delay, signal);
       }

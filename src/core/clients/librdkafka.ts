@@ -2,6 +2,7 @@ import rdkafka from '@confluentinc/kafka-javascript';
 import type { GlobalConfig, LibrdKafkaError } from '@confluentinc/kafka-javascript';
 import type { KafkaConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
+import { downOrJustBack } from '../outages.js';
 
 /**
  * The one door to `@confluentinc/kafka-javascript`'s native API (librdkafka). Everything
@@ -66,14 +67,15 @@ export function forwardLogs(client: LogEmitter, logger: Logger, options: { quiet
   const log = logger.child('librdkafka');
   client.on('event.log', ({ severity, fac, message }) => {
     const fields = { facility: fac, severity };
-    if (options.quiet || isRoutineLog(fac, message)) log.debug(message, fields);
+    // A transaction the restarted broker no longer knows is part of the outage (the owner says so once).
+    if (options.quiet || isRoutineLog(fac, message) || ((fac === 'TXNERR' || fac === 'FATAL') && downOrJustBack('kafka'))) log.debug(message, fields);
     else if (severity <= 3) log.error(message, fields);
     else if (severity === 4) log.warn(message, fields);
     else log.debug(message, fields);
   });
   client.on('event.error', (err) => {
     const fields = { code: err.code, fatal: err.isFatal === true };
-    if (options.quiet || (!err.isFatal && isRoutineError(err))) log.debug(err.message, fields);
+    if (options.quiet || (!err.isFatal && isRoutineError(err)) || (!isNativeFenced(err) && downOrJustBack('kafka'))) log.debug(err.message, fields);
     else log.error(err.message, fields);
   });
 }
