@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import type { Logger } from '../../src/core/logger.js';
-import { forwardLogs, isNativeFenced, librdkafkaSettings } from '../../src/core/clients/librdkafka.js';
+import { forwardLogs, isBrokenTransaction, isNativeFenced, librdkafkaSettings } from '../../src/core/clients/librdkafka.js';
 import { isFenced } from '../../src/core/kafka/retry.js';
 import { stackConfig } from '../helpers/stack.js';
 
@@ -59,5 +59,13 @@ describe('librdkafka settings and logs', () => {
     for (const code of [-144, 90, 47]) assert.ok(isNativeFenced({ code }) && isFenced({ code, message: 'x' }), String(code));
     assert.ok(!isFenced({ code: -150, message: 'Local: Fatal error: Broker: out of order sequence' }));
     assert.ok(!isFenced({ code: 10, message: 'Broker: Message size too large' }));
+  });
+
+  it('tells a transaction a broker restart broke from a fencing and from other errors', () => {
+    assert.ok(isBrokenTransaction({ code: -1, message: 'producer attempted a transactional operation in an invalid state' }));
+    assert.ok(isBrokenTransaction({ code: 48, message: 'Broker: Producer attempted a transactional operation in an invalid state' }));
+    assert.ok(isBrokenTransaction({ code: -150, isFatal: true, message: 'Local: Fatal error' }));
+    assert.ok(!isBrokenTransaction({ code: -144, isFatal: true, message: 'Local: This instance has been fenced by a newer instance' }));
+    assert.ok(!isBrokenTransaction(new Error('invalid input syntax for type integer')));
   });
 });

@@ -23,6 +23,7 @@ import { ensurePublication, ensureSlot, preflight } from './setup.js';
 import { StreamctlError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { downOrJustBack, isConnectionError, outageFailure, outageRecovered, portsOf, serverOf, unreachableServer } from '../outages.js';
+import { isBrokenTransaction } from '../clients/librdkafka.js';
 
 export class CaptureFencedError extends StreamctlError {
   constructor() {
@@ -140,7 +141,7 @@ export class Capturer {
         else if (isRoutineRetry((err as Error).message, {})) this.logger.debug('capture restarting after a routine broker answer', fields);
         // A broker restart can end the transaction that was open across it (INVALID_TXN_STATE, a
         // fatal producer): expected on the way back, so told as part of that outage.
-        else if (downOrJustBack('kafka')) this.logger.info('the Kafka restart ended the open transaction; restarting from the last checkpoint', fields);
+        else if (isBrokenTransaction(err) && downOrJustBack('kafka')) this.logger.info('the Kafka restart ended the open transaction; restarting from the last checkpoint', fields);
         else this.logger.warn('capture interrupted, restarting from the last checkpoint', fields);
         await sleepUnlessAborted(delay, signal);
       }

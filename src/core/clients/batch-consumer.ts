@@ -193,10 +193,7 @@ export class BatchConsumer {
         for (const [p, offset] of reseek) this.seek(p, offset);
         const work = [...byPartition.entries()];
         for (let i = 0; i < work.length; i += o.concurrency) await Promise.all(work.slice(i, i + o.concurrency).map(([p, list]) => this.batch(p, list)));
-        // Not idle: a partition handed over this round, or one whose records were set aside for a
-        // seek or a pause (its position is past records nobody delivered: committing it would
-        // skip them if the partition moved before they were read again).
-        if (o.onIdle) await this.idle(new Set([...byPartition.keys(), ...reseek.keys(), ...pausedFrom.keys()]), before);
+        if (o.onIdle) await this.idle(new Set(byPartition.keys()), before);
         failures = 0;
       } catch (err) {
         if (!this.running) break;
@@ -230,7 +227,10 @@ export class BatchConsumer {
 
   private async idle(busy: Set<number>, before: Map<number, number>): Promise<void> {
     const consumer = this.consumer!;
-    // A partition sought, revoked or reassigned since the round began is not idle either: its position may not be where its records were delivered up to.
+    // Not idle either: a partition sought, revoked or reassigned since the round began (its
+    // records set aside for a seek or a pause included: seek() bumps the generation). Its
+    // position is past records nobody delivered; committing it would skip them if the
+    // partition moved before they were read again (a rebalance during a Kafka restart did).
     const idle = [...this.assigned].filter((p) => !busy.has(p) && !this.paused.has(p) && this.generations.get(p) === before.get(p));
     if (idle.length === 0) return;
     let positions: TopicPartitionOffset[];

@@ -112,6 +112,17 @@ export function isNativeFenced(err: unknown): boolean {
   return code === CODES.ERRORS.ERR__FENCED || code === CODES.ERRORS.ERR_PRODUCER_FENCED || code === CODES.ERRORS.ERR_INVALID_PRODUCER_EPOCH;
 }
 
+/**
+ * A transaction librdkafka can no longer finish (fatal producer, INVALID_TXN_STATE), not a
+ * fencing: what a broker restart leaves of the transaction open across it. The text is read
+ * too: some of these reach us with code -1.
+ */
+export function isBrokenTransaction(err: unknown): boolean {
+  const e = err as { code?: unknown; isFatal?: boolean; message?: string } | null;
+  if (!e || isNativeFenced(e)) return false;
+  return e.isFatal === true || e.code === CODES.ERRORS.ERR__FATAL || e.code === CODES.ERRORS.ERR_INVALID_TXN_STATE || /transactional operation in an invalid state|Fatal transaction error/i.test(e.message ?? '');
+}
+
 /** A callback-style librdkafka call as a promise (its callbacks pass a LibrdKafkaError or null/undefined). */
 export function nativeCall<T = void>(start: (done: (err: LibrdKafkaError | null | undefined, value?: T) => void) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
