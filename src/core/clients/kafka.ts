@@ -39,7 +39,7 @@ export function makeKafka(config: KafkaConfig, logger: Logger, overrides: { retr
 }
 
 /** Broker answers kafkajs logs as errors although they are a normal part of transactions and start-up, and are retried. */
-const ROUTINE = /concurrent operation on the same transaction|coordinator is loading|coordinator is not available|Failed to find group coordinator|not the leader for that topic-partition|not the correct coordinator|There is no leader for this topic-partition/i;
+const ROUTINE = /concurrent operation on the same transaction|coordinator is loading|Coordinator load in progress|Waiting for coordinator|coordinator is not available|Failed to find group coordinator|not the leader for that topic-partition|not the correct coordinator|There is no leader for this topic-partition/i;
 
 export function isRoutineRetry(message: string, fields: Record<string, unknown>): boolean {
   return ROUTINE.test(message) || ROUTINE.test(String(fields['error'] ?? ''));
