@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../../src/core/errors.js';
 import { defaultConfig, derivedNames, envNameFor, loadConfig, redactConfig, Redactor, REDACTED } from '../../src/core/config/index.js';
 import { EXIT } from '../../src/core/exit-codes.js';
@@ -173,7 +174,27 @@ describe('config/streamctl.example.yaml', () => {
     const example = loadConfig({ file: new URL('../../../config/streamctl.example.yaml', import.meta.url).pathname, env: {} });
     assert.deepEqual(example, defaultConfig());
   });
+  it('writes out every setting (a section left out would still equal the defaults above)', () => {
+    const raw = parseYaml(readFileSync(new URL('../../../config/streamctl.example.yaml', import.meta.url), 'utf8')) as unknown;
+    const missing = settingPaths(defaultConfig()).filter((p) => !hasPath(raw, p));
+    assert.deepEqual(missing, []);
+  });
 });
+
+/** Leaf paths of a settings tree; an empty map (enrich.tables) is itself a setting. */
+function settingPaths(value: unknown, prefix = ''): string[] {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || Object.keys(value).length === 0) return [prefix];
+  return Object.entries(value).flatMap(([k, v]) => settingPaths(v, prefix ? `${prefix}.${k}` : k));
+}
+
+function hasPath(tree: unknown, dotted: string): boolean {
+  let at: unknown = tree;
+  for (const part of dotted.split('.')) {
+    if (at === null || typeof at !== 'object' || !(part in at)) return false;
+    at = (at as Record<string, unknown>)[part];
+  }
+  return true;
+}
 
 describe('enrichment and validation settings', () => {
   it('needs a mask key when a table masks columns, and resolves files against the config file', () => {
