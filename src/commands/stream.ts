@@ -61,13 +61,17 @@ export function streamCommand(): Command {
         // Not ready while capture or a sink has work and no progress (health/progress.ts): `status` reads the reason here.
         const stuck = () => metrics.progress.stuck(config.health.stuckAfterSeconds * 1000);
         // Nor while a part it uses does not answer (health/watch.ts): /ready names it at once.
-        const watch = new ComponentWatch(config, logger.child('health'), componentsFor(config, role));
+        const used = componentsFor(config, role);
+        const watch = new ComponentWatch(config, logger.child('health'), used);
         // The parts down now: the watch's probes, and the servers a client of this process has
-        // found gone (outages.ts) that the watch has not probed yet; one entry per part.
+        // found gone (outages.ts) that the watch has not probed yet; one entry per part. Only
+        // parts this role uses: a deliverer's slot measurement (metrics/monitor.ts) also reaches
+        // PostgreSQL, but delivery goes on without it, so a PostgreSQL outage does not make a
+        // `--role deliver` process unready (its log still says PostgreSQL is unreachable).
         const downParts = (): DownComponent[] => {
           const probed = watch.downNow();
           const seen = openOutages()
-            .filter((o) => !probed.some((d) => d.component === o.server))
+            .filter((o) => used.includes(o.server) && !probed.some((d) => d.component === o.server))
             .map((o) => ({ component: o.server, endpoint: endpointOf(o.server, config), error: `unreachable (${o.retries} retries so far)`, since: o.since.toISOString() }));
           return [...probed, ...seen];
         };

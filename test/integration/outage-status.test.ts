@@ -148,6 +148,36 @@ describe('status and /ready name the part that is down', { timeout: 600_000 }, (
   it('a running stream: PostgreSQL cut under capture, /ready 503 naming postgres, then ready again', () =>
     readyThroughOutage('postgres', { host: LOCAL_STACK.postgres.host, port: LOCAL_STACK.postgres.port }, 'capture', []));
 
+  it('a deliver-only stream: PostgreSQL cut, /ready stays 200 (delivery does not need it), the log still says so', async () => {
+    const proxy = new TcpProxy(LOCAL_STACK.postgres.host, LOCAL_STACK.postgres.port);
+    const port = await proxy.open();
+    const metricsPort = await freePort();
+    const pipeline = isolatedPipeline([`public.${table}`], LOCAL_STACK.http.url, {
+      STREAMCTL_METRICS_PORT: String(metricsPort),
+      STREAMCTL_HEALTH_CHECK_INTERVAL_SECONDS: '1',
+      STREAMCTL_SINKS_BIGQUERY_ENABLED: 'false',
+      STREAMCTL_SINKS_HTTP_ENABLED: 'false',
+      ...pointAt('postgres', port),
+    });
+    tags.push(pipeline.tag);
+    const stream = startStream(pipeline.env, 'deliver');
+    const url = `http://127.0.0.1:${metricsPort}/ready`;
+    try {
+      await waitFor('/ready 200 before the outage', async () => (await fetch(url)).status === 200, 120_000);
+      await proxy.cut();
+      // The slot measurement (every 30 s, metrics/monitor.ts) is what reaches PostgreSQL here.
+      await waitFor('the deliverer sees PostgreSQL gone', async () => /postgres unreachable since/.test(stream.log.text), 90_000);
+      const res = await fetch(url);
+      const body = (await res.json()) as { down?: Array<{ component: string }> };
+      assert.equal(res.status, 200, JSON.stringify(body));
+      assert.deepEqual(body.down ?? [], []);
+    } finally {
+      stream.child.kill('SIGTERM');
+      await exited(stream.child);
+      await proxy.cut();
+    }
+  });
+
   it('a running stream: BigQuery cut, /ready 503 naming bigquery, then ready again', () =>
     readyThroughOutage('bigquery', { host: bq.hostname, port: Number(bq.port) }, 'deliver', ['bigquery']));
 
