@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
+import { envNameFor } from '../../src/core/config/index.js';
+import { RESERVED_ENV } from '../../src/core/config/env.js';
+import { schemaLeaves } from '../../src/core/config/schema.js';
 import { alertRules, codeMetricNames, REPO } from '../helpers/monitoring.js';
 import { runCli } from '../helpers/run-cli.js';
 
@@ -10,7 +13,7 @@ import { runCli } from '../helpers/run-cli.js';
  * and environment variables named in each, and every one of them real. What is real is
  * read at test time from `streamctl --help` and each command's `--help` (so a flag another
  * branch adds is known as soon as it is in the CLI), the PipelineMetrics registry and the
- * shipped alert rules. Text between `<!-- planned #N -->` and `<!-- /planned -->` describes a
+ * shipped alert rules; settings and their variables from the configuration schema. Text between `<!-- planned #N -->` and `<!-- /planned -->` describes a
  * command still being built: it must match across languages but need not exist yet.
  */
 const LANGS = ['en', 'fr', 'ar'] as const;
@@ -112,6 +115,36 @@ describe("the operator's guide in English, French and Arabic", () => {
       assert.deepEqual(docs[l].sections, docs.en.sections, `${l}: sections`);
       assert.deepEqual(docs[l].planned, docs.en.planned, `${l}: planned parts`);
     }
+  });
+
+  it('numbers the sections alike in every language: 1, 2, 3 ... under each anchor', () => {
+    // Arabic numbers its headings with Arabic-Indic digits (١٢), the others with ASCII ones.
+    const numbers = (l: Lang) =>
+      [...guide(l).matchAll(/<a id="[a-z0-9-]+"><\/a>\n(?:<div dir="rtl">\n\n)?## ([0-9\u0660-\u0669]+)\. /g)].map((m) =>
+        Number(m[1]!.replace(/[\u0660-\u0669]/g, (d) => String(d.charCodeAt(0) - 0x0660))),
+      );
+    for (const l of LANGS) {
+      assert.equal(numbers(l).length, docs[l].sections.length, `${l}: a numbered heading under every anchor`);
+      assert.deepEqual(numbers(l), docs.en.sections.map((_, i) => i + 1), `${l}: section numbers`);
+    }
+  });
+
+  it('names only settings and environment variables the configuration has', () => {
+    const leaves = schemaLeaves().map((leaf) => leaf.path.join('.'));
+    const variables = new Set([...schemaLeaves().map((leaf) => envNameFor(leaf.path)), ...RESERVED_ENV, 'NO_COLOR']);
+    const tops = new Set(leaves.map((l) => l.split('.')[0]!));
+    const wrong: string[] = [];
+    for (const l of LANGS) {
+      for (const v of docs[l].env) if (!variables.has(v)) wrong.push(`${l}: no variable ${v}`);
+      // A setting is a schema leaf or a group of leaves (`kafka.retry`); code only, as for the rest.
+      for (const code of codeOf(guide(l))) {
+        for (const token of code.split(/[\s,{}()|:=`]+/)) {
+          const setting = /^([a-z][A-Za-z]*)(\.[a-z][A-Za-z]*)+$/.exec(token)?.[0];
+          if (setting && tops.has(setting.split('.')[0]!) && !leaves.some((leaf) => leaf === setting || leaf.startsWith(`${setting}.`))) wrong.push(`${l}: no setting ${setting}`);
+        }
+      }
+    }
+    assert.deepEqual(wrong, []);
   });
 
   it('names the same commands, flags, metrics, alerts and environment variables in every language', () => {
