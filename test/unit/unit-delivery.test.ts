@@ -50,8 +50,9 @@ interface Harness {
 }
 
 /**
- * `answer(call, records)` scripts the sink: the results of its `call`-th write (from 0).
- * `onSleep` runs when the delivery asks the clock to wait (before the wait ends).
+ * `answer(call, records)` scripts the sink: the results of its `call`-th write (from 0). A
+ * throw (assert.fail) is a failed write, as a sink's exception would be: the tests that use
+ * it also count the writes. `onSleep` runs when the delivery asks the clock to wait.
  */
 function harness(
   answer: (call: number, records: SinkRecord[]) => WriteResult[] | Promise<WriteResult[]>,

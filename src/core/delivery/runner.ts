@@ -65,7 +65,8 @@ const FETCH_HEADROOM_BYTES = 1024 * 1024;
  * sink says how big and how many at once: ./plan.ts, ./schedule.ts), and each unit is
  * delivered by ./unit-delivery.ts: invalid events to the DLQ first, the rest written under
  * retry inside the breaker, what still failed to the DLQ. The runner keeps the Kafka side:
- * the consumer, offsets, pause and resume, and the sink-state and history checks. Offsets move only past leading units that are finished, so every event ends up in the
+ * the consumer, offsets, pause and resume, and the sink-state and history checks.
+ * Offsets move only past leading units that are finished, so every event ends up in the
  * sink or in the DLQ. A row's events are written in order: a unit waits for the earlier
  * units of its rows. When the breaker opens, the partitions pause and what was not
  * delivered is read again after the half-open delay.
