@@ -6,7 +6,7 @@ import { EXIT } from '../core/exit-codes.js';
 import type { Logger } from '../core/logger.js';
 import { recordVerifyRun } from '../core/verify/record.js';
 import { executeRepair, planRepair, type RepairPlan, type RepairSummary } from '../core/verify/repair.js';
-import type { VerifySinkName } from '../core/verify/sink-side.js';
+import { enabledVerifiableSinks, verifiableSinks, type VerifySinkName } from '../core/verify/sides.js';
 import { verify, VERIFY_DEFAULTS, type VerifyHooks, type VerifyOptions, type VerifyResult } from '../core/verify/verify.js';
 import { contextFor } from './shared/context.js';
 import type { Output } from './shared/output.js';
@@ -16,7 +16,7 @@ import { stopOnSignals } from './shared/signals.js';
 
 interface VerifyFlags {
   table?: string[];
-  sink: 'redis' | 'bigquery' | 'all';
+  sink: VerifySinkName | 'all';
   where?: string;
   chunkSize: number;
   settleTimeout: number;
@@ -32,7 +32,7 @@ export function verifyCommand(): Command {
   return new Command('verify')
     .description('compare PostgreSQL with Redis and BigQuery chunk by chunk, name the rows that differ, --repair them')
     .option('--table <schema.table>', 'table to compare (repeat for several)', collect)
-    .option('--sink <sink>', 'redis, bigquery or all (the enabled ones)', oneOf(['redis', 'bigquery', 'all'] as const), 'all')
+    .option('--sink <sink>', `${verifiableSinks().join(', ')} or all (the enabled ones)`, oneOf([...verifiableSinks(), 'all'] as const), 'all')
     .option('--where <sql>', 'only rows matching this SQL condition (extra rows in the sinks are then not looked for)')
     .option('--chunk-size <rows>', 'rows per chunk: one snapshot, one hash per side', positiveInt(1_000_000), VERIFY_DEFAULTS.chunkSize)
     .option('--settle-timeout <seconds>', 'how long a re-check waits for a sink to catch up past a chunk', positiveInt(3600), VERIFY_DEFAULTS.settleTimeoutMs / 1000)
@@ -83,8 +83,8 @@ Examples:
         }
         if (problems.length > 0) throw new StreamctlError(`cannot verify (${problems.length} problem${problems.length === 1 ? '' : 's'})`, EXIT.USAGE, problems);
         const { config } = contextFor(command, out);
-        const sinks: VerifySinkName[] = flags.sink === 'all' ? (['redis', 'bigquery'] as const).filter((s) => config.sinks[s].enabled) : [flags.sink];
-        if (sinks.length === 0) throw new StreamctlError('no sink to compare: Redis and BigQuery are both disabled in the configuration', EXIT.USAGE);
+        const sinks: VerifySinkName[] = flags.sink === 'all' ? enabledVerifiableSinks(config) : [flags.sink];
+        if (sinks.length === 0) throw new StreamctlError(`no sink to compare: ${verifiableSinks().join(' and ')} are all disabled in the configuration`, EXIT.USAGE);
         const logger = out.logger('verify');
         for (const table of notCaptured(tables, config.postgres.tables)) {
           logger.warn('table not in postgres.tables: stream does not capture it, so its sinks are not kept in step with it (and --repair would load rows nothing updates)', { table, postgres_tables: config.postgres.tables.join(',') });

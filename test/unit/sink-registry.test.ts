@@ -11,6 +11,9 @@ import { componentNames } from '../../src/core/health/types.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { AnySinkPlugin, SinkConfigBase } from '../../src/core/sinks/plugin.js';
 import { SINK_NAMES, SINK_PLUGINS } from '../../src/core/sinks/registry.js';
+import { pipelineConfig, sinksEnabledEnv } from '../../src/core/stress/run.js';
+import type { SinkSide } from '../../src/core/verify/sink-side.js';
+import { enabledVerifiableSinks, openSide, verifiableSinks, VERIFY_SIDES, type VerifySide } from '../../src/core/verify/sides.js';
 
 /** A sink made of plain objects: what a new sink's folder would declare. */
 interface FakeConfig extends SinkConfigBase {
@@ -118,5 +121,35 @@ describe('sink registry', () => {
     assert.equal(shown.sinks.redis.password, '[redacted]');
     assert.equal(shown.sinks.http.hmacKey, '[redacted]');
     assert.equal(shown.sinks.bigquery.credentialsJson, '[redacted]');
+  });
+
+  it('stress-test turns a registered sink on or off in the pipeline it spawns, with the others', () => {
+    assert.deepEqual(sinksEnabledEnv(['http', 'fake'], plugins), {
+      STREAMCTL_SINKS_REDIS_ENABLED: 'false',
+      STREAMCTL_SINKS_BIGQUERY_ENABLED: 'false',
+      STREAMCTL_SINKS_HTTP_ENABLED: 'true',
+      STREAMCTL_SINKS_FAKE_ENABLED: 'true',
+    });
+    const base = loadConfig({ env: {}, sinks: plugins, flags: [{ path: ['sinks', 'fake', 'widgets'], value: 4 }] });
+    const own = pipelineConfig(base, 'st_x', 'public.load', ['redis', 'fake'], plugins);
+    assert.deepEqual(Object.keys(own.sinks), ['redis', 'bigquery', 'http', 'fake']);
+    assert.deepEqual(
+      Object.entries(own.sinks).map(([name, c]) => [name, (c as { enabled: boolean }).enabled]),
+      [['redis', true], ['bigquery', false], ['http', false], ['fake', true]],
+    );
+    assert.equal(fakeOf(own).widgets, 4, 'the sink keeps its own settings');
+    assert.equal(own.sinks.redis.keyPrefix, 'st_x:');
+    assert.equal(own.sinks.bigquery.dataset, 'st_x');
+  });
+
+  it('verify compares the registered sinks that have a side, in registry order; a fake one with a side too', async () => {
+    assert.deepEqual(verifiableSinks(), ['redis', 'bigquery'], 'HTTP has no read model to compare');
+    const fakeSide: VerifySide = { sink: 'fake', open: async () => ({ name: 'fake' }) as unknown as SinkSide<string> };
+    assert.deepEqual(verifiableSinks(plugins, [...VERIFY_SIDES, fakeSide]), ['redis', 'bigquery', 'fake']);
+    assert.deepEqual(verifiableSinks(SINK_PLUGINS, [...VERIFY_SIDES, fakeSide]), ['redis', 'bigquery'], 'a side of a sink not registered is not used');
+    const config = loadConfig({ env: { STREAMCTL_SINKS_REDIS_ENABLED: 'false' }, sinks: plugins });
+    assert.deepEqual(enabledVerifiableSinks(config, plugins, [...VERIFY_SIDES, fakeSide]), ['bigquery', 'fake']);
+    assert.equal((await openSide('fake', config, silentLogger, [...VERIFY_SIDES, fakeSide])).name, 'fake');
+    assert.throws(() => openSide('http', config, silentLogger, VERIFY_SIDES), /verify cannot compare the http sink \(it can compare redis, bigquery\)/);
   });
 });

@@ -127,47 +127,37 @@ export class Deliverer {
     // One parse, validation and enrichment per record for all the sinks of this process.
     const transforms = new SharedTransforms((raw) => prepare(raw, rowProblems, enrich), sinks.length, DEFAULT_TRANSFORM_CACHE, transformCounter(this.metrics.registry));
     for (const { sink, retry, breaker } of sinks) {
-      const runner = new SinkRunner(
-        this.kafka,
-        sink,
-        this.dlq,
-        enrich,
-        rowProblems,
-        retryPolicyFor(retry),
-        breakerFor(breaker),
-        this.metrics,
-        this.logger.child(sink.name),
-        {
-          topic: names.changesTopic,
-          group: names.consumerGroup(sink.name),
-          maxBatchEvents: this.config.delivery.maxBatchEvents,
-          partitionsConsumedConcurrently: this.config.kafka.partitions,
-          halfOpenAfterMs: breaker.halfOpenAfterMs,
-          sessionTimeoutMs: this.config.delivery.sessionTimeoutMs,
-          maxRecordBytes: this.config.kafka.maxRecordBytes,
-          transforms,
-          adminClients: this.adminClients,
-          ...(sink.name === 'redis'
-            ? {
-                lostState: {
-                  policy: this.config.sinks.redis.rebuild,
-                  brokers: this.config.kafka.brokers.join(','),
-                  checkEveryMs: this.config.delivery.lagIntervalMs,
-                  // When the changes topic no longer holds everything: refill from PostgreSQL into Redis only.
-                  backfill: sinkBackfill(this.config, this.logger.child('rebuild'), 'redis'),
-                },
-              }
-            : {}),
-          onCrash: (error) => {
-            if (this.stopped.signal.aborted) return;
-            // Kafka gone away: one line per outage (outages.ts), not one per consumer restart.
-            const fields = { sink: sink.name, error: error.message };
-            if (!this.kafkaGone(error)) this.logger.warn('sink consumer crashed; restarting it', fields);
-            else if (!outageFailure(this.logger, 'kafka', error, `sink ${sink.name}`)) this.logger.debug('sink consumer crashed; restarting it', fields);
-            void runner.stop().then(() => this.startWithRetry(sink.name, runner));
-          },
+      const runner = new SinkRunner({
+        kafka: this.kafka, sink, dlq: this.dlq, enrich, rowProblems, retry: retryPolicyFor(retry), breaker: breakerFor(breaker), metrics: this.metrics, logger: this.logger.child(sink.name),
+        topic: names.changesTopic,
+        group: names.consumerGroup(sink.name),
+        maxBatchEvents: this.config.delivery.maxBatchEvents,
+        partitionsConsumedConcurrently: this.config.kafka.partitions,
+        halfOpenAfterMs: breaker.halfOpenAfterMs,
+        sessionTimeoutMs: this.config.delivery.sessionTimeoutMs,
+        maxRecordBytes: this.config.kafka.maxRecordBytes,
+        transforms,
+        adminClients: this.adminClients,
+        ...(sink.name === 'redis'
+          ? {
+              lostState: {
+                policy: this.config.sinks.redis.rebuild,
+                brokers: this.config.kafka.brokers.join(','),
+                checkEveryMs: this.config.delivery.lagIntervalMs,
+                // When the changes topic no longer holds everything: refill from PostgreSQL into Redis only.
+                backfill: sinkBackfill(this.config, this.logger.child('rebuild'), 'redis'),
+              },
+            }
+          : {}),
+        onCrash: (error) => {
+          if (this.stopped.signal.aborted) return;
+          // Kafka gone away: one line per outage (outages.ts), not one per consumer restart.
+          const fields = { sink: sink.name, error: error.message };
+          if (!this.kafkaGone(error)) this.logger.warn('sink consumer crashed; restarting it', fields);
+          else if (!outageFailure(this.logger, 'kafka', error, `sink ${sink.name}`)) this.logger.debug('sink consumer crashed; restarting it', fields);
+          void runner.stop().then(() => this.startWithRetry(sink.name, runner));
         },
-      );
+      });
       this.runners.push(runner);
       void this.startWithRetry(sink.name, runner);
     }

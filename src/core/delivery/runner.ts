@@ -1,20 +1,19 @@
-import { BrokenCircuitError, CircuitState, type CircuitBreakerPolicy, type RetryPolicy } from 'cockatiel';
+import type { CircuitBreakerPolicy, RetryPolicy } from 'cockatiel';
 import { BatchConsumer, type BatchContext, type ConsumedRecord } from '../clients/batch-consumer.js';
 import { nativeSettingsOf, type Kafka, type OffsetsAdmin } from '../clients/rdkafka.js';
 import type { Logger } from '../logger.js';
 import type { PipelineMetrics } from '../metrics.js';
-import { sleep, sleepUnlessAborted } from '../timeout.js';
+import { sleep } from '../timeout.js';
 import { planUnits, type Unit } from './plan.js';
 import { runSchedule } from './schedule.js';
-import type { DeadLetter, DlqWriter } from './dlq.js';
+import { countersFor, UnitDelivery } from './unit-delivery.js';
+import type { DlqWriter } from './dlq.js';
 import type { Enricher } from './enrich.js';
-import { RetryableWriteError, UnitCancelledError } from './policies.js';
 import { prepare } from './prepare.js';
 import type { SharedTransforms } from './transform-once.js';
 import type { ChangeEvent } from '../event/envelope.js';
-import { isUnreachable, SINK_STATE_LOST, type Sink, type SinkRecord, type WriteResult } from '../sinks/contract.js';
+import type { Sink } from '../sinks/contract.js';
 import { SinkStateKeeper, type SinkStateProblem } from './sink-state.js';
-import { isForSink } from '../event/targets.js';
 import type { SinkBackfill } from './rebuild-backfill.js';
 import { RetainedReplay, type HistoryLost } from './replay-retained.js';
 import { isBrokerUnreachable, outageRecovered } from '../outages.js';
@@ -42,7 +41,20 @@ export interface RunnerOptions {
   onCrash: (error: Error) => void;
 }
 
-type Failed = Extract<WriteResult, { ok: false }>;
+/** What a runner is built from: its sink, the policies and writers its units use (./unit-delivery.ts), and the consumer's settings. */
+export interface SinkRunnerOptions extends RunnerOptions {
+  kafka: Kafka;
+  sink: Sink;
+  /** Where the letters go (a collecting one for replay-dlq). */
+  dlq: Pick<DlqWriter, 'write'>;
+  /** Without shared transforms, each record is prepared with these (./prepare.ts). */
+  enrich: Enricher;
+  rowProblems: (e: ChangeEvent) => string[];
+  retry: RetryPolicy;
+  breaker: CircuitBreakerPolicy;
+  metrics: PipelineMetrics;
+  logger: Logger;
+}
 
 /** Record key, headers and batch framing beyond the value (see kafka/topics.ts). */
 const FETCH_HEADROOM_BYTES = 1024 * 1024;
@@ -50,11 +62,10 @@ const FETCH_HEADROOM_BYTES = 1024 * 1024;
 /**
  * One sink's share of delivery: its own consumer group (read_committed), so a slow or
  * failing sink never holds back the others. A partition's batch is cut into units (the
- * sink says how big and how many at once: ./plan.ts, ./schedule.ts). Per unit:
- *   1. parse, validate, enrich; what is invalid goes to the DLQ first;
- *   2. write to the sink under retry (backoff, Retry-After) inside the breaker; only the
- *      unit's failed records are sent again, while other units go on;
- *   3. what still failed (permanent, or out of retries) goes to the DLQ.
+ * sink says how big and how many at once: ./plan.ts, ./schedule.ts), and each unit is
+ * delivered by ./unit-delivery.ts: invalid events to the DLQ first, the rest written under
+ * retry inside the breaker, what still failed to the DLQ. The runner keeps the Kafka side:
+ * the consumer, offsets, pause and resume, and the sink-state and history checks.
  * Offsets move only past leading units that are finished, so every event ends up in the
  * sink or in the DLQ. A row's events are written in order: a unit waits for the earlier
  * units of its rows. When the breaker opens, the partitions pause and what was not
@@ -68,21 +79,17 @@ export class SinkRunner {
   private readonly history: RetainedReplay | null;
   private stateTimer: NodeJS.Timeout | undefined;
   private assigned: number[] = [];
-  /** The sink is unreachable: said once, until the circuit closes again. */
-  private outage = false;
 
-  constructor(
-    private readonly kafka: Kafka,
-    private readonly sink: Sink,
-    private readonly dlq: DlqWriter,
-    private readonly enrich: Enricher,
-    private readonly rowProblems: (e: ChangeEvent) => string[],
-    private readonly retry: RetryPolicy,
-    private readonly breaker: CircuitBreakerPolicy,
-    private readonly metrics: PipelineMetrics,
-    private readonly logger: Logger,
-    private readonly options: RunnerOptions,
-  ) {
+  private readonly kafka: Kafka;
+  private readonly sink: Sink;
+  private readonly logger: Logger;
+  private readonly unitDelivery: UnitDelivery;
+
+  constructor(private readonly options: SinkRunnerOptions) {
+    const { kafka, sink, breaker, metrics, logger } = options;
+    this.kafka = kafka;
+    this.sink = sink;
+    this.logger = logger;
     // Offsets stored with a unit's data claim everything before it is written too.
     if (sink.storesOffsets && (sink.units?.inFlight ?? 1) > 1) throw new Error(`${sink.name} sink stores offsets: it must write one unit at a time`);
     this.progress = metrics.progress.watch(`sink ${sink.name}`);
@@ -94,6 +101,19 @@ export class SinkRunner {
     this.history = sink.onHistoryLost ? new RetainedReplay(options.adminClients ?? kafka, sink.name, options.topic, options.group, logger) : null;
     // A sink that lost its stored history (./replay-retained.ts): replay what the topic still holds. Once per runner, across restarts.
     if (this.history) sink.onHistoryLost!((what, atStart) => this.history!.request(what, atStart));
+    // Built before the breaker's listeners below: its "reachable again" line comes before "circuit closed".
+    this.unitDelivery = new UnitDelivery({
+      sink,
+      prepare: (m, { topic, partition }) => {
+        const raw = m.value?.toString() ?? null;
+        return options.transforms?.prepare(topic, partition, m.offset, raw) ?? prepare(raw, options.rowProblems, options.enrich);
+      },
+      retry: options.retry,
+      breaker,
+      dlq: options.dlq,
+      counters: countersFor(metrics, sink.name),
+      logger,
+    });
     const sinkLabel = { sink: sink.name };
     metrics.circuitState.set(sinkLabel, 0);
     metrics.circuitOpenedAt.set(sinkLabel, 0);
@@ -107,8 +127,6 @@ export class SinkRunner {
     });
     breaker.onHalfOpen(() => metrics.circuitState.set(sinkLabel, 2));
     breaker.onReset(() => {
-      if (this.outage) this.logger.info(`${sink.name} reachable again: delivering what waited`);
-      this.outage = false;
       metrics.circuitState.set(sinkLabel, 0);
       metrics.circuitOpenedAt.set(sinkLabel, (openedAt = 0));
       this.logger.info('circuit closed: the sink answers again');
@@ -289,139 +307,20 @@ export class SinkRunner {
   }
 
   /**
-   * One unit: true when every record is in the sink or the DLQ; false when the breaker
-   * would not let it through or it was cancelled (nothing of it goes to the DLQ then).
+   * One unit (./unit-delivery.ts): true when every record is in the sink or the DLQ; false
+   * when the breaker would not let it through or it was cancelled (nothing of it goes to
+   * the DLQ then).
    */
   private async deliverUnit(topic: string, partition: number, messages: ConsumedRecord[], signal: AbortSignal): Promise<boolean> {
-    // No early return on an open state: cockatiel moves to half-open inside execute() once
-    // halfOpenAfter has passed, so the probe has to go through it.
-    const letters: DeadLetter[] = [];
-    const records: Array<SinkRecord & { raw: ConsumedRecord }> = [];
-    const now = () => new Date().toISOString();
-    for (const m of messages) {
-      // Meant for other sinks only (a one-sink backfill, ./targets.ts): passed, like a delivered record.
-      if (!isForSink(m.headers, this.sink.name)) continue;
-      const raw = m.value?.toString() ?? null;
-      const p = this.options.transforms?.prepare(topic, partition, m.offset, raw) ?? prepare(raw, this.rowProblems, this.enrich);
-      if (p.ok) records.push({ event: p.event, topic, partition, offset: m.offset, raw: m });
-      else letters.push(this.letter(p.eventId, m, { topic, partition }, p.errorClass, p.message, 1, now(), now()));
-    }
-    // Invalid events reach the DLQ before any offset that passes them is stored.
-    await this.dlq.write(letters);
-    for (const l of letters) this.metrics.dlqEvents.inc({ sink: this.sink.name, class: l.errorClass });
-
     // Stored with the data by a sink that keeps offsets; such a sink runs one unit at a
     // time, so everything before this unit is already written.
     const next = (BigInt(messages[messages.length - 1]!.offset) + 1n).toString();
     const offsets = this.sink.storesOffsets
       ? { group: this.options.group, next: { [`${topic}:${partition}`]: next }, ...(this.state ? { generation: this.state.generation(partition) } : {}) }
       : undefined;
-    let pending = records;
-    const firstFailure = new Map<string, string>();
-    const lastError = new Map<string, Failed>();
-    let attempts = 0;
-    let retryAt = 0;
-    const failedForGood: Array<{ record: (typeof records)[number]; failure: Failed }> = [];
-
-    const attempt = async (): Promise<void> => {
-      if (attempts > 0) {
-        // Told when to come back (Retry-After): wait at least that long in all (cockatiel's
-        // backoff already passed), without holding anything but this unit.
-        const wait = retryAt - Date.now();
-        if (wait > 0) await sleepUnlessAborted(wait, signal);
-        // Another unit opened the circuit meanwhile: stop here, undelivered, rather than
-        // retry into a sink known to be down (the half-open probe decides when to go on).
-        if (this.breaker.state === CircuitState.Open) throw new Cancelled();
-      }
-      if (signal.aborted) throw new Cancelled();
-      attempts++;
-      retryAt = 0;
-      this.metrics.sinkAttempts.inc({ sink: this.sink.name }, pending.length);
-      const results = await this.sink.write(pending, offsets).catch(
-        (err: Error): WriteResult[] => pending.map(() => ({ ok: false, permanent: false, errorClass: 'sink_exception', message: err.message })),
-      );
-      // The sink lost its state since it was checked: no retry, no DLQ; the next batch checks it again.
-      if (results.some((r) => !r.ok && r.errorClass === SINK_STATE_LOST)) throw new StateLost();
-      const retryable: typeof records = [];
-      const ackedAt = Date.now();
-      let retryAfterMs = 0;
-      pending.forEach((record, i) => {
-        const r = results[i] ?? { ok: false, permanent: false, errorClass: 'no_result', message: 'the sink returned no result for this record' };
-        if (r.ok) {
-          this.metrics.eventsProcessed.inc({ sink: this.sink.name, op: record.event.op });
-          const committed = Date.parse(record.event.commit_ts);
-          if (Number.isFinite(committed)) this.metrics.processingLatency.observe({ sink: this.sink.name }, Math.max(0, (ackedAt - committed) / 1000));
-          return;
-        }
-        this.metrics.sinkErrors.inc({ sink: this.sink.name, class: r.errorClass });
-        if (!firstFailure.has(record.offset)) firstFailure.set(record.offset, now());
-        lastError.set(record.offset, r);
-        if (r.permanent) failedForGood.push({ record, failure: r });
-        else {
-          retryable.push(record);
-          if (r.retryAfterMs !== undefined) retryAfterMs = Math.max(retryAfterMs, r.retryAfterMs);
-        }
-      });
-      pending = retryable;
-      if (pending.length > 0) {
-        retryAt = retryAfterMs > 0 ? ackedAt + retryAfterMs : 0;
-        const sample = lastError.get(pending[0]!.offset)!;
-        throw new RetryableWriteError(`${pending.length} event(s) not delivered: ${sample.errorClass}: ${sample.message}`, retryAfterMs || undefined);
-      }
-    };
-
-    try {
-      await this.breaker.execute(() => this.retry.execute(attempt));
-    } catch (err) {
-      // The circuit is open, or this unit was cancelled: it is read again later. What of it
-      // already landed is idempotent to write again.
-      if (err instanceof StateLost) {
-        this.state?.forget([partition]);
-        return false;
-      }
-      if (err instanceof BrokenCircuitError || err instanceof Cancelled) return false;
-      if (!(err instanceof RetryableWriteError)) throw err;
-      if (pending.every((r) => isUnreachable(lastError.get(r.offset)?.errorClass ?? ''))) {
-        // The sink's server is down or restarting: not the events' fault. The breaker has
-        // opened; they are read again once it answers. One line per outage, not per retry.
-        if (!this.outage) this.logger.warn(`${this.sink.name} unreachable: holding its events until it answers (nothing dead-lettered)`, { error: err.message });
-        this.outage = true;
-        return false;
-      }
-      // Out of retries: what is still pending goes to the DLQ (the breaker counted it).
-      for (const record of pending) failedForGood.push({ record, failure: lastError.get(record.offset)! });
-      this.logger.warn('retries exhausted: sending to the DLQ', { events: pending.length, error: err.message });
-    }
-    const dead = failedForGood.map(({ record, failure }) =>
-      this.letter(record.event.id, record.raw, { topic, partition }, failure.errorClass, failure.message, attempts, firstFailure.get(record.offset)!, now()),
-    );
-    await this.dlq.write(dead);
-    for (const l of dead) this.metrics.dlqEvents.inc({ sink: this.sink.name, class: l.errorClass });
-    return true;
-  }
-
-  private letter(
-    eventId: string,
-    m: ConsumedRecord,
-    at: { topic: string; partition: number },
-    errorClass: string,
-    message: string,
-    attempts: number,
-    first: string,
-    last: string,
-  ): DeadLetter {
-    return {
-      sink: this.sink.name,
-      eventId,
-      key: m.key?.toString() ?? '',
-      value: m.value?.toString() ?? '',
-      errorClass,
-      message,
-      attempts,
-      firstFailureAt: first,
-      lastFailureAt: last,
-      source: { topic: at.topic, partition: at.partition, offset: m.offset },
-    };
+    const outcome = await this.unitDelivery.deliver({ topic, partition, records: messages, ...(offsets ? { offsets } : {}) }, signal);
+    if (outcome === 'state-lost') this.state?.forget([partition]);
+    return outcome === 'delivered';
   }
 
   /** The sink's last loss of history (a dropped BigQuery table), for /ready and `status`. */
@@ -448,8 +347,3 @@ export class SinkRunner {
 /** The batch stops because the consumer is stopping or the partition was sought elsewhere. */
 class BatchStopped extends Error {}
 
-/** A unit gave up without a verdict (cancelled, or the circuit opened): not dead-lettered; never closes a half-open circuit. */
-class Cancelled extends UnitCancelledError {}
-
-/** A write refused because the sink no longer holds its generation marker: neither retried nor dead-lettered. */
-class StateLost extends UnitCancelledError {}

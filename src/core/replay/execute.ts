@@ -241,27 +241,17 @@ export class ReplayRun {
     const { sink, retry, breaker } = configuredSink(this.config, name, this.logger);
     const dlq = new CollectingDlq(this.kafka, this.names.dlqTopic);
     const enrich = makeEnricher(this.config.enrich, secretOf(this.config.enrich.maskKey, this.config.enrich.maskKeyFile), this.config.pipeline.id);
-    const runner = new SinkRunner(
-      this.kafka,
-      sink,
-      dlq,
-      enrich,
-      makeRowValidator(this.config.validation.tables),
-      retryPolicyFor(retry),
-      breakerFor(breaker),
-      this.metrics,
-      this.logger.child(name),
-      {
-        topic: this.names.dlqTopic,
-        // Only a sink that stores offsets uses it: a hash of its own, never stream's.
-        group: `streamctl-${this.config.pipeline.id}-replay-${name}`,
-        maxBatchEvents: this.config.delivery.maxBatchEvents,
-        partitionsConsumedConcurrently: 1,
-        halfOpenAfterMs: breaker.halfOpenAfterMs,
-        sessionTimeoutMs: this.config.delivery.sessionTimeoutMs,
-        onCrash: () => {},
-      },
-    );
+    const runner = new SinkRunner({
+      kafka: this.kafka, sink, dlq, enrich, rowProblems: makeRowValidator(this.config.validation.tables), retry: retryPolicyFor(retry), breaker: breakerFor(breaker), metrics: this.metrics, logger: this.logger.child(name),
+      topic: this.names.dlqTopic,
+      // Only a sink that stores offsets uses it: a hash of its own, never stream's.
+      group: `streamctl-${this.config.pipeline.id}-replay-${name}`,
+      maxBatchEvents: this.config.delivery.maxBatchEvents,
+      partitionsConsumedConcurrently: 1,
+      halfOpenAfterMs: breaker.halfOpenAfterMs,
+      sessionTimeoutMs: this.config.delivery.sessionTimeoutMs,
+      onCrash: () => {},
+    });
     await sink.start();
     const versions = this.versionsFor(name);
     return { runner, dlq, sink, enrich, versions, markerVersions: name === 'http' ? this.markerVersionsForHttp() : versions };

@@ -9,6 +9,10 @@ import { makeRedis } from '../clients/redis.js';
 import { derivedNames, type Config } from '../config/index.js';
 import { deliveryLag } from '../delivery/lag.js';
 import type { SinkName } from '../sinks/contract.js';
+import type { AnySinkPlugin } from '../sinks/plugin.js';
+import { SINK_PLUGINS, sinkConfigOf } from '../sinks/registry.js';
+import { envNameFor } from '../config/env.js';
+import { verifiableSinks } from '../verify/sides.js';
 import { EnvironmentNotReadyError } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import { HttpReceiver } from '../../receiver/server.js';
@@ -18,7 +22,7 @@ import { BigQueryObserver, HttpObserver, RedisObserver, type SinkObserver } from
 import { checkCaptured, SpawnedPipeline, type Layout } from './pipeline.js';
 import { histogramDelta, parseLatencyHistograms, summaryFromHistogram } from './prom-latency.js';
 import { REPORT_SCHEMA_ID, type SinkReport, type StressReport, type TimelinePoint } from './report.js';
-import { checkFinalState, persistentDifferences, STATE_SINKS } from './state-check.js';
+import { checkFinalState, persistentDifferences } from './state-check.js';
 import { evaluateSlos, describeMiss, type Slo, type SloFigures } from './slo.js';
 import { createTableSql, LOAD_COLUMNS, type Workload } from './workload.js';
 import { LoadWriter } from './writer.js';
@@ -99,7 +103,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
         STREAMCTL_SINKS_HTTP_URL: `http://127.0.0.1:${receiverPort ?? 1}/events`,
         STREAMCTL_SINKS_HTTP_HMAC_KEY: hmacKey,
         STREAMCTL_SINKS_HTTP_HMAC_KEY_FILE: '',
-        ...Object.fromEntries((['redis', 'bigquery', 'http'] as const).map((s) => [`STREAMCTL_SINKS_${s.toUpperCase()}_ENABLED`, String(o.sinks.includes(s))])),
+        ...sinksEnabledEnv(o.sinks),
       }
     : {};
   const config: Config = o.spawn ? pipelineConfig(o.config, tag, `${schema}.${name}`, o.sinks) : o.config;
@@ -307,7 +311,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
     }
     // --- final state (verify) ------------------------------------------------------------
     // While the pipeline still runs: a difference is re-checked once the sink has caught up.
-    const stateSinks = STATE_SINKS.filter((s) => o.sinks.includes(s));
+    const stateSinks = verifiableSinks().filter((s) => o.sinks.includes(s));
     if (o.verify && stateSinks.length > 0) {
       const notRun = o.signal.aborted ? 'interrupted' : waitingFor.length > 0 ? 'not drained: a final-state comparison would only show the events still on the way' : null;
       if (notRun === null) log(`verify: comparing ${schema}.${name} in PostgreSQL with ${stateSinks.join(', ')}`);
@@ -417,17 +421,22 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
   }
 }
 
-/** The operator's config with the names of an isolated pipeline (what --spawn runs). */
-function pipelineConfig(base: Config, tag: string, table: string, sinks: SinkName[]): Config {
+/** The environment that turns on the sinks under test, and every other registered sink off, in a spawned pipeline. */
+export function sinksEnabledEnv(sinks: readonly string[], plugins: readonly AnySinkPlugin[] = SINK_PLUGINS): Record<string, string> {
+  return Object.fromEntries(plugins.map((p) => [envNameFor(['sinks', p.name, 'enabled']), String(sinks.includes(p.name))]));
+}
+
+/** The operator's config with the names of an isolated pipeline (what --spawn runs): every registered sink, on only when under test. */
+export function pipelineConfig(base: Config, tag: string, table: string, sinks: readonly string[], plugins: readonly AnySinkPlugin[] = SINK_PLUGINS): Config {
+  const parts = Object.fromEntries(plugins.map((p) => [p.name, { ...sinkConfigOf(base, p), enabled: sinks.includes(p.name) }])) as unknown as Config['sinks'];
+  // The sinks that keep data get names of their own, as the spawned pipeline's environment gives them.
+  if (parts.redis) parts.redis = { ...parts.redis, keyPrefix: `${tag}:` };
+  if (parts.bigquery) parts.bigquery = { ...parts.bigquery, dataset: tag };
   return {
     ...base,
     pipeline: { ...base.pipeline, id: tag, topicPrefix: tag },
     postgres: { ...base.postgres, tables: [table], slot: '', publication: '' },
-    sinks: {
-      redis: { ...base.sinks.redis, keyPrefix: `${tag}:`, enabled: sinks.includes('redis') },
-      bigquery: { ...base.sinks.bigquery, dataset: tag, enabled: sinks.includes('bigquery') },
-      http: { ...base.sinks.http, enabled: sinks.includes('http') },
-    },
+    sinks: parts,
   };
 }
 

@@ -45,7 +45,6 @@ export interface StateCheckNotRun {
 
 export type StateCheckResult = StateCheck | StateCheckNotRun;
 
-export const STATE_SINKS: readonly VerifySinkName[] = ['redis', 'bigquery'];
 const EXAMPLES = 5;
 
 export const persistentDifferences = (r: StateCheckResult | null | undefined): number | null =>

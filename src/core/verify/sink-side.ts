@@ -1,6 +1,8 @@
 import type { KeyBuckets, Lanes, StoredFields } from './digest.js';
+import type { SinkName } from '../sinks/registry.js';
 
-export type VerifySinkName = 'redis' | 'bigquery';
+/** The sinks verify can compare: derived from the sink registry in ./sides.ts. */
+export type { VerifySinkName } from './sides.js';
 
 /** A row as one sink holds it, with the version of the last change it applied. */
 export interface SinkRow {
@@ -14,8 +16,8 @@ export interface SinkRow {
  * What verify needs of a sink's effective view of one table (`schema.table`), keyed by the
  * canonical JSON of the (enriched) row key. Each side counts the bytes it had read.
  */
-export interface SinkSide {
-  readonly name: VerifySinkName;
+export interface SinkSide<N extends string = SinkName> {
+  readonly name: N;
   /** Bytes of row data the sink side read (in the server for Redis, over the wire for BigQuery). */
   readonly bytesRead: number;
   /** Rows present among `keys` and the XOR of their field digests (digest.ts). */

@@ -9,10 +9,10 @@ import { describeTables, estimateRows, type TableInfo } from '../backfill/tables
 import { tableText, type TableRef } from '../backfill/plan.js';
 import type { Logger } from '../logger.js';
 import { waitSinkPast } from './barrier.js';
-import { BigQuerySide } from './bigquery-side.js';
 import { differingColumns, KeyBuckets, lanesEqual, newLanes, rowDigest, xorInto, type Lanes, type StoredFields } from './digest.js';
 import { PgSide, type PgRow } from './pg-side.js';
 import { RedisSide } from './redis-side.js';
+import { openSide } from './sides.js';
 import type { SinkSide, VerifySinkName } from './sink-side.js';
 
 export interface VerifyOptions {
@@ -118,14 +118,14 @@ export async function verify(config: Config, logger: Logger, options: VerifyOpti
   const run = `vf-${startedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
   const enrich = makeEnricher(config.enrich, secretOf(config.enrich.maskKey, config.enrich.maskKeyFile), config.pipeline.id);
   const pg = new PgSide(config, enrich);
-  const sides: SinkSide[] = [];
+  const sides: Array<SinkSide<VerifySinkName>> = [];
   const admin = kafkaClient(config.kafka, logger, { retries: 3 }).admin();
   const results: TableSinkResult[] = [];
   let interrupted = false;
   try {
     await pg.connect();
     await admin.connect();
-    for (const name of options.sinks) sides.push(name === 'redis' ? await RedisSide.connect(config.sinks.redis, logger) : new BigQuerySide(config.sinks.bigquery));
+    for (const name of options.sinks) sides.push(await openSide(name, config, logger));
     const infos = await describeTables(pg.client, options.tables, 'verify');
     for (const info of infos) {
       if (signal?.aborted) {
@@ -160,7 +160,7 @@ interface TableContext {
   config: Config;
   logger: Logger;
   pg: PgSide;
-  sides: SinkSide[];
+  sides: Array<SinkSide<VerifySinkName>>;
   admin: Admin;
   options: VerifyOptions;
   signal: AbortSignal | undefined;
@@ -168,7 +168,7 @@ interface TableContext {
 }
 
 interface SinkState {
-  side: SinkSide;
+  side: SinkSide<VerifySinkName>;
   chunksDiffering: number;
   candidates: Candidate[];
   unchecked: number;
