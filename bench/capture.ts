@@ -4,8 +4,8 @@
  *    own slot: how fast PostgreSQL can decode and send it;
  *  - limit B: Kafka's own ProducerPerformance writing as many records of the same average
  *    size, acks=all, in transactions of about our commit cadence: how fast Kafka takes it.
- * Ours is `streamctl stream --role capture` (with the node flags of bin/streamctl's shebang,
- * as when it runs as a program), timed from process start until its checkpoint
+ * Ours is `streamctl stream --role capture` (with the variables and node flags of
+ * bin/streamctl's shebang, as when it runs as a program), timed from process start until its checkpoint
  * says every event is in Kafka (start-up included; reported separately too).
  *
  * Figures only, never assertions. The last stdout line is one JSON object.
@@ -85,7 +85,7 @@ async function main(): Promise<void> {
       const rows = Math.min(TX_ROWS, N - done);
       await db.query(
         `INSERT INTO ${table} (customer_id, status, amount, quantity, score, active, tags, attrs, ref, created_at, note)
-         SELECT 100000 + (g * 7919) % 900000,
+         SELECT 100000 + (g::int8 * 7919) % 900000,
                 (ARRAY['new','paid','shipped','delivered','cancelled'])[1 + g % 5],
                 round((random() * 1000)::numeric, 2),
                 1 + g % 9,
@@ -130,11 +130,12 @@ async function main(): Promise<void> {
     say(`         CPU meanwhile (% of one core): ${cpuSince(mark, 'pg_recvlogical')}`);
 
     // --- ours ----------------------------------------------------------------------------
-    // streamctl as a user runs it: with the node flags of bin/streamctl's shebang (`node BIN` alone would drop them).
-    const nodeArgs = [...shebangNodeFlags(BIN), ...(process.env['BENCH_CAPTURER_NODE_ARGS'] ?? '').split(' ').filter(Boolean)];
+    // streamctl as a user runs it: with what bin/streamctl's shebang sets (`node BIN` alone would drop it).
+    const shebang = shebangOf(BIN);
+    const nodeArgs = [...shebang.nodeFlags, ...(process.env['BENCH_CAPTURER_NODE_ARGS'] ?? '').split(' ').filter(Boolean)];
     mark = cpuMark();
     const oursStarted = performance.now();
-    child = spawn(process.execPath, [...nodeArgs, BIN, 'stream', '--role', 'capture'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(process.execPath, [...nodeArgs, BIN, 'stream', '--role', 'capture'], { env: { ...process.env, ...shebang.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     const pid = child.pid!;
     let log = '';
     let streamingAt: number | null = null;
@@ -236,12 +237,14 @@ async function main(): Promise<void> {
   }
 }
 
-/** The node flags a `#!/usr/bin/env -S node --flag ...` line gives the program. */
-function shebangNodeFlags(bin: string): string[] {
+/** The variables and node flags a `#!/usr/bin/env -S NAME=value node --flag ...` line gives the program. */
+function shebangOf(bin: string): { env: Record<string, string>; nodeFlags: string[] } {
   const first = readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '';
   const words = first.replace(/^#!\S*env\s+(-S\s+)?/, '').split(/\s+/).filter(Boolean);
   const node = words.findIndex((w) => w === 'node' || w.endsWith('/node'));
-  return node === -1 ? [] : words.slice(node + 1).filter((w) => w.startsWith('--'));
+  if (node === -1) return { env: {}, nodeFlags: [] };
+  const env = Object.fromEntries(words.slice(0, node).filter((w) => w.includes('=')).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+  return { env, nodeFlags: words.slice(node + 1).filter((w) => w.startsWith('--')) };
 }
 
 interface MemorySplit {
