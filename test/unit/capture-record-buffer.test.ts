@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RecordBuffer } from '../../src/core/capture/record-buffer.js';
+import { ChunkPool, RecordBuffer } from '../../src/core/capture/record-buffer.js';
 
 describe('RecordBuffer (a capture batch written into a few large buffers)', () => {
   it('gives back every record byte for byte, across buffer boundaries and with multi-byte text', () => {
@@ -39,4 +39,22 @@ describe('RecordBuffer (a capture batch written into a few large buffers)', () =
   it('refuses a byte count that does not match the text (it would cut a record short)', () => {
     assert.throws(() => new RecordBuffer().append('k', 'é', 1), /expected 2/);
   });
+
+  it('writes the next batch into the buffers a released one gave back, and only those of the usual size', () => {
+    const pool = new ChunkPool(2);
+    const first = new RecordBuffer(pool);
+    first.append('k', 'x'.repeat(600 * 1024), 600 * 1024);
+    first.append('k', 'y'.repeat(600 * 1024), 600 * 1024); // a second 1 MiB buffer
+    first.append('big', 'z'.repeat(2 * 1024 * 1024), 2 * 1024 * 1024); // one of its own size
+    const used = first.records().map((r) => r.value.buffer);
+    first.release();
+    assert.equal(pool.size, 2, 'the two 1 MiB buffers, not the big one');
+    const second = new RecordBuffer(pool);
+    second.append('k2', 'second', 6);
+    const [record] = second.records();
+    assert.ok(used.includes(record!.value.buffer), 'reuses a released buffer');
+    assert.deepEqual([record!.key.toString(), record!.value.toString()], ['k2', 'second']);
+    assert.equal(first.length, 0);
+  });
 });
+

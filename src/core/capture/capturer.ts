@@ -17,7 +17,7 @@ import { SESSION_OPTIONS, TypeRegistry } from '../source/pg-types.js';
 import { beginTransaction, eventsOf, type OpenTransaction, type SourceInfo } from './assembler.js';
 import { isCovered, isTransactionCovered, type Checkpoint } from './checkpoint.js';
 import { captureProducer, readCheckpoint, type CaptureProducer } from './kafka-writer.js';
-import { RecordBuffer } from './record-buffer.js';
+import { ChunkPool, RecordBuffer } from './record-buffer.js';
 import { ConfirmGate } from './confirm-gate.js';
 import { ReplicationStream } from './replication-stream.js';
 import { ensurePublication, ensureSlot, preflight } from './setup.js';
@@ -61,7 +61,7 @@ interface Batch {
   partial: { commitLsn: bigint; position: number } | null;
 }
 
-const emptyBatch = (): Batch => ({ records: new RecordBuffer(), firstAt: 0, counts: new Map(), lastComplete: null, partial: null });
+const emptyBatch = (pool: ChunkPool): Batch => ({ records: new RecordBuffer(pool), firstAt: 0, counts: new Map(), lastComplete: null, partial: null });
 
 /**
  * `stream --role capture`: PostgreSQL logical replication into Kafka, exactly once.
@@ -287,7 +287,8 @@ export class Capturer {
     /** The checkpoint of the last batch handed to Kafka (committed or in flight). */
     let checkpoint = start;
     let eventsTotal = start?.events_total ?? 0;
-    let batch = emptyBatch();
+    const pool = new ChunkPool();
+    let batch = emptyBatch(pool);
     let tx: OpenTransaction | null = null;
     let skipTx = false;
     /** The checkpoint ends inside this transaction: only then can a single change of it be covered. */
@@ -318,6 +319,8 @@ export class Capturer {
           this.progress.progress(`checkpoint ${next.lsn}`);
           // Only now may PostgreSQL forget the WAL of the transactions this commit covers.
           gate.committed(committing.lastComplete?.endLsn ?? null);
+          // Committed, so every record was produced (copied by the client): its buffers may be written again.
+          committing.records.release();
           stream.interrupt();
         },
         (err: unknown) => {
@@ -355,7 +358,7 @@ export class Capturer {
       eventsTotal = next.events_total;
       checkpoint = next;
       this.inFlight = commit(batch, next);
-      batch = emptyBatch();
+      batch = emptyBatch(pool);
     };
 
     const add = (event: ChangeEvent): void => {

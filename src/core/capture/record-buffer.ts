@@ -13,6 +13,13 @@ const CHUNK_BYTES = 1 << 20;
  * views Kafka's client needs are made only when the batch is sent (`records`).
  */
 export class RecordBuffer {
+  /**
+   * `pool`: buffers of batches already committed, to write into again. A batch's buffers,
+   * dropped, are freed only when a major collection finds their (promoted) Buffer objects:
+   * until then they were 10-35 MiB of capture's external memory; reused, two batches' worth is all there is.
+   */
+  constructor(private readonly pool: ChunkPool = new ChunkPool()) {}
+
   private readonly chunks: Buffer[] = [];
   private chunk: Buffer | null = null;
   private used = 0;
@@ -34,7 +41,7 @@ export class RecordBuffer {
     const keyBytes = Buffer.byteLength(key);
     const needed = keyBytes + valueBytes;
     if (this.chunk === null || this.used + needed > this.chunk.length) {
-      this.chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, needed));
+      this.chunk = needed <= CHUNK_BYTES ? this.pool.take() : Buffer.allocUnsafeSlow(needed);
       this.chunks.push(this.chunk);
       this.used = 0;
     }
@@ -47,6 +54,19 @@ export class RecordBuffer {
     this.valueBytes += valueBytes;
   }
 
+  /**
+   * Gives the buffers back to the pool: only once nothing reads the records any more (Kafka's
+   * client copies each record when it is produced, so once the transaction is committed).
+   */
+  release(): void {
+    for (const chunk of this.chunks) this.pool.give(chunk);
+    this.chunks.length = 0;
+    this.spans.length = 0;
+    this.chunk = null;
+    this.used = 0;
+    this.valueBytes = 0;
+  }
+
   /** The records as Kafka's client takes them: views on the buffers, valid as long as this batch is. */
   records(): OutgoingRecord[] {
     const out: OutgoingRecord[] = new Array(this.length);
@@ -56,5 +76,24 @@ export class RecordBuffer {
       out[r] = { key: chunk.subarray(spans[i + 1], spans[i + 2]), value: chunk.subarray(spans[i + 2], spans[i + 3]) };
     }
     return out;
+  }
+}
+
+/** Free 1 MiB buffers of a capturer's record buffers; keeps at most `max` of them. */
+export class ChunkPool {
+  private readonly free: Buffer[] = [];
+
+  constructor(private readonly max = 16) {}
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES);
+  }
+
+  give(chunk: Buffer): void {
+    if (chunk.length === CHUNK_BYTES && this.free.length < this.max) this.free.push(chunk);
+  }
+
+  get size(): number {
+    return this.free.length;
   }
 }
