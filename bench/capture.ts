@@ -4,7 +4,8 @@
  *    own slot: how fast PostgreSQL can decode and send it;
  *  - limit B: Kafka's own ProducerPerformance writing as many records of the same average
  *    size, acks=all, in transactions of about our commit cadence: how fast Kafka takes it.
- * Ours is `streamctl stream --role capture`, timed from process start until its checkpoint
+ * Ours is `streamctl stream --role capture` (with the variables and node flags of
+ * bin/streamctl's shebang, as when it runs as a program), timed from process start until its checkpoint
  * says every event is in Kafka (start-up included; reported separately too).
  *
  * Figures only, never assertions. The last stdout line is one JSON object.
@@ -16,7 +17,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
       const rows = Math.min(TX_ROWS, N - done);
       await db.query(
         `INSERT INTO ${table} (customer_id, status, amount, quantity, score, active, tags, attrs, ref, created_at, note)
-         SELECT 100000 + (g * 7919) % 900000,
+         SELECT 100000 + (g::int8 * 7919) % 900000,
                 (ARRAY['new','paid','shipped','delivered','cancelled'])[1 + g % 5],
                 round((random() * 1000)::numeric, 2),
                 1 + g % 9,
@@ -129,16 +130,20 @@ async function main(): Promise<void> {
     say(`         CPU meanwhile (% of one core): ${cpuSince(mark, 'pg_recvlogical')}`);
 
     // --- ours ----------------------------------------------------------------------------
-    const nodeArgs = (process.env['BENCH_CAPTURER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+    // streamctl as a user runs it: with what bin/streamctl's shebang sets (`node BIN` alone would drop it).
+    const shebang = shebangOf(BIN);
+    const nodeArgs = [...shebang.nodeFlags, ...(process.env['BENCH_CAPTURER_NODE_ARGS'] ?? '').split(' ').filter(Boolean)];
     mark = cpuMark();
     const oursStarted = performance.now();
-    child = spawn(process.execPath, [...nodeArgs, BIN, 'stream', '--role', 'capture'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(process.execPath, [...nodeArgs, BIN, 'stream', '--role', 'capture'], { env: { ...process.env, ...shebang.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     const pid = child.pid!;
     let log = '';
     let streamingAt: number | null = null;
+    let metricsUrl: string | null = null;
     child.stderr?.on('data', (d: Buffer) => {
       log += d.toString();
       if (streamingAt === null && log.includes('capture starting')) streamingAt = performance.now();
+      metricsUrl ??= /metrics listening url=(\S+)/.exec(log)?.[1] ?? null;
     });
     let maxRss = 0;
     const rssTimer = setInterval(() => {
@@ -147,6 +152,7 @@ async function main(): Promise<void> {
     }, 200);
     const marks = [0.25, 0.5, 0.75, 1];
     const rssAt: number[] = [];
+    const memoryAt: Array<MemorySplit | null> = [];
     let firstCheckpointAt: number | null = null;
     let firstCheckpointEvents = 0;
     let done = 0;
@@ -162,7 +168,10 @@ async function main(): Promise<void> {
         firstCheckpointEvents = checkpoint.events_total;
       }
       done = checkpoint.events_total;
-      while (rssAt.length < marks.length && done >= marks[rssAt.length]! * N) rssAt.push(rssKb(pid) ?? 0);
+      while (rssAt.length < marks.length && done >= marks[rssAt.length]! * N) {
+        rssAt.push(rssKb(pid) ?? 0);
+        memoryAt.push(metricsUrl ? await memorySplit(metricsUrl) : null);
+      }
     }
     const oursSeconds = (performance.now() - oursStarted) / 1000;
     const oursCpu = cpuSince(mark, 'children');
@@ -188,6 +197,9 @@ async function main(): Promise<void> {
       `${kafkaTransactions} Kafka transactions, one every ~${cadenceMs} ms; capturer CPU ${cpu === null ? '?' : `${round(cpu, 1)} s = ${Math.round((100 * cpu) / oursSeconds)} % of one core`})`);
     say(`         CPU meanwhile (% of one core): ${oursCpu}`);
     say(`         RSS max ${round(maxRss / 1024, 1)} MiB; at 25/50/75/100 % of events: ${rssAt.map((kb) => `${round(kb / 1024, 1)}`).join(' / ')} MiB`);
+    // Where the MiB are: V8's heap (used of committed), Buffers and other memory V8 tracks
+    // outside it, and the rest of the RSS (code, native libraries and their threads: librdkafka, OpenSSL).
+    say(`         of which at 25/50/75/100 %: ${memoryAt.map((m) => (m ? `heap ${m.heapUsed}/${m.heapTotal}, external ${m.external}, native rest ${round(m.rss - m.heapTotal - m.external, 1)}` : '?')).join(' | ')} MiB`);
 
     // --- limit B: Kafka's ProducerPerformance --------------------------------------------
     const txMs = intEnv('BENCH_TX_MS', cadenceMs);
@@ -222,6 +234,34 @@ async function main(): Promise<void> {
     await admin.deleteGroups([checkpointGroupOf(config)]).catch(() => {});
     await admin.disconnect();
     rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** The variables and node flags a `#!/usr/bin/env -S NAME=value node --flag ...` line gives the program. */
+function shebangOf(bin: string): { env: Record<string, string>; nodeFlags: string[] } {
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '';
+  const words = first.replace(/^#!\S*env\s+(-S\s+)?/, '').split(/\s+/).filter(Boolean);
+  const node = words.findIndex((w) => w === 'node' || w.endsWith('/node'));
+  if (node === -1) return { env: {}, nodeFlags: [] };
+  const env = Object.fromEntries(words.slice(0, node).filter((w) => w.includes('=')).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+  return { env, nodeFlags: words.slice(node + 1).filter((w) => w.startsWith('--')) };
+}
+
+interface MemorySplit {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+}
+
+/** The capturer's own memory figures (MiB), from prom-client's default metrics on its /metrics. */
+async function memorySplit(url: string): Promise<MemorySplit | null> {
+  try {
+    const text = await (await fetch(url, { signal: AbortSignal.timeout(2000) })).text();
+    const mib = (name: string): number => round(Number(new RegExp(`^streamctl_${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN) / 2 ** 20, 1);
+    return { rss: mib('process_resident_memory_bytes'), heapUsed: mib('nodejs_heap_size_used_bytes'), heapTotal: mib('nodejs_heap_size_total_bytes'), external: mib('nodejs_external_memory_bytes') };
+  } catch {
+    return null;
   }
 }
 

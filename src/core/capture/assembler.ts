@@ -1,5 +1,5 @@
 import type { Pgoutput } from 'pg-logical-replication';
-import { canonicalJson, changeEventId } from '../event/identity.js';
+import { canonicalJson, changeEventIdPrefix } from '../event/identity.js';
 import { ENVELOPE_VERSION, type ChangeEvent, type Row } from '../event/envelope.js';
 import { formatLsn, parseLsn } from '../event/lsn.js';
 import { decodeTuple, type TypeRegistry } from '../source/pg-types.js';
@@ -15,6 +15,8 @@ export interface OpenTransaction {
   commitLsnText: string;
   xid: number;
   commitTs: string;
+  /** `changeEventIdPrefix(commitLsn)`: each event's id is this plus its position. */
+  idPrefix: string;
   nextPosition: number;
 }
 
@@ -40,6 +42,7 @@ export function beginTransaction(msg: Pgoutput.MessageBegin): OpenTransaction {
     commitLsnText: formatLsn(commitLsn),
     xid: msg.xid,
     commitTs: microsToIso(msg.commitTime as bigint),
+    idPrefix: changeEventIdPrefix(commitLsn),
     nextPosition: 0,
   };
 }
@@ -75,7 +78,7 @@ export function eventsOf(
   ): ChangeEvent => {
     const position = tx.nextPosition++;
     const event: ChangeEvent = {
-      id: changeEventId(tx.commitLsnText, position),
+      id: tx.idPrefix + position,
       version: ENVELOPE_VERSION,
       op,
       schema: relation.schema,

@@ -5,7 +5,7 @@ import { makePgClient } from '../clients/postgres.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
 import type { ChangeEvent } from '../event/envelope.js';
-import { encodeEvent, oversizeLogFields } from '../event/oversize.js';
+import { encodeEventText, oversizeLogFields } from '../event/oversize.js';
 import { formatLsn, parseLsn } from '../event/lsn.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { isFenced } from '../kafka/retry.js';
@@ -16,7 +16,8 @@ import { sleep, sleepUnlessAborted } from '../timeout.js';
 import { SESSION_OPTIONS, TypeRegistry } from '../source/pg-types.js';
 import { beginTransaction, eventsOf, type OpenTransaction, type SourceInfo } from './assembler.js';
 import { isCovered, isTransactionCovered, type Checkpoint } from './checkpoint.js';
-import { captureProducer, readCheckpoint, type CaptureProducer, type OutgoingRecord } from './kafka-writer.js';
+import { captureProducer, readCheckpoint, type CaptureProducer } from './kafka-writer.js';
+import { ChunkPool, RecordBuffer } from './record-buffer.js';
 import { ConfirmGate } from './confirm-gate.js';
 import { ReplicationStream } from './replication-stream.js';
 import { ensurePublication, ensureSlot, preflight } from './setup.js';
@@ -24,6 +25,18 @@ import { StreamctlError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { downOrJustBack, isConnectionError, outageFailure, outageRecovered, portsOf, serverOf, unreachableServer } from '../outages.js';
 import { isBrokenTransaction } from '../clients/librdkafka.js';
+
+/**
+ * Both results once both have settled, or the first failure (a's before b's). Never leaves
+ * one running while the caller closes its connections (Promise.all would reject at the
+ * first failure with the other still connecting).
+ */
+async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
+  return [x.value, y.value];
+}
 
 export class CaptureFencedError extends StreamctlError {
   constructor() {
@@ -39,8 +52,7 @@ export interface CaptureStats {
 }
 
 interface Batch {
-  records: OutgoingRecord[];
-  bytes: number;
+  records: RecordBuffer;
   firstAt: number;
   counts: Map<string, number>;
   /** Last PostgreSQL transaction fully in the batch. */
@@ -49,7 +61,7 @@ interface Batch {
   partial: { commitLsn: bigint; position: number } | null;
 }
 
-const emptyBatch = (): Batch => ({ records: [], bytes: 0, firstAt: 0, counts: new Map(), lastComplete: null, partial: null });
+const emptyBatch = (pool: ChunkPool): Batch => ({ records: new RecordBuffer(pool), firstAt: 0, counts: new Map(), lastComplete: null, partial: null });
 
 /**
  * `stream --role capture`: PostgreSQL logical replication into Kafka, exactly once.
@@ -87,8 +99,16 @@ export class Capturer {
     this.progress = metrics.progress.watch('capture');
   }
 
-  /** Sets up PostgreSQL and Kafka; throws EnvironmentNotReadyError with every problem. */
+  /**
+   * Sets up PostgreSQL and Kafka; throws EnvironmentNotReadyError with every problem. The two
+   * servers are set up side by side (nothing of one depends on the other): start-up counts
+   * in every restart of a capturer, and one after the other it was a few round trips longer.
+   */
   async setup(): Promise<void> {
+    await settleBoth(this.setupPostgres(), this.setupKafka());
+  }
+
+  private async setupPostgres(): Promise<void> {
     const client = makePgClient(this.config.postgres);
     await client.connect();
     try {
@@ -104,6 +124,9 @@ export class Capturer {
     } finally {
       await client.end().catch(() => {});
     }
+  }
+
+  private async setupKafka(): Promise<void> {
     const admin = makeKafka(this.config.kafka, this.logger).admin();
     await admin.connect();
     try {
@@ -175,12 +198,20 @@ export class Capturer {
     let stream: ReplicationStream | null = null;
     let lagTimer: NodeJS.Timeout | undefined;
     try {
-      await pgAdmin.connect();
-      pgAdmin.on('error', () => {});
-      if (!takeOver && (await this.slotHolder(pgAdmin)) !== null) throw new CaptureFencedError();
-      await admin.connect();
-      await writer.connect(); // fences any older capturer of this pipeline
-      const checkpoint = await readCheckpoint(admin, this.config);
+      const postgres = (async () => {
+        await pgAdmin.connect();
+        pgAdmin.on('error', () => {});
+        if (!takeOver && (await this.slotHolder(pgAdmin)) !== null) throw new CaptureFencedError();
+      })();
+      // A restarting capturer must know the slot is not held by its replacement before it
+      // fences anyone; one that is starting may connect to both servers at once.
+      if (!takeOver) await postgres;
+      const kafka = (async () => {
+        await admin.connect();
+        await writer.connect(); // fences any older capturer of this pipeline
+        return readCheckpoint(admin, this.config);
+      })();
+      const [checkpoint] = await settleBoth(kafka, postgres);
       this.stats.checkpoint = checkpoint;
       await this.takeOverSlot(pgAdmin);
       const slot = await ensureSlot(pgAdmin, this.names.slot);
@@ -256,9 +287,12 @@ export class Capturer {
     /** The checkpoint of the last batch handed to Kafka (committed or in flight). */
     let checkpoint = start;
     let eventsTotal = start?.events_total ?? 0;
-    let batch = emptyBatch();
+    const pool = new ChunkPool();
+    let batch = emptyBatch(pool);
     let tx: OpenTransaction | null = null;
     let skipTx = false;
+    /** The checkpoint ends inside this transaction: only then can a single change of it be covered. */
+    let partlyCovered = false;
     let commitFailure: unknown = null;
     const gate = new ConfirmGate((lsn) => this.confirm(stream, lsn));
 
@@ -270,7 +304,7 @@ export class Capturer {
     const commit = (committing: Batch, next: Checkpoint): Promise<void> => {
       const started = performance.now();
       gate.begin();
-      return writer.commitAll(committing.records, next).then(
+      return writer.commitAll(committing.records.records(), next).then(
         () => {
           this.metrics.captureCommitSeconds.observe((performance.now() - started) / 1000);
           this.metrics.captureTransactions.inc();
@@ -285,6 +319,8 @@ export class Capturer {
           this.progress.progress(`checkpoint ${next.lsn}`);
           // Only now may PostgreSQL forget the WAL of the transactions this commit covers.
           gate.committed(committing.lastComplete?.endLsn ?? null);
+          // Committed, so every record was produced (copied by the client): its buffers may be written again.
+          committing.records.release();
           stream.interrupt();
         },
         (err: unknown) => {
@@ -322,20 +358,19 @@ export class Capturer {
       eventsTotal = next.events_total;
       checkpoint = next;
       this.inFlight = commit(batch, next);
-      batch = emptyBatch();
+      batch = emptyBatch(pool);
     };
 
     const add = (event: ChangeEvent): void => {
       // Over the size limit: a marker instead, so one huge row never stalls capture (oversize.ts).
-      const { key, value, oversize } = encodeEvent(event, this.config.kafka.maxRecordBytes);
+      const { key, value, bytes, oversize } = encodeEventText(event, this.config.kafka.maxRecordBytes);
       if (oversize) {
         this.metrics.oversizeEvents.inc({ table: `${event.schema}.${event.table}` });
         this.logger.error('row over kafka.maxRecordBytes: wrote an oversize marker in its place', oversizeLogFields(event, oversize));
       }
       this.progress.work();
       if (batch.records.length === 0) batch.firstAt = performance.now();
-      batch.records.push({ key, value });
-      batch.bytes += value.length;
+      batch.records.append(key, value, bytes);
       const label = `${event.schema}.${event.table}|${event.op}`;
       batch.counts.set(label, (batch.counts.get(label) ?? 0) + 1);
     };
@@ -365,6 +400,9 @@ export class Capturer {
         case 'begin':
           tx = beginTransaction(message);
           skipTx = isTransactionCovered(checkpoint, tx.commitLsn);
+          // Decided once per transaction (not parsing the checkpoint's LSN for every change): a
+          // checkpoint written later in this loop only covers changes of it already added.
+          partlyCovered = !skipTx && checkpoint !== null && parseLsn(checkpoint.lsn) === tx.commitLsn;
           break;
         case 'relation':
           await registry.resolveForRelation(message);
@@ -378,7 +416,7 @@ export class Capturer {
           } else {
             batch.lastComplete = { commitLsn: tx.commitLsn, endLsn };
             batch.partial = null;
-            if (batch.records.length >= maxBatchEvents || batch.bytes >= maxBatchBytes) await flush();
+            if (batch.records.length >= maxBatchEvents || batch.records.bytes >= maxBatchBytes) await flush();
           }
           tx = null;
           break;
@@ -389,11 +427,11 @@ export class Capturer {
         case 'truncate': {
           if (!tx) throw new Error(`${message.tag} outside a transaction in the replication stream`);
           for (const event of eventsOf(message, tx, registry, this.source)) {
-            if (skipTx || isCovered(checkpoint, tx.commitLsn, event.position!)) continue;
+            if (skipTx || (partlyCovered && isCovered(checkpoint, tx.commitLsn, event.position!))) continue;
             add(event);
             batch.partial = { commitLsn: tx.commitLsn, position: event.position! };
             // A transaction too big for one batch is split here; the checkpoint records the position.
-            if (batch.records.length >= maxBatchEvents || batch.bytes >= maxBatchBytes) await flush();
+            if (batch.records.length >= maxBatchEvents || batch.records.bytes >= maxBatchBytes) await flush();
           }
           break;
         }

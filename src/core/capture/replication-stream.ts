@@ -20,11 +20,20 @@ export type StreamItem =
   | { kind: 'data'; walStart: bigint; message: Pgoutput.Message }
   | { kind: 'keepalive'; walEnd: bigint };
 
+/**
+ * What waits in the read-ahead: a WAL message still as bytes (a copy: pg's parser reuses
+ * its buffer), parsed only when the capturer takes it. Parsed, each waiting message was a
+ * message, a tuple and a string per column, and the read-ahead is what outlives V8's
+ * young-generation collections: those copied and promoted it again and again. As bytes it
+ * is one small Buffer (its bytes outside the heap).
+ */
+type Queued = { kind: 'wal'; walStart: bigint; body: Buffer } | { kind: 'keepalive'; walEnd: bigint };
+
 const PG_EPOCH_MICROS = 946_684_800_000_000n;
 
 export class ReplicationStream {
   private client: pg.Client | null = null;
-  private readonly queue = new Fifo<StreamItem>();
+  private readonly queue = new Fifo<Queued>();
   private waiter: (() => void) | null = null;
   private paused = false;
   private ended = false;
@@ -38,7 +47,7 @@ export class ReplicationStream {
     private readonly config: PostgresConfig,
     private readonly slot: string,
     publication: string,
-    // Read-ahead of parsed messages. Kept short: 20k/5k held ~300 MiB on a backlog and kept
+    // Read-ahead, in messages (kept as bytes, see Queued). Kept short: 20k/5k parsed held ~300 MiB on a backlog and kept
     // the collector busy with objects that lived long enough to be promoted; the socket
     // and the kernel's buffers hold what PostgreSQL sends meanwhile, so nothing waits.
     private readonly limits = { highWater: 2_000, lowWater: 500 },
@@ -64,15 +73,7 @@ export class ReplicationStream {
   private onCopyData(chunk: Buffer): void {
     const tag = chunk[0];
     if (tag === 0x77 /* w: XLogData */) {
-      const walStart = chunk.readBigUInt64BE(1);
-      let message: Pgoutput.Message;
-      try {
-        message = this.plugin.parse(chunk.subarray(25));
-      } catch (err) {
-        this.fail(new Error(`cannot decode a pgoutput message at ${walStart}: ${(err as Error).message}`));
-        return;
-      }
-      this.push({ kind: 'data', walStart, message });
+      this.push({ kind: 'wal', walStart: chunk.readBigUInt64BE(1), body: Buffer.from(chunk.subarray(25)) });
     } else if (tag === 0x6b /* k: keepalive */) {
       const walEnd = chunk.readBigUInt64BE(1);
       if (chunk[17] === 1) this.sendStatus(this.confirmed); // the server wants an answer now
@@ -80,7 +81,7 @@ export class ReplicationStream {
     }
   }
 
-  private push(item: StreamItem): void {
+  private push(item: Queued): void {
     this.queue.push(item);
     if (!this.paused && this.queue.length >= this.limits.highWater) {
       this.paused = true;
@@ -113,7 +114,16 @@ export class ReplicationStream {
           this.paused = false;
           this.socket()?.resume();
         }
-        return item;
+        if (item.kind === 'keepalive') return item;
+        // In arrival order, so the parser's relation cache is filled before the tuples that use it.
+        let message: Pgoutput.Message;
+        try {
+          message = this.plugin.parse(item.body);
+        } catch (err) {
+          this.failure ??= new Error(`cannot decode a pgoutput message at ${item.walStart}: ${(err as Error).message}`);
+          throw this.failure;
+        }
+        return { kind: 'data', walStart: item.walStart, message };
       }
       if (this.ended) return null;
       const arrived = await new Promise<boolean>((resolve) => {

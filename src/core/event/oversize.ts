@@ -24,7 +24,14 @@ export interface EncodedEvent {
   oversize: OversizeInfo | null;
 }
 
-const encode = (event: ChangeEvent): Buffer => Buffer.from(JSON.stringify(event));
+/** The same, with the texts left for the caller to write as UTF-8 (capture writes them straight into its batch buffer). */
+export interface EncodedEventText {
+  key: string;
+  value: string;
+  /** UTF-8 bytes of `value`: what the limit is checked against. */
+  bytes: number;
+  oversize: OversizeInfo | null;
+}
 
 function columnSizes(row: Row | null): Record<string, number> {
   const sizes: Record<string, number> = {};
@@ -32,19 +39,41 @@ function columnSizes(row: Row | null): Record<string, number> {
   return sizes;
 }
 
-/** The Kafka record of an event, within `maxBytes` (see above). */
-export function encodeEvent(event: ChangeEvent, maxBytes: number): EncodedEvent {
-  const key = Buffer.from(recordKey(event.schema, event.table, event.key));
+/**
+ * The value within `maxBytes` (see above), each candidate encoded once by `encode` and
+ * measured by `size`: the JSON of an event within the limit, the common case, is made
+ * exactly once.
+ */
+function fit<T>(event: ChangeEvent, maxBytes: number, encode: (event: ChangeEvent) => T, size: (value: T) => number): { value: T; bytes: number; oversize: OversizeInfo | null } {
   const value = encode(event);
-  if (value.length <= maxBytes || event.op === 'oversize') return { key, value, oversize: null };
+  const bytes = size(value);
+  if (bytes <= maxBytes || event.op === 'oversize') return { value, bytes, oversize: null };
   if (event.before !== null && event.key !== null) {
     const trimmed = encode({ ...event, before: { ...event.key }, before_trimmed: true });
-    if (trimmed.length <= maxBytes) return { key, value: trimmed, oversize: null };
+    const trimmedBytes = size(trimmed);
+    if (trimmedBytes <= maxBytes) return { value: trimmed, bytes: trimmedBytes, oversize: null };
   }
-  const oversize: OversizeInfo = { op: event.op, bytes: value.length, limit_bytes: maxBytes, columns: columnSizes(event.after ?? event.before) };
+  const oversize: OversizeInfo = { op: event.op, bytes, limit_bytes: maxBytes, columns: columnSizes(event.after ?? event.before) };
   const { unchanged: _unchanged, before_trimmed: _trimmed, ...rest } = event;
   const marker: ChangeEvent = { ...rest, op: 'oversize', before: null, after: null, oversize };
-  return { key, value: encode(marker), oversize };
+  const markerValue = encode(marker);
+  return { value: markerValue, bytes: size(markerValue), oversize };
+}
+
+const jsonBuffer = (event: ChangeEvent): Buffer => Buffer.from(JSON.stringify(event));
+const bufferBytes = (value: Buffer): number => value.length;
+const jsonText = (event: ChangeEvent): string => JSON.stringify(event);
+
+/** The Kafka record of an event, within `maxBytes` (see above). */
+export function encodeEvent(event: ChangeEvent, maxBytes: number): EncodedEvent {
+  const { value, oversize } = fit(event, maxBytes, jsonBuffer, bufferBytes);
+  return { key: Buffer.from(recordKey(event.schema, event.table, event.key)), value, oversize };
+}
+
+/** The Kafka record of an event as text, within `maxBytes` (see above). */
+export function encodeEventText(event: ChangeEvent, maxBytes: number): EncodedEventText {
+  const { value, bytes, oversize } = fit(event, maxBytes, jsonText, Buffer.byteLength);
+  return { key: recordKey(event.schema, event.table, event.key), value, bytes, oversize };
 }
 
 /** What the error log line of an oversize marker says: which row, how big, and the way out. */

@@ -161,6 +161,10 @@ export function typeInfoFromRow(row: Record<string, unknown>): PgTypeInfo {
 export class TypeRegistry {
   static readonly RESOLVE_SQL = RESOLVE_SQL;
   private readonly types = new Map<number, PgTypeInfo>();
+  /** One decoder per OID, built on first use (see `decoder`). */
+  private decoders = new Map<number, ValueDecoder>();
+  /** The decoders of a relation's columns, by the relation's column list (a new relation message is a new list). */
+  private columnDecoders = new WeakMap<object, ValueDecoder[]>();
   /** Key columns of the relations seen (see row-identity.ts). */
   readonly identities: RowIdentities;
 
@@ -176,6 +180,32 @@ export class TypeRegistry {
 
   add(info: PgTypeInfo): void {
     this.types.set(info.oid, info);
+    // A decoder built before may have followed what this replaces (a domain's base, an element type).
+    this.decoders = new Map();
+    this.columnDecoders = new WeakMap();
+  }
+
+  /**
+   * The decoder of `oid`'s values (see decodeValue), built once per OID: the type is looked
+   * up, domains followed and the rule chosen once, not for every value of every row.
+   */
+  decoder(oid: number): ValueDecoder {
+    let decode = this.decoders.get(oid);
+    if (decode === undefined) {
+      decode = buildDecoder(this.concrete(oid), this);
+      this.decoders.set(oid, decode);
+    }
+    return decode;
+  }
+
+  /** The decoders of a relation's columns, in column order, cached with the column list itself. */
+  decodersOf(columns: ReadonlyArray<{ typeOid: number }>): ValueDecoder[] {
+    let decoders = this.columnDecoders.get(columns);
+    if (decoders === undefined) {
+      decoders = columns.map((c) => this.decoder(c.typeOid));
+      this.columnDecoders.set(columns, decoders);
+    }
+    return decoders;
   }
 
   /** Loads every unknown OID (and what it depends on) with one query. */
@@ -235,35 +265,64 @@ const OID = {
   date: 1082, timestamp: 1114, timestamptz: 1184, numeric: 1700, jsonb: 3802,
 } as const;
 
+/** Decodes one non-NULL value of one type, as PostgreSQL printed it (see decodeValue). */
+export type ValueDecoder = (text: string) => unknown;
+
 /** Decodes one non-NULL value as PostgreSQL printed it under SESSION_OPTIONS. See the table above. */
 export function decodeValue(text: string, oid: number, registry: TypeRegistry): unknown {
-  const type = registry.concrete(oid);
-  if (type.elemOid !== 0) return decodeArray(text, type.elemOid, registry);
+  return registry.decoder(oid)(text);
+}
+
+const INTEGER = /^-?\d+$/;
+const asText: ValueDecoder = (text) => text;
+
+function decodeInteger(text: string, typeName: string): number {
+  if (!INTEGER.test(text)) throw bad(typeName, 'is not an integer');
+  return Number(text);
+}
+
+function decodeBool(text: string): boolean {
+  if (text === 't') return true;
+  if (text === 'f') return false;
+  throw bad('bool', 'is not t or f');
+}
+
+function decodeDate(text: string): string {
+  if (text === 'infinity' || text === '-infinity' || DATE.test(text)) return text;
+  throw bad('date', 'is not ISO (is DateStyle=ISO set? use SESSION_OPTIONS)');
+}
+
+/** The rule for one concrete type (domains already followed). */
+function buildDecoder(type: PgTypeInfo, registry: TypeRegistry): ValueDecoder {
+  if (type.elemOid !== 0) {
+    const decodeElement = registry.decoder(type.elemOid);
+    const delimiter = registry.concrete(type.elemOid).delimiter;
+    // postgres-array only knows ',' as a separator; box (';') needs the general parser.
+    if (delimiter === ',') return (text) => parsePgArray(text, decodeElement);
+    return (text) => parseArrayLiteral(text, delimiter, decodeElement);
+  }
+  const name = type.name;
   switch (type.oid) {
     case OID.bool:
-      if (text === 't') return true;
-      if (text === 'f') return false;
-      throw bad('bool', 'is not t or f');
+      return decodeBool;
     case OID.int2:
     case OID.int4:
     case OID.oid:
-      if (!/^-?\d+$/.test(text)) throw bad(type.name, 'is not an integer');
-      return Number(text);
+      return (text) => decodeInteger(text, name);
     case OID.float4:
     case OID.float8:
-      return decodeFloat(text, type.name);
+      return (text) => decodeFloat(text, name);
     case OID.bytea:
-      return decodeBytea(text);
+      return decodeBytea;
     case OID.date:
-      if (text === 'infinity' || text === '-infinity' || DATE.test(text)) return text;
-      throw bad('date', 'is not ISO (is DateStyle=ISO set? use SESSION_OPTIONS)');
+      return decodeDate;
     case OID.timestamp:
-      return decodeTimestamp(text);
+      return decodeTimestamp;
     case OID.timestamptz:
-      return decodeTimestamptz(text);
+      return decodeTimestamptz;
     default:
       // int8, numeric, json, jsonb, enum, composite, range and every other type: the text itself.
-      return text;
+      return asText;
   }
 }
 
@@ -286,14 +345,6 @@ function decodeBytea(text: string): string {
     throw bad('bytea', 'is not hex (is bytea_output=hex set? use SESSION_OPTIONS)');
   }
   return Buffer.from(text.slice(2), 'hex').toString('base64');
-}
-
-function decodeArray(text: string, elemOid: number, registry: TypeRegistry): unknown[] {
-  const decodeElement = (element: string): unknown => decodeValue(element, elemOid, registry);
-  const delimiter = registry.concrete(elemOid).delimiter;
-  // postgres-array only knows ',' as a separator; box (';') needs the general parser.
-  if (delimiter === ',') return parsePgArray(text, decodeElement);
-  return parseArrayLiteral(text, delimiter, decodeElement);
 }
 
 /**
@@ -361,7 +412,12 @@ function decodeTimestamp(text: string): string {
  * fraction is carried over as text (offsets are whole seconds), so no digit is lost the
  * way a JS Date (milliseconds) would lose it.
  */
+/** The common case under TimeZone=UTC: a four-digit year AD printed at offset +00. */
+const TIMESTAMPTZ_UTC = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?\+00$/;
+
 function decodeTimestamptz(text: string): string {
+  // What the general rule below gives for this form, without its twelve groups.
+  if (TIMESTAMPTZ_UTC.test(text)) return `${text.slice(0, 10)}T${text.slice(11, -3)}Z`;
   if (text === 'infinity' || text === '-infinity') return text;
   const m = TIMESTAMPTZ.exec(text);
   if (!m) throw bad('timestamptz', 'is not ISO (is DateStyle=ISO set? use SESSION_OPTIONS)');
@@ -430,11 +486,16 @@ export function decodeTuple(
 ): DecodedRow {
   const row: Record<string, unknown> = {};
   const unchanged: string[] = [];
-  for (const column of relation.columns) {
-    if (!Object.hasOwn(tuple, column.name)) continue;
-    const value = tuple[column.name];
-    if (value === undefined) unchanged.push(column.name);
-    else row[column.name] = decodeText(value, column.typeOid, column.name, registry);
+  const { columns } = relation;
+  const decoders = registry.decodersOf(columns);
+  for (let i = 0; i < columns.length; i++) {
+    const name = columns[i]!.name;
+    const value = tuple[name];
+    if (typeof value === 'string') row[name] = decoders[i]!(value);
+    else if (value === null) row[name] = null;
+    else if (value === undefined) {
+      if (Object.hasOwn(tuple, name)) unchanged.push(name);
+    } else row[name] = decodeText(value, columns[i]!.typeOid, name, registry); // throws: not raw text
   }
   return { row, unchanged };
 }
