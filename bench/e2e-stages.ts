@@ -33,3 +33,15 @@ export function stageFigures(r: StressReport, offeredRate: number): StageFigures
   }
   return { capture_slot_lag_bytes: { p50: slot.length ? median(slot) : null, max: slot.length ? Math.max(...slot) : null }, sinks };
 }
+
+/**
+ * CPU seconds each process spent per 100k events offered in the measured window (from its
+ * share of a core over that window): the figure contention changes least. A sink that fell
+ * behind handled fewer events than offered, so its figure is a lower bound then.
+ */
+export function cpuPer100k(r: StressReport): Record<string, number | null> {
+  const rate = r.load.achieved_rate;
+  return Object.fromEntries(
+    r.machine.processes.map((p) => [p.name, p.cpu_percent === null || !rate ? null : Math.round((p.cpu_percent / 100 / rate) * 100_000 * 100) / 100]),
+  );
+}
