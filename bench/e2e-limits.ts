@@ -59,7 +59,16 @@ export async function bigQueryInsertLimit(rows: number, batchRows: number, inFli
             const e = sampleEvent(b * batchRows + j);
             return { insertId: e.id, json: eventToRow(e, at) };
           });
-          await t.insert(batch, { raw: true, skipInvalidRows: true, partialRetries: 0 });
+          // The emulator sometimes answers 500 under load: that insert again, as the sink's retry would.
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await t.insert(batch, { raw: true, skipInvalidRows: true, partialRetries: 0 });
+              break;
+            } catch (err) {
+              if (attempt >= 5) throw err;
+              await new Promise((r) => setTimeout(r, 200 * attempt));
+            }
+          }
         }
       };
       await Promise.all(Array.from({ length: n }, worker));
