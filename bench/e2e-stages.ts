@@ -8,7 +8,8 @@ export interface StageFigures {
    * seconds at the offered rate (how far behind Kafka the sink ran). `end` is the last sample
    * of the measured window: a sink that keeps up ends near 0, one that falls behind ends at
    * its backlog. `kept_up` = 1 - end / events offered in the window (the share delivered by
-   * the window's end, from the sink's side of Kafka).
+   * the window's end, from the sink's side of Kafka; 0 when the backlog at the end, warm-up
+   * included, is larger than the window).
    */
   sinks: Record<string, { lag_p50: number; lag_max: number; lag_end: number; lag_max_s: number; kept_up: number }>;
 }
@@ -29,7 +30,19 @@ export function stageFigures(r: StressReport, offeredRate: number): StageFigures
     if (lag.length === 0) continue;
     const max = Math.max(...lag);
     const end = lag[lag.length - 1]!;
-    sinks[sink] = { lag_p50: median(lag), lag_max: max, lag_end: end, lag_max_s: Math.round((max / offeredRate) * 100) / 100, kept_up: Math.round((1 - end / offered) * 1000) / 1000 };
+    sinks[sink] = { lag_p50: median(lag), lag_max: max, lag_end: end, lag_max_s: Math.round((max / offeredRate) * 100) / 100, kept_up: Math.max(0, Math.round((1 - end / offered) * 1000) / 1000) };
   }
   return { capture_slot_lag_bytes: { p50: slot.length ? median(slot) : null, max: slot.length ? Math.max(...slot) : null }, sinks };
+}
+
+/**
+ * CPU seconds each process spent per 100k events offered in the measured window (from its
+ * share of a core over that window): the figure contention changes least. A sink that fell
+ * behind handled fewer events than offered, so its figure is a lower bound then.
+ */
+export function cpuPer100k(r: StressReport): Record<string, number | null> {
+  const rate = r.load.achieved_rate;
+  return Object.fromEntries(
+    r.machine.processes.map((p) => [p.name, p.cpu_percent === null || !rate ? null : Math.round((p.cpu_percent / 100 / rate) * 100_000 * 100) / 100]),
+  );
 }

@@ -239,7 +239,10 @@ export class BatchConsumer {
     } catch {
       return;
     }
-    for (const p of positions) if (p.offset >= 0) await this.options.onIdle!(p.partition, String(p.offset));
+    // All at once: each is a commit round trip to the group coordinator, and after every
+    // capture transaction each partition has a marker to pass, so one after another they
+    // held up the next round by one round trip per idle partition.
+    await Promise.all(positions.filter((p) => p.offset >= 0).map((p) => this.options.onIdle!(p.partition, String(p.offset))));
   }
 
   /** Commits `next` (the offset of the next record to read) for `partition`. */
