@@ -1,11 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { backfillCommand } from './commands/backfill.js';
-import { replayDlqCommand } from './commands/replay-dlq.js';
-import { statusCommand } from './commands/status.js';
-import { streamCommand } from './commands/stream.js';
-import { stressTestCommand } from './commands/stress-test.js';
-import { verifyCommand } from './commands/verify.js';
 import { EXIT, EXIT_CODES_HELP } from './core/exit-codes.js';
 import { LOG_LEVELS } from './core/logger.js';
 
@@ -15,7 +9,36 @@ const CONFIG_HELP = `Configuration: defaults (the local stack of scripts/stack),
 also STREAMCTL_CONFIG), then STREAMCTL_* variables (postgres.port -> STREAMCTL_POSTGRES_PORT,
 sinks.http.hmacKey -> STREAMCTL_SINKS_HTTP_HMAC_KEY), then flags. See README.md.`;
 
-export function buildProgram(): Command {
+/**
+ * Each subcommand's module, loaded only when it runs: a command imports the whole of the
+ * engine it drives, and `stream --role capture` (timed from process start by bench:capture)
+ * had paid for loading replay, verify and stress-test too. In the order `--help` lists them.
+ */
+const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
+  stream: async () => (await import('./commands/stream.js')).streamCommand(),
+  backfill: async () => (await import('./commands/backfill.js')).backfillCommand(),
+  'replay-dlq': async () => (await import('./commands/replay-dlq.js')).replayDlqCommand(),
+  'stress-test': async () => (await import('./commands/stress-test.js')).stressTestCommand(),
+  status: async () => (await import('./commands/status.js')).statusCommand(),
+  verify: async () => (await import('./commands/verify.js')).verifyCommand(),
+};
+
+/** Global options that take a value, so that value is not taken for the subcommand's name. */
+const VALUED_GLOBALS = new Set(['-c', '--config', '--log-level']);
+
+/** The subcommand argv names, or null (none, `help`, a typo: every command is loaded, for commander's help and suggestions). */
+export function subcommandOf(args: readonly string[]): string | null {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (VALUED_GLOBALS.has(a)) i++;
+    else if (!a.startsWith('-')) return Object.hasOwn(SUBCOMMANDS, a) ? a : null;
+  }
+  return null;
+}
+
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
+  const named = subcommandOf(argv.slice(2));
+  const subcommands = await Promise.all((named ? [named] : Object.keys(SUBCOMMANDS)).map((name) => SUBCOMMANDS[name]!()));
   const program = new Command('streamctl')
     .description('Change data capture from PostgreSQL through Kafka (exactly once) to Redis, BigQuery and HTTP')
     .version(pkg.version, '-V, --version')
@@ -26,7 +49,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', `\n${CONFIG_HELP}\n\n${EXIT_CODES_HELP}`);
 
-  for (const sub of [streamCommand(), backfillCommand(), replayDlqCommand(), stressTestCommand(), statusCommand(), verifyCommand()]) {
+  for (const sub of subcommands) {
     sub.addHelpText('after', `\n${EXIT_CODES_HELP}`).showHelpAfterError('(run with --help for usage)');
     program.addCommand(sub);
   }
@@ -37,7 +60,12 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  // `streamctl status --json | head -1`: a reader that stops early is not an error to print a stack for.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.OK);
+    else throw err;
+  });
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync(argv);
   } catch (err) {

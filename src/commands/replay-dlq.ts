@@ -1,8 +1,8 @@
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { kafkaClient } from '../core/clients/rdkafka.js';
-import { Redactor, type Config } from '../core/config/index.js';
-import { deliverySecrets, secretOf } from '../core/delivery/deliverer.js';
+import { deliverySecrets, Redactor, type Config } from '../core/config/index.js';
+import { secretOf } from '../core/delivery/deliverer.js';
 import { makeEnricher } from '../core/delivery/enrich.js';
 import type { SinkName } from '../core/sinks/contract.js';
 import { StreamctlError } from '../core/errors.js';

@@ -1,12 +1,10 @@
 import { Command } from 'commander';
-import { Capturer } from '../core/capture/capturer.js';
-import { Redactor, type Config } from '../core/config/index.js';
+import { deliverySecrets, Redactor, type Config } from '../core/config/index.js';
 import { SINK_NAMES, type SinkName } from '../core/sinks/registry.js';
 import { StreamctlError } from '../core/errors.js';
-import { Deliverer, deliverySecrets } from '../core/delivery/deliverer.js';
 import { EXIT } from '../core/exit-codes.js';
+import type { Logger } from '../core/logger.js';
 import { PipelineMetrics } from '../core/metrics.js';
-import { OpenLetterCounter } from '../core/replay/open-letters.js';
 import { startMetricsServer } from '../core/metrics-server.js';
 import { PipelineMonitor } from '../core/metrics/monitor.js';
 import { ComponentWatch, componentsFor, type DownComponent } from '../core/health/watch.js';
@@ -48,8 +46,10 @@ export function streamCommand(): Command {
         out.useRedactor(Redactor.forConfig(config, deliverySecrets(config)));
         const logger = out.logger('stream');
         const metrics = new PipelineMetrics({ defaultMetrics: true });
-        const capturer = role === 'deliver' ? null : new Capturer(config, logger.child('capture'), metrics);
-        const deliverer = role === 'capture' ? null : new Deliverer(config, logger.child('deliver'), metrics, (kafka) => new OpenLetterCounter(kafka, config));
+        // Each role loads only its own half: a capture-only process starts without the delivery
+        // code (and its sinks' clients), a deliverer without capture's.
+        const capturer = role === 'deliver' ? null : new (await import('../core/capture/capturer.js')).Capturer(config, logger.child('capture'), metrics);
+        const deliverer = role === 'capture' ? null : await deliveryOf(config, logger.child('deliver'), metrics);
 
         const stop = stopOnSignals(
           (name) => logger.info(`${name}: finishing what is in flight, then stopping (again to stop at once)`),
@@ -116,4 +116,9 @@ export function streamCommand(): Command {
         return EXIT.OK;
       }),
     );
+}
+
+async function deliveryOf(config: Config, logger: Logger, metrics: PipelineMetrics) {
+  const [{ Deliverer }, { OpenLetterCounter }] = await Promise.all([import('../core/delivery/deliverer.js'), import('../core/replay/open-letters.js')]);
+  return new Deliverer(config, logger, metrics, (kafka) => new OpenLetterCounter(kafka, config));
 }

@@ -46,7 +46,7 @@ const fakePlugin: AnySinkPlugin = {
   problems: (c: FakeConfig) => (c.widgets === 7 ? ['sinks.fake.widgets: 7 is unlucky'] : []),
   endpoint: (c: FakeConfig) => `fake://${c.widgets}`,
   check: async (c: FakeConfig) => ({ rtt_ms: 1, detail: { widgets: c.widgets } }),
-  build: (c: FakeConfig) => {
+  build: async (c: FakeConfig) => {
     built.push(c);
     return fakeSink(c);
   },
@@ -101,15 +101,15 @@ describe('sink registry', () => {
     assert.equal(disabled?.health.state, 'disabled');
   });
 
-  it('the deliverer builds every enabled registered sink, and only those', () => {
+  it('the deliverer builds every enabled registered sink, and only those', async () => {
     built.length = 0;
     const config = loadConfig({ env: { STREAMCTL_SINKS_REDIS_ENABLED: 'false', STREAMCTL_SINKS_BIGQUERY_ENABLED: 'false', STREAMCTL_SINKS_HTTP_ENABLED: 'false' }, sinks: plugins });
-    const sinks = configuredSinks(config, silentLogger, plugins);
+    const sinks = await configuredSinks(config, silentLogger, plugins);
     assert.deepEqual(sinks.map((s) => s.sink.name), ['fake']);
     assert.deepEqual(sinks[0]!.retry, { retries: 2, initialDelayMs: 10, maxDelayMs: 100 });
     assert.equal(built.length, 1);
     const none = loadConfig({ env: { STREAMCTL_SINKS_REDIS_ENABLED: 'false', STREAMCTL_SINKS_BIGQUERY_ENABLED: 'false', STREAMCTL_SINKS_HTTP_ENABLED: 'false', STREAMCTL_SINKS_FAKE_ENABLED: 'false' }, sinks: plugins });
-    assert.deepEqual(configuredSinks(none, silentLogger, plugins), []);
+    assert.deepEqual(await configuredSinks(none, silentLogger, plugins), []);
   });
 
   it('the registered sinks name their secrets, and redaction covers them', () => {

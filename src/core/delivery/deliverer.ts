@@ -27,20 +27,6 @@ import { outageFailure, portsOf, serverOf } from '../outages.js';
 
 export { secretOf };
 
-/** The secrets delivery reads from files, so the command can redact them from all output. */
-export function deliverySecrets(config: Config): string[] {
-  const out: string[] = [];
-  const readers = [...SINK_PLUGINS.map((p) => () => p.fileSecrets?.(sinkConfigOf(config, p)) ?? []), () => [secretOf(config.enrich.maskKey, config.enrich.maskKeyFile)]];
-  for (const read of readers) {
-    try {
-      out.push(...read().filter(Boolean));
-    } catch {
-      // reported when the sink starts
-    }
-  }
-  return out;
-}
-
 export interface ConfiguredSink {
   sink: Sink;
   retry: RetryPolicy;
@@ -48,15 +34,15 @@ export interface ConfiguredSink {
 }
 
 /** One sink as `stream` builds it, with its retry and breaker policies (replay-dlq builds the same). */
-export function configuredSink(config: Config, name: SinkName, logger: Logger, plugins: readonly AnySinkPlugin[] = SINK_PLUGINS): ConfiguredSink {
+export async function configuredSink(config: Config, name: SinkName, logger: Logger, plugins: readonly AnySinkPlugin[] = SINK_PLUGINS): Promise<ConfiguredSink> {
   const plugin = sinkPlugin(name, plugins);
   const sinkConfig = sinkConfigOf(config, plugin);
-  return { sink: plugin.build(sinkConfig, { logger: logger.child(name), pipelineId: config.pipeline.id }), retry: sinkConfig.retry, breaker: sinkConfig.breaker };
+  return { sink: await plugin.build(sinkConfig, { logger: logger.child(name), pipelineId: config.pipeline.id }), retry: sinkConfig.retry, breaker: sinkConfig.breaker };
 }
 
 /** Every enabled sink of the registry, built: what a deliverer runs. */
-export function configuredSinks(config: Config, logger: Logger, plugins: readonly AnySinkPlugin[] = SINK_PLUGINS): ConfiguredSink[] {
-  return enabledSinks(config, plugins).map((p) => configuredSink(config, p.name as SinkName, logger, plugins));
+export function configuredSinks(config: Config, logger: Logger, plugins: readonly AnySinkPlugin[] = SINK_PLUGINS): Promise<ConfiguredSink[]> {
+  return Promise.all(enabledSinks(config, plugins).map((p) => configuredSink(config, p.name as SinkName, logger, plugins)));
 }
 
 /** What the lag timer asks for the DLQ depth: letters not resolved by replay-dlq. */
@@ -102,7 +88,7 @@ export class Deliverer {
     return serverOf(err, { postgres: this.config.postgres.port, kafka: portsOf(this.config.kafka.brokers) }) === 'kafka';
   }
 
-  private sinks(): ConfiguredSink[] {
+  private sinks(): Promise<ConfiguredSink[]> {
     return configuredSinks(this.config, this.logger);
   }
 
@@ -122,7 +108,7 @@ export class Deliverer {
     const names = derivedNames(this.config);
     const enrich = makeEnricher(this.config.enrich, secretOf(this.config.enrich.maskKey, this.config.enrich.maskKeyFile), this.config.pipeline.id);
     const rowProblems = makeRowValidator(this.config.validation.tables);
-    const sinks = this.sinks();
+    const sinks = await this.sinks();
     if (sinks.length === 0) throw new Error('every sink is disabled: nothing to deliver to');
     // One parse, validation and enrichment per record for all the sinks of this process.
     const transforms = new SharedTransforms((raw) => prepare(raw, rowProblems, enrich), sinks.length, DEFAULT_TRANSFORM_CACHE, transformCounter(this.metrics.registry));

@@ -238,7 +238,7 @@ export class ReplayRun {
   /** The pipeline of one sink, as `stream` builds it, writing to the collecting DLQ. */
   private async openPipeline(name: SinkName): Promise<Pipeline> {
     if (!this.config.sinks[name].enabled) throw new Error(`the ${name} sink is disabled in this configuration`);
-    const { sink, retry, breaker } = configuredSink(this.config, name, this.logger);
+    const { sink, retry, breaker } = await configuredSink(this.config, name, this.logger);
     const dlq = new CollectingDlq(this.kafka, this.names.dlqTopic);
     const enrich = makeEnricher(this.config.enrich, secretOf(this.config.enrich.maskKey, this.config.enrich.maskKeyFile), this.config.pipeline.id);
     const runner = new SinkRunner({

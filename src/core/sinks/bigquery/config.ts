@@ -76,3 +76,6 @@ export function bigQueryProblems(bq: BigQuerySinkConfig): string[] {
   }
   return problems;
 }
+
+/** Where `status` says the sink is reached (never with credentials). */
+export const bigQueryEndpoint = (c: BigQuerySinkConfig): string => `${c.apiEndpoint || 'https://bigquery.googleapis.com'} project=${c.projectId}`;

@@ -3,8 +3,6 @@ import { timed } from '../../timed.js';
 import type { SinkHealth } from '../plugin.js';
 import type { BigQuerySinkConfig } from './config.js';
 
-export const bigQueryEndpoint = (c: BigQuerySinkConfig): string => `${c.apiEndpoint || 'https://bigquery.googleapis.com'} project=${c.projectId}`;
-
 /** Whether the dataset exists, without the client's own retries (status answers now). */
 export async function checkBigQuery(config: BigQuerySinkConfig): Promise<SinkHealth> {
   const bq = makeBigQuery(config, { autoRetry: false });

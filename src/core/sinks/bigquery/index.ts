@@ -1,7 +1,5 @@
 import type { SinkPlugin } from '../plugin.js';
-import { BIGQUERY_SCHEMA, bigQueryDefaults, bigQueryProblems, type BigQuerySinkConfig } from './config.js';
-import { bigQueryEndpoint, checkBigQuery } from './health.js';
-import { BigQuerySink } from './sink.js';
+import { BIGQUERY_SCHEMA, bigQueryDefaults, bigQueryEndpoint, bigQueryProblems, type BigQuerySinkConfig } from './config.js';
 
 export const bigQueryPlugin: SinkPlugin<'bigquery', BigQuerySinkConfig> = {
   name: 'bigquery',
@@ -11,6 +9,7 @@ export const bigQueryPlugin: SinkPlugin<'bigquery', BigQuerySinkConfig> = {
   secretSettings: ['credentialsJson'],
   problems: bigQueryProblems,
   endpoint: bigQueryEndpoint,
-  check: checkBigQuery,
-  build: (config, { logger, pipelineId }) => new BigQuerySink(config, logger, pipelineId),
+  // Loaded when used (./plugin.ts says why).
+  check: async (config) => (await import('./health.js')).checkBigQuery(config),
+  build: async (config, { logger, pipelineId }) => new (await import('./sink.js')).BigQuerySink(config, logger, pipelineId),
 };

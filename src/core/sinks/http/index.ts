@@ -2,7 +2,6 @@ import { secretOf } from '../../secret-file.js';
 import type { SinkPlugin } from '../plugin.js';
 import { HTTP_SCHEMA, httpDefaults, httpProblems, type HttpSinkConfig } from './config.js';
 import { checkHttp, httpEndpoint } from './health.js';
-import { HttpSink } from './sink.js';
 
 export const httpPlugin: SinkPlugin<'http', HttpSinkConfig> = {
   name: 'http',
@@ -14,5 +13,6 @@ export const httpPlugin: SinkPlugin<'http', HttpSinkConfig> = {
   fileSecrets: (config) => [secretOf(config.hmacKey, config.hmacKeyFile)].filter(Boolean),
   endpoint: httpEndpoint,
   check: checkHttp,
-  build: (config, { logger }) => new HttpSink(config, secretOf(config.hmacKey, config.hmacKeyFile), logger),
+  // Loaded when used (./plugin.ts says why).
+  build: async (config, { logger }) => new (await import('./sink.js')).HttpSink(config, secretOf(config.hmacKey, config.hmacKeyFile), logger),
 };

@@ -39,3 +39,6 @@ export const redisDefaults = (): RedisSinkConfig => ({
   retry: { retries: 3, initialDelayMs: 100, maxDelayMs: 5000 },
   breaker: { consecutiveFailures: 1, halfOpenAfterMs: 10000 },
 });
+
+/** Where `status` says the sink is reached (never with credentials). */
+export const redisEndpoint = (c: RedisSinkConfig): string => `${c.host}:${c.port}/${c.db}`;

@@ -4,8 +4,6 @@ import type { Logger } from '../../logger.js';
 import type { SinkHealth } from '../plugin.js';
 import type { RedisSinkConfig } from './config.js';
 
-export const redisEndpoint = (c: RedisSinkConfig): string => `${c.host}:${c.port}/${c.db}`;
-
 /** PING with one attempt and no reconnect, and the server's version. */
 export async function checkRedis(config: RedisSinkConfig, { logger }: { logger: Logger }): Promise<SinkHealth> {
   const redis = makeRedis(config, logger, { failFast: true });

@@ -1,7 +1,5 @@
 import type { SinkPlugin } from '../plugin.js';
-import { REDIS_SCHEMA, redisDefaults, type RedisSinkConfig } from './config.js';
-import { checkRedis, redisEndpoint } from './health.js';
-import { RedisSink } from './sink.js';
+import { REDIS_SCHEMA, redisDefaults, redisEndpoint, type RedisSinkConfig } from './config.js';
 
 export const redisPlugin: SinkPlugin<'redis', RedisSinkConfig> = {
   name: 'redis',
@@ -9,6 +7,7 @@ export const redisPlugin: SinkPlugin<'redis', RedisSinkConfig> = {
   defaults: redisDefaults,
   secretSettings: ['password'],
   endpoint: redisEndpoint,
-  check: checkRedis,
-  build: (config, { logger }) => new RedisSink(config, logger),
+  // Loaded when used (./plugin.ts says why).
+  check: async (config, options) => (await import('./health.js')).checkRedis(config, options),
+  build: async (config, { logger }) => new (await import('./sink.js')).RedisSink(config, logger),
 };
