@@ -4,9 +4,9 @@ import { isFenced } from './retry.js';
 import { TransactionStateMachine } from './transaction-state.js';
 import { NativeTransactionalClient, type TransactionalClient } from './transactional-client.js';
 
-/** Key and value already UTF-8 encoded: the client copies them into librdkafka's queue as they are. */
+/** Value already UTF-8 encoded, key as bytes or text: the client copies them into librdkafka's queue as they are. */
 export interface OutgoingRecord {
-  key: Buffer;
+  key: Buffer | string;
   value: Buffer;
   /** Kafka record headers (a backfill into some sinks only names them: event/targets.ts). */
   headers?: Record<string, string>;
