@@ -4,9 +4,7 @@ import QueryStream from 'pg-query-stream';
 import { makeKafka } from '../clients/kafka.js';
 import { makePgClient } from '../clients/postgres.js';
 import type { Config } from '../config/types.js';
-import { ENVELOPE_VERSION, type ChangeEvent } from '../event/envelope.js';
-import { backfillEventId } from '../event/identity.js';
-import { encodeEvent, oversizeLogFields } from '../event/oversize.js';
+import { oversizeLogFields } from '../event/oversize.js';
 import { readinessProblems, readSettings } from '../postgres/readiness.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { isFenced } from '../kafka/retry.js';
@@ -16,13 +14,14 @@ import { EXIT } from '../exit-codes.js';
 import { sleepUnlessAborted } from '../timeout.js';
 import { decodeQueryRow, RAW_TEXT_TYPES, SESSION_OPTIONS, TypeRegistry } from '../source/pg-types.js';
 import { backfillProducer, readProgress, type BackfillProducer } from './kafka-writer.js';
-import type { CheckpointedTransaction } from '../kafka/checkpointed-producer.js';
+import { ChunkPipeline } from './chunk-pipeline.js';
 import { lockTables } from './lock.js';
-import { chunkQuery, keyOf, parseTableName, qualified, tableText, type TableRef } from './plan.js';
+import { chunkQuery, parseTableName, qualified, tableText, type TableRef } from './plan.js';
 import { afterChunk, afterTable, encodeProgress, isDone, newProgress, newRunId, totalRows, type BackfillProgress, type RunSettings } from './progress.js';
 import type { SinkName } from '../sinks/contract.js';
 import { targetSinksHeaders } from '../event/targets.js';
 import { RateLimiter } from './rate-limiter.js';
+import { ReadEventEncoder } from './read-events.js';
 import { ChunkSnapshots } from './snapshot.js';
 import { describeTables, estimateRows, type TableInfo } from './tables.js';
 
@@ -85,6 +84,9 @@ export interface BackfillSummary {
 
 export const DEFAULT_CHUNK_SIZE = 10_000;
 
+/** Records of the next chunk held while the previous one commits (chunk-pipeline.ts); past this, reading waits. */
+const MAX_WAITING_BYTES = 16 * 1024 * 1024;
+
 /** A backfill failed part way; what is committed stays, and the message says how to resume. */
 export class BackfillFailedError extends StreamctlError {
   constructor(run: string, cause: string) {
@@ -100,7 +102,8 @@ export class BackfillFailedError extends StreamctlError {
  * A run is resumable at any instant: a chunk's rows and the progress past them commit
  * together, and a resumed run's producer fences the dead one, so Kafka aborts whatever it
  * left open. Event ids depend on the run and the row key only, so even a chunk that is
- * read again gets the ids it had.
+ * read again gets the ids it had. The next chunk is read while one commits (chunk-pipeline.ts);
+ * the progress reported and checkpointed is only ever what Kafka committed.
  */
 export class Backfill {
   constructor(
@@ -165,6 +168,9 @@ export class Backfill {
       const limiter = rate === null ? null : new RateLimiter(rate);
       const chunkSize = RateLimiter.chunkSizeFor(options.chunkSize ?? progress.chunk_size, rate);
 
+      const pipeline = new ChunkPipeline<BackfillProgress>(writer, MAX_WAITING_BYTES);
+      /** What Kafka has committed; `progress` runs one chunk ahead of it while a commit is in flight. */
+      let committed = progress;
       try {
         while (!isDone(progress) && !signal.aborted) {
           const info = infos[progress.table_index]!;
@@ -174,32 +180,39 @@ export class Backfill {
             if (signal.aborted) break;
           }
           const chunkStarted = performance.now();
-          const result = await this.chunk(info, progress, chunkSize, data, snapshots, writer, registry, run, headers);
+          const result = await this.chunk(info, progress, chunkSize, data, snapshots, pipeline, registry, run, headers);
           limiter?.record(result.rows, chunkStarted);
           progress = result.progress;
-          if (result.rows > 0) {
+          const next = progress;
+          await pipeline.commit(next, () => {
+            committed = next;
             const i = result.tableIndex;
-            hooks.onChunk?.({
-              run,
-              table: tableNames[i]!,
-              rows: result.rows,
-              tableRows: progress.rows[i] ?? 0,
-              totalRows: totalRows(progress),
-              snapshotLsn: result.snapshotLsn,
-              ms: performance.now() - chunkStarted,
-            });
-          }
-          if (result.tableDone) hooks.onTableDone?.(tableNames[result.tableIndex]!, progress.rows[result.tableIndex] ?? 0);
+            if (result.rows > 0) {
+              hooks.onChunk?.({
+                run,
+                table: tableNames[i]!,
+                rows: result.rows,
+                tableRows: next.rows[i] ?? 0,
+                totalRows: totalRows(next),
+                snapshotLsn: result.snapshotLsn,
+                ms: performance.now() - chunkStarted,
+              });
+            }
+            if (result.tableDone) hooks.onTableDone?.(tableNames[i]!, next.rows[i] ?? 0);
+          });
         }
+        await pipeline.settled();
       } catch (err) {
+        // The commit in flight ends (or fails) before the connections close under it.
+        await pipeline.settled().catch(() => {});
         if (isFenced(err)) throw new StreamctlError(`backfill run ${run} was taken over by another process (resumed elsewhere); this one stopped`, EXIT.RUNTIME);
         if (err instanceof StreamctlError) throw err;
         throw new BackfillFailedError(run, (err as Error).message);
       }
 
       const seconds = (performance.now() - started) / 1000;
-      const rows = totalRows(progress) - before;
-      const final = progress;
+      const rows = totalRows(committed) - before;
+      const final = committed;
       return {
         run,
         state: isDone(final) ? 'done' : 'stopped',
@@ -251,22 +264,23 @@ export class Backfill {
     }
   }
 
-  /** One chunk: snapshot, keyset read streamed into one Kafka transaction with the progress past it. */
+  /**
+   * One chunk: snapshot, keyset read streamed into the pipeline (its own Kafka transaction,
+   * committed by the caller with the progress returned here).
+   */
   private async chunk(
     info: TableInfo,
     progress: BackfillProgress,
     chunkSize: number,
     data: pg.Client,
     snapshots: ChunkSnapshots,
-    writer: BackfillProducer,
+    pipeline: ChunkPipeline<BackfillProgress>,
     registry: TypeRegistry,
     run: string,
     headers: Record<string, string> | undefined,
   ): Promise<{ progress: BackfillProgress; rows: number; tableIndex: number; tableDone: boolean; snapshotLsn: string }> {
     const tableIndex = progress.table_index;
-    const { schema, table } = info.ref;
     const snapshotLsn = await snapshots.begin(data);
-    let tx: CheckpointedTransaction<BackfillProgress> | null = null;
     try {
       // Types of the columns as they are in this snapshot (a column may have been added).
       const { rows: typeRows } = await data.query<{ oid: number }>(
@@ -274,13 +288,19 @@ export class Backfill {
         [qualified(info.ref)],
       );
       await registry.resolve(typeRows.map((r) => r.oid));
-      tx = await writer.begin();
       const query = chunkQuery(info.ref, info.keyColumns, progress.last_key, progress.where, chunkSize);
       const stream = data.query(new QueryStream(query.text, query.values, { batchSize: 1000, rowMode: 'array', types: RAW_TEXT_TYPES } as never));
-      const readAt = new Date().toISOString();
-      const source = { pipeline: this.config.pipeline.id, db: this.config.postgres.database, kind: 'backfill' as const, run };
+      const encoder = new ReadEventEncoder({
+        run,
+        table: info.ref,
+        keyColumns: info.keyColumns,
+        snapshotLsn,
+        readAt: new Date().toISOString(),
+        source: { pipeline: this.config.pipeline.id, db: this.config.postgres.database, kind: 'backfill', run },
+        maxRecordBytes: this.config.kafka.maxRecordBytes,
+      });
       let rows = 0;
-      let lastKey: string[] | null = null;
+      let lastRaw: unknown[] | null = null;
       let keyIndexes: number[] | null = null;
       let fields: Array<{ name: string; dataTypeID: number }> | null = null;
       for await (const raw of stream as AsyncIterable<unknown[]>) {
@@ -288,39 +308,21 @@ export class Backfill {
           fields = (stream as unknown as { _result: { fields: Array<{ name: string; dataTypeID: number }> } })._result.fields;
           keyIndexes = info.keyColumns.map((c) => fields!.findIndex((f) => f.name === c));
         }
-        const after = decodeQueryRow(fields, raw, registry);
-        const key = keyOf(after, info.keyColumns);
-        const event: ChangeEvent = {
-          id: backfillEventId(run, schema, table, key),
-          version: ENVELOPE_VERSION,
-          op: 'read',
-          schema,
-          table,
-          key,
-          before: null,
-          after,
-          lsn: snapshotLsn,
-          xid: null,
-          commit_ts: readAt,
-          source,
-        };
+        const record = encoder.encode(decodeQueryRow(fields, raw, registry));
         // Over the size limit: a marker instead, so a resumed run never fails on the same row (oversize.ts).
-        const record = encodeEvent(event, this.config.kafka.maxRecordBytes);
-        if (record.oversize) this.logger.error('row over kafka.maxRecordBytes: wrote an oversize marker in its place', oversizeLogFields(event, record.oversize));
-        await tx.add(headers ? { key: record.key, value: record.value, headers } : { key: record.key, value: record.value });
-        lastKey = keyIndexes!.map((i) => raw[i] as string);
+        if (record.oversize) this.logger.error('row over kafka.maxRecordBytes: wrote an oversize marker in its place', oversizeLogFields(record.oversize.event, record.oversize.info));
+        await pipeline.add(headers ? { key: record.key, value: record.value, headers } : { key: record.key, value: record.value });
+        lastRaw = raw;
         rows++;
       }
       await data.query('COMMIT');
       let next = progress;
-      if (rows > 0) next = afterChunk(next, rows, lastKey!, snapshotLsn, new Date());
+      if (rows > 0) next = afterChunk(next, rows, keyIndexes!.map((i) => lastRaw![i] as string), snapshotLsn, new Date());
       const tableDone = rows < chunkSize;
       if (tableDone) next = afterTable(next, new Date());
-      await tx.commit(next);
-      tx = null;
       return { progress: next, rows, tableIndex, tableDone, snapshotLsn };
     } catch (err) {
-      await tx?.abort();
+      await pipeline.abort();
       await data.query('ROLLBACK').catch(() => {});
       throw err;
     }
