@@ -102,7 +102,7 @@ describe('backfill chunk pipeline', () => {
     await pipeline.commit({ rows: 1 }, () => {});
     await pipeline.add(rec('b1234567')); // 9 bytes with its key: the bound is reached
     let added = false;
-    const adding = pipeline.add(rec('b2')).then(() => (added = true));
+    const adding = (async () => pipeline.add(rec('b2')))().then(() => (added = true));
     await new Promise((r) => setImmediate(r));
     assert.equal(added, false, 'add went on past the bound while the commit was in flight');
     release();
@@ -117,7 +117,7 @@ describe('backfill chunk pipeline', () => {
     const committed: number[] = [];
     await pipeline.add(rec('a1'));
     await pipeline.commit({ rows: 1 }, () => committed.push(1));
-    await pipeline.add(rec('b1')).catch(() => {}); // may be taken before the failure is known
+    await (async () => pipeline.add(rec('b1')))().catch(() => {}); // may be taken before the failure is known
     await assert.rejects(async () => {
       await pipeline.add(rec('b2'));
       await pipeline.commit({ rows: 3 }, () => committed.push(3));

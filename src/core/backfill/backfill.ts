@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import QueryStream from 'pg-query-stream';
 import { makeKafka } from '../clients/kafka.js';
@@ -83,6 +85,40 @@ export interface BackfillSummary {
 }
 
 export const DEFAULT_CHUNK_SIZE = 10_000;
+
+/**
+ * The rows an object-mode stream has buffered, a batch at a time: one await per batch of
+ * pg-query-stream's cursor (it reads the next while this one is handled) instead of one
+ * per row, which for-await over the stream costs.
+ */
+async function* batchesOf<T>(stream: Readable): AsyncGenerator<T[]> {
+  // Kept from the start: an error while the consumer handles a batch has nobody else to go to.
+  let failure: unknown = null;
+  const onError = (err: unknown): void => {
+    failure ??= err;
+  };
+  stream.on('error', onError);
+  try {
+    for (;;) {
+      if (failure !== null) throw failure;
+      const batch: T[] = [];
+      for (let row = stream.read() as T | null; row !== null; row = stream.read() as T | null) batch.push(row);
+      if (batch.length > 0) {
+        yield batch;
+        continue;
+      }
+      if (stream.readableEnded) return;
+      if (stream.destroyed) throw failure ?? new Error('the query stream closed before its end');
+      // 'readable' comes with more rows or at the end (read() then returns null and 'end' follows).
+      const stop = new AbortController();
+      await Promise.race([once(stream, 'readable', { signal: stop.signal }), once(stream, 'end', { signal: stop.signal }), once(stream, 'close', { signal: stop.signal })])
+        .catch(() => {}) // an error is in `failure`
+        .finally(() => stop.abort());
+    }
+  } finally {
+    stream.off('error', onError);
+  }
+}
 
 /** Records of the next chunk held while the previous one commits (chunk-pipeline.ts); past this, reading waits. */
 const MAX_WAITING_BYTES = 16 * 1024 * 1024;
@@ -303,17 +339,20 @@ export class Backfill {
       let lastRaw: unknown[] | null = null;
       let keyIndexes: number[] | null = null;
       let fields: Array<{ name: string; dataTypeID: number }> | null = null;
-      for await (const raw of stream as AsyncIterable<unknown[]>) {
+      for await (const batch of batchesOf<unknown[]>(stream)) {
         if (fields === null) {
           fields = (stream as unknown as { _result: { fields: Array<{ name: string; dataTypeID: number }> } })._result.fields;
           keyIndexes = info.keyColumns.map((c) => fields!.findIndex((f) => f.name === c));
         }
-        const record = encoder.encode(decodeQueryRow(fields, raw, registry));
-        // Over the size limit: a marker instead, so a resumed run never fails on the same row (oversize.ts).
-        if (record.oversize) this.logger.error('row over kafka.maxRecordBytes: wrote an oversize marker in its place', oversizeLogFields(record.oversize.event, record.oversize.info));
-        await pipeline.add(headers ? { key: record.key, value: record.value, headers } : { key: record.key, value: record.value });
-        lastRaw = raw;
-        rows++;
+        for (const raw of batch) {
+          const record = encoder.encode(decodeQueryRow(fields, raw, registry));
+          // Over the size limit: a marker instead, so a resumed run never fails on the same row (oversize.ts).
+          if (record.oversize) this.logger.error('row over kafka.maxRecordBytes: wrote an oversize marker in its place', oversizeLogFields(record.oversize.event, record.oversize.info));
+          const waiting = pipeline.add(headers ? { key: record.key, value: record.value, headers } : { key: record.key, value: record.value });
+          if (waiting) await waiting;
+        }
+        lastRaw = batch[batch.length - 1]!;
+        rows += batch.length;
       }
       await data.query('COMMIT');
       let next = progress;

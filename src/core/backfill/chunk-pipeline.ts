@@ -25,18 +25,16 @@ export class ChunkPipeline<T> {
     private readonly maxWaitingBytes: number,
   ) {}
 
-  /** One record of the chunk being read. */
-  async add(record: OutgoingRecord): Promise<void> {
+  /** One record of the chunk being read; a promise only when the caller has to wait (for the commit, or for room in the producer's queue). */
+  add(record: OutgoingRecord): Promise<void> | void {
     if (this.failure !== null) throw this.failure;
-    if (this.tx === null) {
-      if (this.inFlight !== null && this.waitingBytes < this.maxWaitingBytes) {
-        this.waiting.push(record);
-        this.waitingBytes += record.value.length + record.key.length;
-        return;
-      }
-      await this.open();
+    if (this.tx !== null) return this.tx.add(record);
+    if (this.inFlight !== null && this.waitingBytes < this.maxWaitingBytes) {
+      this.waiting.push(record);
+      this.waitingBytes += record.value.length + record.key.length;
+      return;
     }
-    await this.tx!.add(record);
+    return this.open().then(() => this.tx!.add(record));
   }
 
   /**
@@ -82,6 +80,9 @@ export class ChunkPipeline<T> {
     const waiting = this.waiting;
     this.waiting = [];
     this.waitingBytes = 0;
-    for (const record of waiting) await this.tx.add(record);
+    for (const record of waiting) {
+      const room = this.tx.add(record);
+      if (room) await room;
+    }
   }
 }

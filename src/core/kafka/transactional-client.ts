@@ -13,8 +13,12 @@ export interface TransactionalClient {
   /** Connects and initialises the producer id: older producers of this transactional id are fenced, their open transaction aborted. */
   connect(): Promise<void>;
   begin(): Promise<void>;
-  /** Queues one record; waits (never drops) while librdkafka's queue is full. */
-  produce(topic: string, key: Buffer | string, value: Buffer | string, headers?: Record<string, string>): Promise<void>;
+  /**
+   * Queues one record; waits (never drops) while librdkafka's queue is full. Returns a
+   * promise only when it has to wait: a backfill queues millions, and a promise each was
+   * measurable.
+   */
+  produce(topic: string, key: Buffer | string, value: Buffer | string, headers?: Record<string, string>): Promise<void> | void;
   /** Resolves once every record queued so far is acknowledged or failed; rejects with the first failed delivery seen. */
   flush(): Promise<void>;
   /** Commits `offset` + `metadata` for `group` on `topic`'s partition 0 within the open transaction. */
@@ -109,21 +113,30 @@ export class NativeTransactionalClient implements TransactionalClient {
     await nativeCall((done) => this.producer.beginTransaction(done)).catch((err) => this.rethrow(err));
   }
 
-  async produce(topic: string, key: Buffer | string, value: Buffer | string, headers?: Record<string, string>): Promise<void> {
+  produce(topic: string, key: Buffer | string, value: Buffer | string, headers?: Record<string, string>): Promise<void> | void {
     const headerList = headers ? this.headerList(headers) : undefined;
     const payload = Buffer.isBuffer(value) ? value : Buffer.from(value);
-    for (;;) {
-      this.throwIfBroken();
-      try {
-        // librdkafka copies key and value (RK_MSG_COPY): the caller may reuse their memory at once.
-        this.producer.produce(topic, null, payload, key, null, undefined, headerList);
-        return;
-      } catch (err) {
-        if ((err as LibrdKafkaError).code !== CODES.ERRORS.ERR__QUEUE_FULL) this.rethrow(err);
-        // The queue is full: librdkafka's threads are sending it; try again shortly (there is no report per record to wait on).
-        await sleep(QUEUE_FULL_RETRY_MS);
-      }
+    if (this.tryProduce(topic, key, payload, headerList)) return;
+    return this.produceWhenRoom(topic, key, payload, headerList);
+  }
+
+  /** false when librdkafka's queue is full; throws any other refusal. */
+  private tryProduce(topic: string, key: Buffer | string, payload: Buffer, headerList: Array<Record<string, string>> | undefined): boolean {
+    this.throwIfBroken();
+    try {
+      // librdkafka copies key and value (RK_MSG_COPY): the caller may reuse their memory at once.
+      this.producer.produce(topic, null, payload, key, null, undefined, headerList);
+      return true;
+    } catch (err) {
+      if ((err as LibrdKafkaError).code !== CODES.ERRORS.ERR__QUEUE_FULL) this.rethrow(err);
+      return false;
     }
+  }
+
+  private async produceWhenRoom(topic: string, key: Buffer | string, payload: Buffer, headerList: Array<Record<string, string>> | undefined): Promise<void> {
+    // The queue is full: librdkafka's threads are sending it; try again shortly (there is no report per record to wait on).
+    do await sleep(QUEUE_FULL_RETRY_MS);
+    while (!this.tryProduce(topic, key, payload, headerList));
   }
 
   /** librdkafka takes headers as a list of one-entry objects (a header name may repeat). */
