@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { keyOf } from '../../src/core/backfill/plan.js';
 import { ReadEventEncoder, readEvent, type ChunkContext } from '../../src/core/backfill/read-events.js';
+import { RecordArena } from '../../src/core/backfill/record-arena.js';
 import type { Row } from '../../src/core/event/envelope.js';
 import { backfillEventId } from '../../src/core/event/identity.js';
 import { encodeEvent } from '../../src/core/event/oversize.js';
@@ -71,5 +72,30 @@ describe('backfill read events', () => {
 
   it('refuses a run id that could not be part of an event id', () => {
     assert.throws(() => new ReadEventEncoder(context({ run: 'bad run/id' })), RangeError);
+  });
+});
+
+describe('backfill record arena', () => {
+  it('keeps every value intact until recycled, across slabs, multi-byte text included', () => {
+    const arena = new RecordArena(64, 1);
+    const texts = Array.from({ length: 40 }, (_, i) => `row ${i} ünï ✓ 🚀 ${'x'.repeat(i % 7)}`);
+    const views = texts.map((t) => arena.put(t));
+    texts.forEach((t, i) => assert.equal(views[i]!.toString(), t));
+    // Bigger than a slab: a Buffer of its own.
+    assert.equal(arena.put('y'.repeat(100)).toString(), 'y'.repeat(100));
+  });
+  it('writes over the same memory once recycled (the records were handed over)', () => {
+    const arena = new RecordArena(1024);
+    const first = arena.put('first record');
+    arena.recycle();
+    const second = arena.put('second');
+    assert.equal(second.buffer, first.buffer);
+    assert.equal(second.byteOffset, first.byteOffset);
+  });
+  it('the encoder writes its values there, with the same bytes', () => {
+    const ctx = context();
+    const arena = new RecordArena();
+    const got = new ReadEventEncoder(ctx, arena).encode(rows[1]!);
+    assert.ok(got.value.equals(expected(ctx, rows[1]!).value));
   });
 });

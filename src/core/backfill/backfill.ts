@@ -120,6 +120,14 @@ async function* batchesOf<T>(stream: Readable): AsyncGenerator<T[]> {
   }
 }
 
+/**
+ * Rows per cursor read (pg-query-stream reads the next batch while one is handled). Small
+ * enough that a batch dies young: with 1,000 its rows outlived two scavenges and filled the
+ * old generation (300k rows: peak RSS 198 MiB, 2.2 CPU s per 100k rows; 250: 150 MiB,
+ * 1.95-2.1; 100: 132 MiB, 2.3, the round trips showing).
+ */
+const READ_BATCH_ROWS = 250;
+
 /** Records of the next chunk held while the previous one commits (chunk-pipeline.ts); past this, reading waits. */
 const MAX_WAITING_BYTES = 16 * 1024 * 1024;
 
@@ -325,7 +333,7 @@ export class Backfill {
       );
       await registry.resolve(typeRows.map((r) => r.oid));
       const query = chunkQuery(info.ref, info.keyColumns, progress.last_key, progress.where, chunkSize);
-      const stream = data.query(new QueryStream(query.text, query.values, { batchSize: 1000, rowMode: 'array', types: RAW_TEXT_TYPES } as never));
+      const stream = data.query(new QueryStream(query.text, query.values, { batchSize: READ_BATCH_ROWS, rowMode: 'array', types: RAW_TEXT_TYPES } as never));
       const encoder = new ReadEventEncoder({
         run,
         table: info.ref,
@@ -334,7 +342,7 @@ export class Backfill {
         readAt: new Date().toISOString(),
         source: { pipeline: this.config.pipeline.id, db: this.config.postgres.database, kind: 'backfill', run },
         maxRecordBytes: this.config.kafka.maxRecordBytes,
-      });
+      }, pipeline.arena);
       let rows = 0;
       let lastRaw: unknown[] | null = null;
       let keyIndexes: number[] | null = null;

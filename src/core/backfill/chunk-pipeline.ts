@@ -1,4 +1,5 @@
 import type { CheckpointedProducer, CheckpointedTransaction, OutgoingRecord } from '../kafka/checkpointed-producer.js';
+import { RecordArena } from './record-arena.js';
 
 /**
  * Chunks into Kafka transactions, pipelined as capture's batches are: while one chunk's
@@ -19,6 +20,8 @@ export class ChunkPipeline<T> {
   private tx: CheckpointedTransaction<T> | null = null;
   private waiting: OutgoingRecord[] = [];
   private waitingBytes = 0;
+  /** Where record values are written (the encoder's `put`); reused once the records are produced. */
+  readonly arena = new RecordArena();
 
   constructor(
     private readonly producer: CheckpointedProducer<T>,
@@ -28,13 +31,20 @@ export class ChunkPipeline<T> {
   /** One record of the chunk being read; a promise only when the caller has to wait (for the commit, or for room in the producer's queue). */
   add(record: OutgoingRecord): Promise<void> | void {
     if (this.failure !== null) throw this.failure;
-    if (this.tx !== null) return this.tx.add(record);
+    if (this.tx !== null) return this.produce(this.tx, record);
     if (this.inFlight !== null && this.waitingBytes < this.maxWaitingBytes) {
       this.waiting.push(record);
       this.waitingBytes += record.value.length + record.key.length;
       return;
     }
-    return this.open().then(() => this.tx!.add(record));
+    return this.open().then(() => this.produce(this.tx!, record));
+  }
+
+  /** Into the open transaction; once librdkafka has the record (and every one before it), the arena is free again. */
+  private produce(tx: CheckpointedTransaction<T>, record: OutgoingRecord): Promise<void> | void {
+    const room = tx.add(record);
+    if (!room) return this.arena.recycle();
+    return room.then(() => this.arena.recycle());
   }
 
   /**
@@ -67,6 +77,7 @@ export class ChunkPipeline<T> {
   async abort(): Promise<void> {
     this.waiting = [];
     this.waitingBytes = 0;
+    this.arena.recycle();
     const tx = this.tx;
     this.tx = null;
     // An open transaction means the one before it is committed (see `open`).
@@ -84,5 +95,6 @@ export class ChunkPipeline<T> {
       const room = this.tx.add(record);
       if (room) await room;
     }
+    this.arena.recycle();
   }
 }

@@ -3,6 +3,7 @@ import { ENVELOPE_VERSION, type ChangeEvent, type Row } from '../event/envelope.
 import { backfillEventId, canonicalJson, recordKey } from '../event/identity.js';
 import { encodeEvent, type EncodedEvent } from '../event/oversize.js';
 import { keyOf, type TableRef } from './plan.js';
+import type { RecordArena } from './record-arena.js';
 
 /** What every read event of one chunk shares. */
 export interface ChunkContext {
@@ -45,7 +46,11 @@ export class ReadEventEncoder {
   private readonly hashPrefix: string;
   private readonly keyPrefix: string;
 
-  constructor(private readonly context: ChunkContext) {
+  /** `arena`: where the values are written (the pipeline's); without one, a Buffer each. */
+  constructor(
+    private readonly context: ChunkContext,
+    private readonly arena: RecordArena | null = null,
+  ) {
     const { run, table } = context;
     // Validates the run id (throws on a bad one) once, not per row.
     backfillEventId(run, table.schema, table.table, {});
@@ -63,7 +68,8 @@ export class ReadEventEncoder {
     const canonical = canonicalJson(key);
     const id = `${this.idPrefix}${sha256Base64url(this.hashPrefix + canonical).slice(0, 22)}`;
     const [a, b, c, d] = this.parts;
-    const value = Buffer.from(`${a}"${id}"${b}${JSON.stringify(key)}${c}${JSON.stringify(after)}${d}`);
+    const text = `${a}"${id}"${b}${JSON.stringify(key)}${c}${JSON.stringify(after)}${d}`;
+    const value = this.arena ? this.arena.put(text) : Buffer.from(text);
     if (value.length > this.context.maxRecordBytes) {
       const event = readEvent(this.context, id, key, after);
       const record = encodeEvent(event, this.context.maxRecordBytes);
