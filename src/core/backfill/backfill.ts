@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import QueryStream from 'pg-query-stream';
@@ -109,11 +108,14 @@ async function* batchesOf<T>(stream: Readable): AsyncGenerator<T[]> {
       }
       if (stream.readableEnded) return;
       if (stream.destroyed) throw failure ?? new Error('the query stream closed before its end');
-      // 'readable' comes with more rows or at the end (read() then returns null and 'end' follows).
-      const stop = new AbortController();
-      await Promise.race([once(stream, 'readable', { signal: stop.signal }), once(stream, 'end', { signal: stop.signal }), once(stream, 'close', { signal: stop.signal })])
-        .catch(() => {}) // an error is in `failure`
-        .finally(() => stop.abort());
+      // 'readable' comes with more rows or at the end (read() then returns null and 'end' follows); an error closes the stream.
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          stream.off('readable', done).off('end', done).off('close', done);
+          resolve();
+        };
+        stream.on('readable', done).on('end', done).on('close', done);
+      });
     }
   } finally {
     stream.off('error', onError);
