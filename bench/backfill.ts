@@ -5,13 +5,17 @@
  *  - Kafka's ProducerPerformance writing as many records of the same average size (key +
  *    value of our events), acks=all, in transactions as long as our chunks took.
  * Ours is `streamctl backfill --table t`, timed from process start to exit (start-up
- * included), with its peak RSS sampled every 200 ms.
+ * included), with its peak RSS sampled every 200 ms. It runs with the node flags of
+ * bin/streamctl's shebang, as `streamctl` runs when installed (npm's bin link, PATH; Docker
+ * sets the same in NODE_OPTIONS): before, the bench ran `node bin/streamctl` without them,
+ * a process no user runs (its young generation three times as large: +40-50 MiB RSS).
  *
  * Figures only, never assertions. The last stdout line is one JSON object.
  * Environment: BENCH_ROWS (3000000), BENCH_CHUNK_SIZE (10000), BENCH_BACKFILL_NODE_ARGS (node flags for the
  * backfill process only, space-separated, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +32,18 @@ const BIN = path.join(ROOT, 'bin/streamctl');
 const N = intEnv('BENCH_ROWS', 3_000_000);
 const CHUNK = intEnv('BENCH_CHUNK_SIZE', 10_000);
 const PSQL = '/usr/lib/postgresql/15/bin/psql';
+
+/** CPU seconds of this process's reaped children (the backfill, once it has exited). */
+function reapedChildSeconds(): number {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ').map(Number);
+  return (f[13]! + f[14]!) / 100;
+}
+
+/** The node flags in bin/streamctl's first line (`#!/usr/bin/env -S node FLAGS`). */
+function shebangNodeFlags(): string[] {
+  const first = readFileSync(BIN, 'utf8').split('\n', 1)[0] ?? '';
+  return (/^#!.*\bnode\b(.*)$/.exec(first)?.[1] ?? '').split(' ').filter(Boolean);
+}
 
 async function main(): Promise<void> {
   const tag = `benchbf_${randomBytes(3).toString('hex')}`;
@@ -83,8 +99,10 @@ async function main(): Promise<void> {
 
     // --- ours ----------------------------------------------------------------------------
     mark = cpuMark();
+    const childCpuBefore = reapedChildSeconds();
     const oursStarted = performance.now();
-    const nodeArgs = (process.env['BENCH_BACKFILL_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+    const nodeArgs = [...shebangNodeFlags(), ...(process.env['BENCH_BACKFILL_NODE_ARGS'] ?? '').split(' ').filter(Boolean)];
+    say(`ours     node ${nodeArgs.join(' ')} bin/streamctl backfill (the shebang's flags${process.env['BENCH_BACKFILL_NODE_ARGS'] ? ' and BENCH_BACKFILL_NODE_ARGS' : ''})`);
     child = spawn(process.execPath, [...nodeArgs, BIN, 'backfill', '--table', `public.${table}`, '--chunk-size', String(CHUNK), '--json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const pid = child.pid!;
     let out = '';
@@ -104,6 +122,7 @@ async function main(): Promise<void> {
     const oursSeconds = (performance.now() - oursStarted) / 1000;
     clearInterval(rssTimer);
     const oursCpu = cpuSince(mark, 'streamctl backfill');
+    const oursCpuSeconds = reapedChildSeconds() - childCpuBefore;
     child = null;
     if (code !== 0) throw new Error(`backfill exited ${code}: ${log.slice(-2000)}`);
     const summary = JSON.parse(out.trim().split('\n').pop()!) as { run: string; rows: number; chunks: number; seconds: number; rowsPerSecond: number };
@@ -114,6 +133,7 @@ async function main(): Promise<void> {
     say(`ours     streamctl backfill: ${round(oursSeconds, 2)} s from process start, ${Math.round(ours)} rows/s ` +
       `(${Math.round(summary.rowsPerSecond)} rows/s by its own clock, ${summary.chunks} chunks, one Kafka transaction each)`);
     say(`         CPU meanwhile (% of one core): ${oursCpu}`);
+    say(`         the backfill process: ${round(oursCpuSeconds, 1)} CPU s, ${round((oursCpuSeconds * 100_000) / N, 3)} CPU s per 100k rows`);
     say(`         RSS max ${round(maxRss / 1024, 1)} MiB; at 25/50/75/100 % of the run: ${[0.25, 0.5, 0.75, 0.999].map((f) => round(q(f) / 1024, 1)).join(' / ')} MiB`);
 
     // Average record size, from the records we wrote.
@@ -135,6 +155,7 @@ async function main(): Promise<void> {
       limit_producer_perf: Math.round(limitPerf),
       ratio: round(ratio, 3),
       max_rss_mb: round(maxRss / 1024, 1),
+      cpu_s_per_100k: round((oursCpuSeconds * 100_000) / N, 3),
     }));
   } finally {
     if (child && child.exitCode === null) {

@@ -83,7 +83,7 @@ describe('checkpointed producer', () => {
     await producer.connect();
     const tx = await producer.begin();
     await tx.add(record(1));
-    await assert.rejects(tx.add(record(1)), /broker went away/);
+    await assert.rejects(async () => tx.add(record(1)), /broker went away/);
     await assert.rejects(tx.commit({ n: 2 }), /cannot checkpoint in state failed/);
     assert.ok(!calls.some((c) => c.op === 'commit' || c.topic === 'cp'));
     assert.equal(calls.at(-1)!.op, 'abort');
@@ -97,7 +97,7 @@ describe('checkpointed producer', () => {
     const tx = await producer.begin();
     await assert.rejects(producer.begin(), /cannot begin in state open/);
     await tx.commit({ n: 0 });
-    await assert.rejects(tx.add(record(1)), /cannot send in state ready/);
+    await assert.rejects(async () => tx.add(record(1)), /cannot send in state ready/);
   });
 
   it('stays fenced (librdkafka -144): no abort, no new transaction', async () => {

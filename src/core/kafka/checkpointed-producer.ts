@@ -4,9 +4,9 @@ import { isFenced } from './retry.js';
 import { TransactionStateMachine } from './transaction-state.js';
 import { NativeTransactionalClient, type TransactionalClient } from './transactional-client.js';
 
-/** Key and value already UTF-8 encoded: the client copies them into librdkafka's queue as they are. */
+/** Value already UTF-8 encoded, key as bytes or text: the client copies them into librdkafka's queue as they are. */
 export interface OutgoingRecord {
-  key: Buffer;
+  key: Buffer | string;
   value: Buffer;
   /** Kafka record headers (a backfill into some sinks only names them: event/targets.ts). */
   headers?: Record<string, string>;
@@ -90,7 +90,10 @@ export class CheckpointedProducer<T> {
   async commitAll(records: readonly OutgoingRecord[], checkpoint: T): Promise<void> {
     const tx = await this.begin();
     try {
-      for (const record of records) await tx.add(record);
+      for (const record of records) {
+        const waiting = tx.add(record);
+        if (waiting) await waiting;
+      }
     } catch (err) {
       await tx.abort();
       throw err;
@@ -111,14 +114,21 @@ export class CheckpointedTransaction<T> {
     private readonly options: Pick<CheckpointedProducerOptions<T>, 'changesTopic' | 'store'>,
   ) {}
 
-  async add(record: OutgoingRecord): Promise<void> {
+  /** Returns a promise only when the record has to wait for room in the client's queue (see TransactionalClient.produce). */
+  add(record: OutgoingRecord): Promise<void> | void {
     this.machine.guard('send');
+    let waiting: Promise<void> | void;
     try {
-      await this.client.produce(this.options.changesTopic, record.key, record.value, record.headers);
+      waiting = this.client.produce(this.options.changesTopic, record.key, record.value, record.headers);
     } catch (err) {
       this.failed(err);
       throw err;
     }
+    if (!waiting) return;
+    return waiting.catch((err: unknown) => {
+      this.failed(err);
+      throw err;
+    });
   }
 
   private failed(err: unknown): void {
