@@ -14,6 +14,7 @@
  * Environment: BENCH_ROWS (3000000), BENCH_CHUNK_SIZE (10000), BENCH_BACKFILL_NODE_ARGS (node flags for the
  * backfill process only, space-separated, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
+import { launchOf } from '../src/core/program-launch.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -37,12 +38,6 @@ const PSQL = '/usr/lib/postgresql/15/bin/psql';
 function reapedChildSeconds(): number {
   const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ').map(Number);
   return (f[13]! + f[14]!) / 100;
-}
-
-/** The node flags in bin/streamctl's first line (`#!/usr/bin/env -S node FLAGS`). */
-function shebangNodeFlags(): string[] {
-  const first = readFileSync(BIN, 'utf8').split('\n', 1)[0] ?? '';
-  return (/^#!.*\bnode\b(.*)$/.exec(first)?.[1] ?? '').split(' ').filter(Boolean);
 }
 
 async function main(): Promise<void> {
@@ -101,9 +96,10 @@ async function main(): Promise<void> {
     mark = cpuMark();
     const childCpuBefore = reapedChildSeconds();
     const oursStarted = performance.now();
-    const nodeArgs = [...shebangNodeFlags(), ...(process.env['BENCH_BACKFILL_NODE_ARGS'] ?? '').split(' ').filter(Boolean)];
+    const launch = launchOf(BIN);
+    const nodeArgs = [...launch.nodeFlags, ...(process.env['BENCH_BACKFILL_NODE_ARGS'] ?? '').split(' ').filter(Boolean)];
     say(`ours     node ${nodeArgs.join(' ')} bin/streamctl backfill (the shebang's flags${process.env['BENCH_BACKFILL_NODE_ARGS'] ? ' and BENCH_BACKFILL_NODE_ARGS' : ''})`);
-    child = spawn(process.execPath, [...nodeArgs, BIN, 'backfill', '--table', `public.${table}`, '--chunk-size', String(CHUNK), '--json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, [...nodeArgs, BIN, 'backfill', '--table', `public.${table}`, '--chunk-size', String(CHUNK), '--json'], { env: { ...process.env, ...launch.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const pid = child.pid!;
     let out = '';
     let log = '';

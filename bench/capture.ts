@@ -21,6 +21,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { launchOf } from '../src/core/program-launch.js';
 import { makeKafka } from '../src/core/clients/kafka.js';
 import { makePgClient } from '../src/core/clients/postgres.js';
 import { readCheckpoint, checkpointGroupOf } from '../src/core/capture/kafka-writer.js';
@@ -131,7 +132,7 @@ async function main(): Promise<void> {
 
     // --- ours ----------------------------------------------------------------------------
     // streamctl as a user runs it: with what bin/streamctl's shebang sets (`node BIN` alone would drop it).
-    const shebang = shebangOf(BIN);
+    const shebang = launchOf(BIN);
     const nodeArgs = [...shebang.nodeFlags, ...(process.env['BENCH_CAPTURER_NODE_ARGS'] ?? '').split(' ').filter(Boolean)];
     mark = cpuMark();
     const oursStarted = performance.now();
@@ -235,16 +236,6 @@ async function main(): Promise<void> {
     await admin.disconnect();
     rmSync(tmp, { recursive: true, force: true });
   }
-}
-
-/** The variables and node flags a `#!/usr/bin/env -S NAME=value node --flag ...` line gives the program. */
-function shebangOf(bin: string): { env: Record<string, string>; nodeFlags: string[] } {
-  const first = readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '';
-  const words = first.replace(/^#!\S*env\s+(-S\s+)?/, '').split(/\s+/).filter(Boolean);
-  const node = words.findIndex((w) => w === 'node' || w.endsWith('/node'));
-  if (node === -1) return { env: {}, nodeFlags: [] };
-  const env = Object.fromEntries(words.slice(0, node).filter((w) => w.includes('=')).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
-  return { env, nodeFlags: words.slice(node + 1).filter((w) => w.startsWith('--')) };
 }
 
 interface MemorySplit {
