@@ -142,8 +142,13 @@ export class BigQuerySink implements Sink {
     if (again && results.length > 0 && results.every((r) => !r.ok && r.errorClass === 'http_404') && (await this.repairDropped().catch(() => false))) {
       return this.writeRows(records, false);
     }
-    const failed = results.filter((r) => !r.ok).length;
-    if (failed > 0) this.log.warn('rows not written', { rows: rows.length, failed, pipeline: this.pipelineId });
+    const failures = results.filter((r): r is Extract<WriteResult, { ok: false }> => !r.ok);
+    if (failures.length > 0) {
+      // Why, in one line: the count per error class and the first failure's words (the DLQ has every one).
+      const classes: Record<string, number> = {};
+      for (const f of failures) classes[f.errorClass] = (classes[f.errorClass] ?? 0) + 1;
+      this.log.warn('rows not written', { rows: rows.length, failed: failures.length, classes, first_error: failures[0]!.message, pipeline: this.pipelineId });
+    }
     return results;
   }
 
