@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { makeKafka } from '../src/core/clients/kafka.js';
+import { kafkaClient as makeKafka } from '../src/core/clients/rdkafka.js';
 import { makePgClient } from '../src/core/clients/postgres.js';
 import { readCheckpoint, checkpointGroupOf } from '../src/core/capture/kafka-writer.js';
 import { recordKey } from '../src/core/event/identity.js';

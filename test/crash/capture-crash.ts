@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
-import { makeKafka } from '../../src/core/clients/kafka.js';
+import { kafkaClient as makeKafka } from '../../src/core/clients/rdkafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { readCheckpoint } from '../../src/core/capture/kafka-writer.js';
 import { recordKey } from '../../src/core/event/identity.js';

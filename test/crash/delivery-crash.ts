@@ -1,5 +1,5 @@
 import { type Admin, type Kafka, endOffsets, kafkaClient } from '../../src/core/clients/rdkafka.js';
-import { makeKafka } from '../../src/core/clients/kafka.js';
+import { kafkaClient as makeKafka } from '../../src/core/clients/rdkafka.js';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
-import type { Admin } from 'kafkajs';
+import type { Admin } from '../../src/core/clients/rdkafka.js';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
-import { makeKafka } from '../../src/core/clients/kafka.js';
+import { kafkaClient as makeKafka } from '../../src/core/clients/rdkafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { derivedNames } from '../../src/core/config/names.js';
 import { loadConfig } from '../../src/core/config/index.js';

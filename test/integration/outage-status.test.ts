@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
-import type { Admin } from 'kafkajs';
-import { makeKafka } from '../../src/core/clients/kafka.js';
+import type { Admin } from '../../src/core/clients/rdkafka.js';
+import { kafkaClient as makeKafka } from '../../src/core/clients/rdkafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { loadConfig } from '../../src/core/config/index.js';
 import { LOCAL_STACK } from '../../src/core/local-stack.js';

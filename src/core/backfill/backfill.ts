@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import { makeKafka } from '../clients/kafka.js';
+import { kafkaClient as makeKafka } from '../clients/rdkafka.js';
 import { makePgClient } from '../clients/postgres.js';
 import type { Config } from '../config/types.js';
 import { ENVELOPE_VERSION, type ChangeEvent } from '../event/envelope.js';
@@ -223,7 +223,7 @@ export class Backfill {
   }
 
   /** The progress of the run to resume, checked against what the operator asked for. */
-  private async resumable(admin: import('kafkajs').Admin, options: BackfillOptions): Promise<BackfillProgress> {
+  private async resumable(admin: import('../clients/rdkafka.js').Admin, options: BackfillOptions): Promise<BackfillProgress> {
     const run = options.resume!;
     const progress = await readProgress(admin, this.config, run);
     if (!progress) {

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Pgoutput } from 'pg-logical-replication';
-import { isRoutineRetry, makeKafka } from '../clients/kafka.js';
+import { isRoutineRetry, kafkaClient as makeKafka } from '../clients/rdkafka.js';
 import { makePgClient } from '../clients/postgres.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';

@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import type { Admin } from '../clients/rdkafka.js';
 import type { Config } from '../config/types.js';
 import { derivedNames } from '../config/names.js';
 import { raiseMaxMessageBytes } from './topic-size.js';
@@ -7,7 +7,7 @@ import { raiseMaxMessageBytes } from './topic-size.js';
 export const TOPIC_HEADROOM_BYTES = 1024 * 1024;
 
 /**
- * The pipeline's topics, created if missing: changes and the DLQ with the configured
+ * The pipeline's topics, created if missing (through librdkafka, `admin` of clients/rdkafka.ts): changes and the DLQ with the configured
  * partitions; checkpoints compacted with one partition (only the latest record per key
  * matters, and one partition keeps them in order).
  */
@@ -30,11 +30,13 @@ export async function ensureTopics(admin: Admin, config: Config): Promise<string
     { topic: names.dlqTopic, numPartitions: config.kafka.partitions, configEntries: sized },
   ].filter((t) => !existing.has(t.topic));
   // Topics made under a lower limit are raised to this one (see topic-size.ts).
-  await raiseMaxMessageBytes(admin, [names.changesTopic, names.dlqTopic].filter((t) => existing.has(t)), config.kafka.maxRecordBytes + TOPIC_HEADROOM_BYTES);
+  await raiseMaxMessageBytes(config.kafka, [names.changesTopic, names.dlqTopic].filter((t) => existing.has(t)), config.kafka.maxRecordBytes + TOPIC_HEADROOM_BYTES);
   if (wanted.length === 0) return [];
+  // librdkafka's CreateTopics takes each topic's configs; it has no waitForLeaders, and needs
+  // none: producers and consumers wait for a leader through their own metadata retries.
   await admin.createTopics({
     topics: wanted.map((t) => ({ ...t, replicationFactor: config.kafka.replicationFactor })),
-    waitForLeaders: true,
+    timeout: 30_000,
   });
   return wanted.map((t) => t.topic);
 }

@@ -1,0 +1,100 @@
+import type { KafkaConsumer as NativeConsumer } from '@confluentinc/kafka-javascript';
+import type { KafkaConfig } from '../config/types.js';
+import type { Logger } from '../logger.js';
+import { forwardLogs, KafkaConsumer, librdkafkaSettings, nativeCall } from './librdkafka.js';
+import { kafkaClient, type Admin, type OffsetsAdmin } from './rdkafka.js';
+
+/** How long one committed-offsets read may wait for the group's coordinator. */
+const COMMITTED_TIMEOUT_MS = 10_000;
+
+/**
+ * The admin calls a running deliverer makes over and over (lag, sink state, BigQuery
+ * history), on librdkafka, made safe for a Kafka restart.
+ *
+ * librdkafka 2.15's admin requests to a group coordinator (ListConsumerGroupOffsets, which
+ * both the KafkaJS-compatible `fetchOffsets` and the native `listConsumerGroupOffsets` are)
+ * abort the whole process when the coordinator answers "not coordinator"/"loading" or the
+ * request times out while the broker is down (`rd_kafka_enq_once_del_source_return:
+ * Assertion 'eonce->refcnt > 0'`, confluentinc/librdkafka#4605, open; reproduced here
+ * against a private broker: SIGSEGV/SIGABRT within a second of a broker start, every time).
+ * So committed offsets are read the consumer's way instead: `committed()` of a native
+ * consumer of that group that never subscribes (no member joins, nothing is assigned); it
+ * goes through the consumer-group state machine, which waits for the coordinator and fails
+ * with a timeout rather than aborting. Topic lists and partition ends stay on the admin
+ * (metadata and ListOffsets go to partition leaders, not through that code).
+ *
+ * One consumer per group asked about, made on first use and kept until disconnect().
+ * Committed metadata comes back without its last byte (the binding takes it for
+ * librdkafka's NUL), so callers here use only the offsets; exact metadata is the
+ * compatible admin's `fetchOffsets` (readCheckpoint, at start).
+ */
+export class RestartSafeAdmin implements OffsetsAdmin {
+  private readonly admin: Admin;
+  private readonly consumers = new Map<string, Promise<NativeConsumer>>();
+
+  constructor(
+    private readonly config: KafkaConfig,
+    private readonly logger: Logger,
+  ) {
+    this.admin = kafkaClient(config, logger).admin();
+  }
+
+  connect(): Promise<void> {
+    return this.admin.connect();
+  }
+
+  listTopics(): Promise<string[]> {
+    return this.admin.listTopics();
+  }
+
+  fetchTopicOffsets(topic: string, options?: unknown): Promise<Array<{ partition: number; high: string; low: string }>> {
+    return this.admin.fetchTopicOffsets(topic, options as never);
+  }
+
+  async fetchOffsets(options: { groupId: string; topics: string[] }): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string; metadata: string | null }> }>> {
+    const topics = await this.admin.fetchTopicMetadata({ topics: options.topics, timeout: COMMITTED_TIMEOUT_MS });
+    const wanted = topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionId })));
+    const consumer = await this.consumerFor(options.groupId);
+    const committed = await nativeCall<Array<{ topic: string; partition: number; offset: number; metadata?: string | null }>>((done) => consumer.committed(wanted, COMMITTED_TIMEOUT_MS, done));
+    return options.topics.map((topic) => ({
+      topic,
+      partitions: committed
+        .filter((c) => c.topic === topic)
+        // librdkafka says "none" with a negative offset (-1001); the admin's shape is '-1'.
+        .map((c) => ({ partition: c.partition, offset: c.offset >= 0 ? String(c.offset) : '-1', metadata: c.metadata ?? null })),
+    }));
+  }
+
+  private consumerFor(group: string): Promise<NativeConsumer> {
+    let made = this.consumers.get(group);
+    if (!made) {
+      made = (async () => {
+        const consumer = new KafkaConsumer({ ...librdkafkaSettings(this.config), 'group.id': group, 'enable.auto.commit': false, 'isolation.level': 'read_committed' } as never, {});
+        forwardLogs(consumer, this.logger);
+        await nativeCall((done) => consumer.connect({ timeout: 30_000 }, (err) => done(err)));
+        return consumer;
+      })();
+      this.consumers.set(group, made);
+      // A failed connect is forgotten: the next read makes a new consumer.
+      made.catch(() => this.consumers.get(group) === made && this.consumers.delete(group));
+    }
+    return made;
+  }
+
+  async disconnect(): Promise<void> {
+    const consumers = [...this.consumers.values()];
+    this.consumers.clear();
+    await Promise.all(
+      consumers.map(async (made) => {
+        const consumer = await made.catch(() => null);
+        if (consumer) await nativeCall((done) => consumer.disconnect((err) => done(err))).catch(() => {});
+      }),
+    );
+    await this.admin.disconnect().catch(() => {});
+  }
+}
+
+/** What the deliverer hands its runners for their periodic admin calls. */
+export function restartSafeAdmins(config: KafkaConfig, logger: Logger): { admin(): OffsetsAdmin } {
+  return { admin: () => new RestartSafeAdmin(config, logger) };
+}
