@@ -18,7 +18,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { KafkaConsumer as NativeConsumer, Message } from '@confluentinc/kafka-javascript';
 import { KafkaConsumer, nativeCall } from '../src/core/clients/librdkafka.js';
-import { endOffsets, kafkaClient as makeKafka, nativeSettingsOf, type Kafka } from '../src/core/clients/rdkafka.js';
+import { endOffsets, kafkaClient, nativeSettingsOf, type Kafka } from '../src/core/clients/rdkafka.js';
 import { makePgClient } from '../src/core/clients/postgres.js';
 import { backfillGroup } from '../src/core/backfill/kafka-writer.js';
 import { loadConfig, type Config } from '../src/core/config/index.js';
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const config: Config = loadConfig({ env });
   const db = makePgClient(config.postgres);
   await db.connect();
-  const kafka = makeKafka(config.kafka, silentLogger, { retries: 10 });
+  const kafka = kafkaClient(config.kafka, silentLogger, { retries: 10 });
   const admin = kafka.admin();
   await admin.connect();
   let child: ChildProcess | null = null;

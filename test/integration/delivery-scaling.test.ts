@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
-import { kafkaClient as makeKafka, type Admin } from '../../src/core/clients/rdkafka.js';
+import { kafkaClient, type Admin } from '../../src/core/clients/rdkafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { makeRedis } from '../../src/core/clients/redis.js';
 import { derivedNames, loadConfig } from '../../src/core/config/index.js';
@@ -36,7 +36,7 @@ describe('two deliverers in one consumer group', { timeout: 240_000 }, () => {
     db = makePgClient(config.postgres);
     await db.connect();
     await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, v text)`);
-    admin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
+    admin = kafkaClient(config.kafka, silentLogger, { retries: 10 }).admin();
     await admin.connect();
     redis = makeRedis(config.sinks.redis, silentLogger);
     await redis.connect();

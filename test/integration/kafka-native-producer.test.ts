@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 // kafkajs only as the reference for what streamctl did before librdkafka: its partitioner, its checkpoints.
 import kafkajs from 'kafkajs';
 import type { KafkaConsumer as NativeConsumer, Message } from '@confluentinc/kafka-javascript';
-import { kafkaClient as makeKafka, type Admin, type Kafka } from '../../src/core/clients/rdkafka.js';
+import { kafkaClient, type Admin, type Kafka } from '../../src/core/clients/rdkafka.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { CheckpointedProducer, nativeCheckpointedProducer, readCheckpoint, type CheckpointStore } from '../../src/core/kafka/checkpointed-producer.js';
 import { NativeTransactionalClient } from '../../src/core/kafka/transactional-client.js';
@@ -61,7 +61,7 @@ describe('the native checkpointed producer (librdkafka)', () => {
   const topics = { changes3: `${tag}.c3`, changes12: `${tag}.c12`, checkpoints: `${tag}.cp`, small: `${tag}.small`, one: `${tag}.one`, queue: `${tag}.queue`, fenced: `${tag}.fenced` };
 
   before(async () => {
-    kafka = makeKafka(config.kafka, silentLogger, { retries: 5 });
+    kafka = kafkaClient(config.kafka, silentLogger, { retries: 5 });
     admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
 import { setTopicOverrides } from '../../src/core/clients/kafka-configs.js';
-import { kafkaClient as makeKafka, type Admin } from '../../src/core/clients/rdkafka.js';
+import { kafkaClient, type Admin } from '../../src/core/clients/rdkafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { derivedNames, loadConfig } from '../../src/core/config/index.js';
 import type { StatusReport } from '../../src/core/health/types.js';
@@ -54,7 +54,7 @@ describe('stuck detection and slot warnings', { timeout: 240_000 }, () => {
     db = makePgClient(config.postgres);
     await db.connect();
     await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, doc text)`);
-    admin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
+    admin = kafkaClient(config.kafka, silentLogger, { retries: 10 }).admin();
     await admin.connect();
   });
 
