@@ -32,15 +32,8 @@ describe('periodic admin calls through Kafka restarts (private broker)', { timeo
     await admin.connect();
     await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], timeout: 30_000 });
     await admin.disconnect();
-    // A committed offset for the group (7 on partition 0), as a sink's runner leaves one.
-    const producer = new NativeTransactionalClient(config.kafka, silentLogger, { transactionalId: 'restart-safe-tx', transactionTimeoutMs: 60_000 });
-    await producer.connect();
-    await producer.begin();
-    await producer.produce(topic, 'k', 'v');
-    await producer.flush();
-    await producer.sendOffsets(group, topic, 7, 'x');
-    await producer.commit();
-    await producer.disconnect();
+    // The caller starts on a fresh broker, before any group exists (no __consumer_offsets yet):
+    // the coordinator lookups of its first rounds fail, another way librdkafka's admin aborts.
     const script = fileURLToPath(new URL('../helpers/offsets-caller.js', import.meta.url));
     caller = spawn(process.execPath, [script, process.env['RESTART_SAFE_MODE'] ?? 'safe', kafka.brokers, topic, group], { stdio: ['ignore', 'pipe', 'pipe'] });
     let pending = '';
@@ -51,6 +44,15 @@ describe('periodic admin calls through Kafka restarts (private broker)', { timeo
       for (const line of lines) rounds.push(JSON.parse(line) as (typeof rounds)[number]);
     });
     caller.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    // A committed offset for the group (7 on partition 0), as a sink's runner leaves one.
+    const producer = new NativeTransactionalClient(config.kafka, silentLogger, { transactionalId: 'restart-safe-tx', transactionTimeoutMs: 60_000 });
+    await producer.connect();
+    await producer.begin();
+    await producer.produce(topic, 'k', 'v');
+    await producer.flush();
+    await producer.sendOffsets(group, topic, 7, 'x');
+    await producer.commit();
+    await producer.disconnect();
   });
 
   after(async () => {
@@ -70,15 +72,20 @@ describe('periodic admin calls through Kafka restarts (private broker)', { timeo
 
   it('reads the committed offsets before any restart', async () => {
     await waitFor('a first good round', async () => (alive(), readRight(0)), 120_000);
-    assert.deepEqual(rounds.find((r) => r.ok)!.offsets, { 0: '7', 1: '-1', 2: '-1' });
+    // Partitions the group never committed read as none ('-1', or left out as the admin's fetchOffsets does).
+    const { 0: first, ...rest } = rounds.find((r) => r.ok && r.offsets?.['0'] !== '-1')!.offsets!;
+    assert.equal(first, '7');
+    assert.ok(Object.values(rest).every((o) => o === '-1'), JSON.stringify(rest));
   });
 
   for (const n of [1, 2]) {
     it(`stays alive through restart ${n} and reads them again`, async () => {
       await kafka.stop('SIGTERM');
-      // The calls fail while the broker is down (they are made, not skipped)...
+      // The calls fail while the broker is down (they are made, not skipped), and it stays down
+      // until several have timed out: a request timing out against a dead coordinator is
+      // one of the ways librdkafka's admin aborts.
       const down = rounds.length;
-      await waitFor('a round failing while Kafka is down', async () => (alive(), rounds.slice(down).some((r) => !r.ok)), 120_000);
+      await waitFor('rounds failing while Kafka is down', async () => (alive(), rounds.slice(down).filter((r) => !r.ok).length >= 9), 180_000);
       await kafka.restart();
       // ...and, with the coordinator loading again, must neither kill the caller nor stay wrong.
       const up = rounds.length;

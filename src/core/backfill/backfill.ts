@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import { kafkaClient as makeKafka } from '../clients/rdkafka.js';
+import { checkpointAdmin } from '../clients/restart-safe-admin.js';
 import { makePgClient } from '../clients/postgres.js';
 import type { Config } from '../config/types.js';
 import { ENVELOPE_VERSION, type ChangeEvent } from '../event/envelope.js';
@@ -110,8 +110,7 @@ export class Backfill {
 
   async run(options: BackfillOptions, signal: AbortSignal, hooks: BackfillHooks = {}): Promise<BackfillSummary> {
     const started = performance.now();
-    const kafka = makeKafka(this.config.kafka, this.logger);
-    const admin = kafka.admin();
+    const admin = checkpointAdmin(this.config.kafka, this.logger);
     const data = makePgClient(this.config.postgres, { options: SESSION_OPTIONS });
     let lock: pg.Client | null = null;
     let writer: BackfillProducer | null = null;

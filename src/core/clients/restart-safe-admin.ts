@@ -2,7 +2,7 @@ import type { KafkaConsumer as NativeConsumer } from '@confluentinc/kafka-javasc
 import type { KafkaConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import { forwardLogs, KafkaConsumer, librdkafkaSettings, nativeCall } from './librdkafka.js';
-import { kafkaClient, type Admin, type OffsetsAdmin } from './rdkafka.js';
+import { kafkaClient, type Admin, type ClientOverrides, type OffsetsAdmin } from './rdkafka.js';
 
 /** How long one committed-offsets read may wait for the group's coordinator. */
 const COMMITTED_TIMEOUT_MS = 10_000;
@@ -25,8 +25,7 @@ const COMMITTED_TIMEOUT_MS = 10_000;
  *
  * One consumer per group asked about, made on first use and kept until disconnect().
  * Committed metadata comes back without its last byte (the binding takes it for
- * librdkafka's NUL), so callers here use only the offsets; exact metadata is the
- * compatible admin's `fetchOffsets` (readCheckpoint, at start).
+ * librdkafka's NUL), so callers here use only the offsets; exact metadata: checkpointAdmin().
  */
 export class RestartSafeAdmin implements OffsetsAdmin {
   private readonly admin: Admin;
@@ -97,4 +96,36 @@ export class RestartSafeAdmin implements OffsetsAdmin {
 /** What the deliverer hands its runners for their periodic admin calls. */
 export function restartSafeAdmins(config: KafkaConfig, logger: Logger): { admin(): OffsetsAdmin } {
   return { admin: () => new RestartSafeAdmin(config, logger) };
+}
+
+/**
+ * The admin capture and backfill read their checkpoint with at start (and status, backfill
+ * runs and verify runs): the compatible admin, whose `fetchOffsets` returns the offset
+ * metadata exactly (a checkpoint written by kafkajs before the upgrade has no trailing NUL,
+ * and a consumer's `committed()` would cut its last byte). That call is the
+ * group-coordinator request that can abort the process around a Kafka restart, which is
+ * when capture restarts; so each one is made only after a consumer's `committed()` of the
+ * same group has answered (it waits for the coordinator, and fails instead of aborting).
+ * That narrows the window to a broker going away between the two calls; it does not close it.
+ */
+export function checkpointAdmin(config: KafkaConfig, logger: Logger, overrides: ClientOverrides = {}): Admin {
+  const admin = kafkaClient(config, logger, overrides).admin();
+  const guard = new RestartSafeAdmin(config, logger);
+  const fetchOffsets: Admin['fetchOffsets'] = async (options) => {
+    const topics = (options.topics ?? []).map((t) => (typeof t === 'string' ? t : t.topic));
+    if (topics.length > 0) await guard.fetchOffsets({ groupId: options.groupId, topics });
+    return admin.fetchOffsets(options);
+  };
+  const disconnect = async (): Promise<void> => {
+    await guard.disconnect();
+    await admin.disconnect();
+  };
+  return new Proxy(admin, {
+    get(target, name) {
+      if (name === 'fetchOffsets') return fetchOffsets;
+      if (name === 'disconnect') return disconnect;
+      const value = Reflect.get(target, name, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }

@@ -2,7 +2,7 @@ import type { Config } from '../config/types.js';
 import { derivedNames } from '../config/names.js';
 
 import { kafkaClient } from '../clients/rdkafka.js';
-import { RestartSafeAdmin } from '../clients/restart-safe-admin.js';
+import { checkpointAdmin, RestartSafeAdmin } from '../clients/restart-safe-admin.js';
 import { makePgClient } from '../clients/postgres.js';
 import { readCheckpoint } from '../capture/kafka-writer.js';
 import type { Checkpoint } from '../capture/checkpoint.js';
@@ -34,8 +34,7 @@ export async function captureStatus(config: Config, logger: Logger): Promise<Cap
   const pg = makePgClient(config.postgres);
   pg.on('error', () => {});
   // A few quick retries: the group-coordinator lookup behind the offset fetch can need one.
-  const kafka = kafkaClient(config.kafka, logger, { retries: 3, quiet: true });
-  const admin = kafka.admin();
+  const admin = checkpointAdmin(config.kafka, logger, { retries: 3, quiet: true });
   await Promise.all([
     (async () => {
       try {

@@ -34,7 +34,7 @@ export async function probeKafka(config: Config, logger: Logger): Promise<ProbeR
   forwardLogs(client, logger, { quiet: true });
   try {
     const { value: metadata, ms } = await timed(() => nativeCall<Metadata>((done) => client.connect({ allTopics: false, timeout: 5000 }, done)));
-    return up(endpoint, ms, { brokers: metadata.brokers.length, broker_id: metadata.orig_broker_id });
+    return up(endpoint, ms, { brokers: metadata.brokers.length });
   } catch (err) {
     return down(endpoint, err);
   } finally {

@@ -1,4 +1,5 @@
 import { kafkaClient, metadataText, type Admin } from '../clients/rdkafka.js';
+import { checkpointAdmin } from '../clients/restart-safe-admin.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
 import { NativeTransactionalClient } from '../kafka/transactional-client.js';
@@ -90,7 +91,7 @@ export async function lastVerifyRuns(admin: Admin, config: Config): Promise<Veri
 
 /** For `status`: the last verify runs, never throwing. */
 export async function verifyStatus(config: Config, logger: Logger): Promise<{ runs: VerifyRecord[]; errors: string[] }> {
-  const admin = kafkaClient(config.kafka, logger, { retries: 3, quiet: true }).admin();
+  const admin = checkpointAdmin(config.kafka, logger, { retries: 3, quiet: true });
   try {
     await admin.connect();
     return { runs: await lastVerifyRuns(admin, config), errors: [] };
