@@ -116,6 +116,9 @@ export function checkpointAdmin(config: KafkaConfig, logger: Logger, overrides: 
     if (topics.length > 0) await guard.fetchOffsets({ groupId: options.groupId, topics });
     return admin.fetchOffsets(options);
   };
+  const connect = async (): Promise<void> => {
+    await Promise.all([admin.connect(), guard.connect()]);
+  };
   const disconnect = async (): Promise<void> => {
     await guard.disconnect();
     await admin.disconnect();
@@ -123,6 +126,7 @@ export function checkpointAdmin(config: KafkaConfig, logger: Logger, overrides: 
   return new Proxy(admin, {
     get(target, name) {
       if (name === 'fetchOffsets') return fetchOffsets;
+      if (name === 'connect') return connect;
       if (name === 'disconnect') return disconnect;
       const value = Reflect.get(target, name, target) as unknown;
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
