@@ -35,22 +35,29 @@ export class RestartSafeAdmin implements OffsetsAdmin {
     private readonly config: KafkaConfig,
     private readonly logger: Logger,
   ) {
-    this.admin = kafkaClient(config, logger).admin();
+    // Quiet: its callers report a failed call themselves, folded into the outage's one line
+    // (outages.ts); librdkafka's own connection logs would add late "identical errors
+    // suppressed" lines after the broker is back, which read as a second outage.
+    this.admin = kafkaClient(config, logger, { quiet: true }).admin();
   }
 
   connect(): Promise<void> {
-    return this.admin.connect();
+    return named('connect', () => this.admin.connect());
   }
 
   listTopics(): Promise<string[]> {
-    return this.admin.listTopics();
+    return named('listTopics', () => this.admin.listTopics());
   }
 
   fetchTopicOffsets(topic: string, options?: unknown): Promise<Array<{ partition: number; high: string; low: string }>> {
-    return this.admin.fetchTopicOffsets(topic, options as never);
+    return named('fetchTopicOffsets', () => this.admin.fetchTopicOffsets(topic, options as never));
   }
 
-  async fetchOffsets(options: { groupId: string; topics: string[] }): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string; metadata: string | null }> }>> {
+  fetchOffsets(options: { groupId: string; topics: string[] }): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string; metadata: string | null }> }>> {
+    return named('fetchOffsets', () => this.committed(options));
+  }
+
+  private async committed(options: { groupId: string; topics: string[] }): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string; metadata: string | null }> }>> {
     const topics = await this.admin.fetchTopicMetadata({ topics: options.topics, timeout: COMMITTED_TIMEOUT_MS });
     const wanted = topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionId })));
     const consumer = await this.consumerFor(options.groupId);
@@ -69,7 +76,7 @@ export class RestartSafeAdmin implements OffsetsAdmin {
     if (!made) {
       made = (async () => {
         const consumer = new KafkaConsumer({ ...librdkafkaSettings(this.config), 'group.id': group, 'enable.auto.commit': false, 'isolation.level': 'read_committed' } as never, {});
-        forwardLogs(consumer, this.logger);
+        forwardLogs(consumer, this.logger, { quiet: true });
         await nativeCall((done) => consumer.connect({ timeout: 30_000 }, (err) => done(err)));
         return consumer;
       })();
@@ -93,6 +100,22 @@ export class RestartSafeAdmin implements OffsetsAdmin {
   }
 }
 
+/**
+ * librdkafka says only "Local: Timed out" when a call found no broker; the callers (lag,
+ * sink state) tell an outage from a real failure by the message (outages.ts), so the call
+ * and the broker are named, the library's error kept as the cause.
+ */
+async function named<T>(call: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    if (!/timed out|transport failure|all broker/i.test(message)) throw err;
+    const what = /timed out/i.test(message) ? 'timed out' : 'failed';
+    throw Object.assign(new Error(`kafka: request ${call} ${what}, the broker did not answer (${message})`, { cause: err }), { code: (err as { code?: unknown }).code });
+  }
+}
+
 /** What the deliverer hands its runners for their periodic admin calls. */
 export function restartSafeAdmins(config: KafkaConfig, logger: Logger): { admin(): OffsetsAdmin } {
   return { admin: () => new RestartSafeAdmin(config, logger) };
@@ -108,13 +131,15 @@ export function restartSafeAdmins(config: KafkaConfig, logger: Logger): { admin(
  * same group has answered (it waits for the coordinator, and fails instead of aborting).
  * That narrows the window to a broker going away between the two calls; it does not close it.
  */
+const NAMED_CALLS = new Set(['listTopics', 'listGroups', 'createTopics', 'describeGroups', 'fetchTopicOffsets', 'fetchTopicMetadata']);
+
 export function checkpointAdmin(config: KafkaConfig, logger: Logger, overrides: ClientOverrides = {}): Admin {
   const admin = kafkaClient(config, logger, overrides).admin();
   const guard = new RestartSafeAdmin(config, logger);
   const fetchOffsets: Admin['fetchOffsets'] = async (options) => {
     const topics = (options.topics ?? []).map((t) => (typeof t === 'string' ? t : t.topic));
     if (topics.length > 0) await guard.fetchOffsets({ groupId: options.groupId, topics });
-    return admin.fetchOffsets(options);
+    return named('fetchOffsets', () => admin.fetchOffsets(options));
   };
   const connect = async (): Promise<void> => {
     await Promise.all([admin.connect(), guard.connect()]);
@@ -129,7 +154,10 @@ export function checkpointAdmin(config: KafkaConfig, logger: Logger, overrides: 
       if (name === 'connect') return connect;
       if (name === 'disconnect') return disconnect;
       const value = Reflect.get(target, name, target) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      if (typeof value !== 'function') return value;
+      const method = value as (...a: unknown[]) => unknown;
+      // Its requests, named when they time out (see named()); anything else as it is.
+      return NAMED_CALLS.has(String(name)) ? (...args: unknown[]) => named(String(name), () => method.apply(target, args) as Promise<unknown>) : method.bind(target);
     },
   });
 }
