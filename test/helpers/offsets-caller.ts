@@ -15,8 +15,9 @@ import { silentLogger } from '../../src/core/logger.js';
 
 const [mode, brokers, topic, group] = process.argv.slice(2) as [string, string, string, string];
 const config = loadConfig({ env: { STREAMCTL_KAFKA_BROKERS: brokers } });
+// `safe` makes each call once (no retries), so the rounds while Kafka is down fail and show.
 // `compat`: the library's own admin for everything (what the deliverer must not use; a test's planted fault).
-const makeAdmin = (): OffsetsAdmin => (mode === 'compat' ? kafkaClient(config.kafka, silentLogger).admin() : new RestartSafeAdmin(config.kafka, silentLogger));
+const makeAdmin = (): OffsetsAdmin => (mode === 'compat' ? kafkaClient(config.kafka, silentLogger).admin() : new RestartSafeAdmin(config.kafka, silentLogger, 0));
 const shared = makeAdmin();
 await shared.connect();
 

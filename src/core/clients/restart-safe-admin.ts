@@ -3,6 +3,9 @@ import type { KafkaConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import { forwardLogs, KafkaConsumer, librdkafkaSettings, nativeCall } from './librdkafka.js';
 import { kafkaClient, type Admin, type ClientOverrides, type OffsetsAdmin } from './rdkafka.js';
+import { backoffDelays } from '../backoff.js';
+import { isBrokerUnreachable } from '../outages.js';
+import { sleepUnlessAborted } from '../timeout.js';
 
 /** How long one committed-offsets read may wait for the group's coordinator. */
 const COMMITTED_TIMEOUT_MS = 10_000;
@@ -30,10 +33,13 @@ const COMMITTED_TIMEOUT_MS = 10_000;
 export class RestartSafeAdmin implements OffsetsAdmin {
   private readonly admin: Admin;
   private readonly consumers = new Map<string, Promise<NativeConsumer>>();
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly config: KafkaConfig,
     private readonly logger: Logger,
+    /** Attempts after the first for a call that found no broker; kafka.retry.retries when absent. */
+    private readonly retries: number = config.retry.retries === 'forever' ? Infinity : config.retry.retries,
   ) {
     // Quiet: its callers report a failed call themselves, folded into the outage's one line
     // (outages.ts); librdkafka's own connection logs would add late "identical errors
@@ -42,19 +48,37 @@ export class RestartSafeAdmin implements OffsetsAdmin {
   }
 
   connect(): Promise<void> {
-    return named('connect', () => this.admin.connect());
+    return this.retrying('connect', () => this.admin.connect());
   }
 
   listTopics(): Promise<string[]> {
-    return named('listTopics', () => this.admin.listTopics());
+    return this.retrying('listTopics', () => this.admin.listTopics());
   }
 
   fetchTopicOffsets(topic: string, options?: unknown): Promise<Array<{ partition: number; high: string; low: string }>> {
-    return named('fetchTopicOffsets', () => this.admin.fetchTopicOffsets(topic, options as never));
+    return this.retrying('fetchTopicOffsets', () => this.admin.fetchTopicOffsets(topic, options as never));
   }
 
   fetchOffsets(options: { groupId: string; topics: string[] }): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string; metadata: string | null }> }>> {
-    return named('fetchOffsets', () => this.committed(options));
+    return this.retrying('fetchOffsets', () => this.committed(options));
+  }
+
+  /**
+   * A call that found no broker is made again under `kafka.retry` (forever by default), as
+   * kafkajs's admin did: a sink-state check inside a batch then waits for Kafka instead of
+   * failing the batch. Each attempt is a real request (what the restart test exercises);
+   * disconnect() ends the waiting.
+   */
+  private async retrying<T>(call: string, run: () => Promise<T>): Promise<T> {
+    const delays = backoffDelays(this.config.retry);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await named(call, run);
+      } catch (err) {
+        if (attempt > this.retries || this.stopping.signal.aborted || !isBrokerUnreachable((err as Error).message)) throw err;
+        await sleepUnlessAborted(delays(), this.stopping.signal);
+      }
+    }
   }
 
   private async committed(options: { groupId: string; topics: string[] }): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string; metadata: string | null }> }>> {
@@ -88,6 +112,7 @@ export class RestartSafeAdmin implements OffsetsAdmin {
   }
 
   async disconnect(): Promise<void> {
+    this.stopping.abort();
     const consumers = [...this.consumers.values()];
     this.consumers.clear();
     await Promise.all(
@@ -135,7 +160,8 @@ const NAMED_CALLS = new Set(['listTopics', 'listGroups', 'createTopics', 'descri
 
 export function checkpointAdmin(config: KafkaConfig, logger: Logger, overrides: ClientOverrides = {}): Admin {
   const admin = kafkaClient(config, logger, overrides).admin();
-  const guard = new RestartSafeAdmin(config, logger);
+  // No retries of its own: the caller (capture's restart loop, status) decides.
+  const guard = new RestartSafeAdmin(config, logger, 0);
   const fetchOffsets: Admin['fetchOffsets'] = async (options) => {
     const topics = (options.topics ?? []).map((t) => (typeof t === 'string' ? t : t.topic));
     if (topics.length > 0) await guard.fetchOffsets({ groupId: options.groupId, topics });

@@ -75,7 +75,7 @@ export async function captureStatus(config: Config, logger: Logger): Promise<Cap
     (async () => {
       // Committed offsets through a consumer, safe during a Kafka restart (clients/restart-safe-admin.ts); the checkpoint above needs the admin's exact metadata.
       const delivery = kafkaClient(config.kafka, logger, { retries: 3, quiet: true });
-      const deliveryAdmin = new RestartSafeAdmin(config.kafka, logger);
+      const deliveryAdmin = new RestartSafeAdmin(config.kafka, logger, 0);
       try {
         await deliveryAdmin.connect();
         status.delivery = await deliveryLag(deliveryAdmin, config, () => countOpenLetters(delivery, config));
