@@ -163,14 +163,21 @@ export function checkpointAdmin(config: KafkaConfig, logger: Logger, overrides: 
   // No retries of its own: the caller (capture's restart loop, status) decides.
   const guard = new RestartSafeAdmin(config, logger, 0);
   const fetchOffsets: Admin['fetchOffsets'] = async (options) => {
+    await ensureConnected();
     const topics = (options.topics ?? []).map((t) => (typeof t === 'string' ? t : t.topic));
     if (topics.length > 0) await guard.fetchOffsets({ groupId: options.groupId, topics });
     return named('fetchOffsets', () => admin.fetchOffsets(options));
   };
-  const connect = async (): Promise<void> => {
-    await Promise.all([admin.connect(), guard.connect()]);
-  };
+  // Connected on first use, not by connect(): the binding's admin disconnect destroys the
+  // librdkafka handle on the JavaScript thread, which can block it for seconds while the
+  // broker is away, so a capture restart that fails before reading (Kafka still down) must
+  // not have made one.
+  let connected: Promise<void> | null = null;
+  const ensureConnected = (): Promise<void> => (connected ??= Promise.all([admin.connect(), guard.connect()]).then(() => undefined));
+  const connect = async (): Promise<void> => {};
   const disconnect = async (): Promise<void> => {
+    if (!connected) return;
+    await connected.catch(() => {});
     await guard.disconnect();
     await admin.disconnect();
   };
@@ -183,7 +190,7 @@ export function checkpointAdmin(config: KafkaConfig, logger: Logger, overrides: 
       if (typeof value !== 'function') return value;
       const method = value as (...a: unknown[]) => unknown;
       // Its requests, named when they time out (see named()); anything else as it is.
-      return NAMED_CALLS.has(String(name)) ? (...args: unknown[]) => named(String(name), () => method.apply(target, args) as Promise<unknown>) : method.bind(target);
+      return NAMED_CALLS.has(String(name)) ? (...args: unknown[]) => named(String(name), async () => (await ensureConnected(), method.apply(target, args) as Promise<unknown>)) : method.bind(target);
     },
   });
 }
