@@ -21,7 +21,9 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { makeKafka } from '../src/core/clients/kafka.js';
+import type { KafkaConsumer as NativeConsumer, Message } from '@confluentinc/kafka-javascript';
+import { KafkaConsumer, nativeCall } from '../src/core/clients/librdkafka.js';
+import { endOffsets, kafkaClient, nativeSettingsOf, type Kafka } from '../src/core/clients/rdkafka.js';
 import { makePgClient } from '../src/core/clients/postgres.js';
 import { backfillGroup } from '../src/core/backfill/kafka-writer.js';
 import { loadConfig, type Config } from '../src/core/config/index.js';
@@ -48,7 +50,7 @@ async function main(): Promise<void> {
   const config: Config = loadConfig({ env });
   const db = makePgClient(config.postgres);
   await db.connect();
-  const kafka = makeKafka(config.kafka, silentLogger, { retries: 10 });
+  const kafka = kafkaClient(config.kafka, silentLogger, { retries: 10 });
   const admin = kafka.admin();
   await admin.connect();
   let child: ChildProcess | null = null;
@@ -166,27 +168,29 @@ async function main(): Promise<void> {
   }
 }
 
-async function sampleRecordSizes(kafka: import('kafkajs').Kafka, topic: string): Promise<{ value: number; key: number; sample: number }> {
-  const consumer = kafka.consumer({ groupId: `bench-sample-${randomBytes(4).toString('hex')}` });
+/** Mean key and value sizes of the first 2,000 records (a native consumer, partitions assigned at 0, no group left behind). */
+async function sampleRecordSizes(kafka: Kafka, topic: string): Promise<{ value: number; key: number; sample: number }> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const partitions = await endOffsets(admin, topic).finally(() => admin.disconnect());
+  const consumer: NativeConsumer = new KafkaConsumer({ ...nativeSettingsOf(kafka).settings, 'group.id': `bench-sample-${randomBytes(4).toString('hex')}`, 'enable.auto.commit': false } as never, {});
+  await nativeCall((done) => consumer.connect({ timeout: 10_000 }, (err) => done(err)));
+  consumer.assign(partitions.map((p) => ({ topic, partition: p.partition, offset: 0 })));
   let value = 0;
   let key = 0;
   let sample = 0;
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise<void>((resolve) => {
-    void consumer.run({
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) {
-          if (sample >= 2000) break;
-          value += m.value?.length ?? 0;
-          key += m.key?.length ?? 0;
-          sample++;
-        }
-        if (sample >= 2000) resolve();
-      },
-    });
-  });
-  await consumer.disconnect();
+  try {
+    while (sample < 2000) {
+      const batch = await nativeCall<Message[]>((done) => consumer.consume(1000, done));
+      for (const m of batch.slice(0, 2000 - sample)) {
+        value += m.value?.length ?? 0;
+        key += m.key?.length ?? 0;
+        sample++;
+      }
+    }
+  } finally {
+    await nativeCall((done) => consumer.disconnect((err) => done(err))).catch(() => {});
+  }
   return { value: Math.round(value / sample), key: Math.round(key / sample), sample };
 }
 

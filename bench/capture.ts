@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { launchOf } from '../src/core/program-launch.js';
-import { makeKafka } from '../src/core/clients/kafka.js';
+import { kafkaClient } from '../src/core/clients/rdkafka.js';
 import { makePgClient } from '../src/core/clients/postgres.js';
 import { readCheckpoint, checkpointGroupOf } from '../src/core/capture/kafka-writer.js';
 import { recordKey } from '../src/core/event/identity.js';
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   const pgEnv = { PGPASSWORD: config.postgres.password };
   const db = makePgClient(config.postgres, { options: SESSION_OPTIONS });
   await db.connect();
-  const kafka = makeKafka(config.kafka, silentLogger, { retries: 10 });
+  const kafka = kafkaClient(config.kafka, silentLogger, { retries: 10 });
   const admin = kafka.admin();
   await admin.connect();
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'streamctl-bench-'));

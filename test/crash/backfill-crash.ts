@@ -3,12 +3,11 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import QueryStream from 'pg-query-stream';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
-import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { makeRedis } from '../../src/core/clients/redis.js';
 import { derivedNames, loadConfig, type Config } from '../../src/core/config/index.js';
 import { canonicalJson } from '../../src/core/event/identity.js';
-import { kafkaClient } from '../../src/core/clients/rdkafka.js';
+import { endOffsets, kafkaClient } from '../../src/core/clients/rdkafka.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { decodeQueryRow, RAW_TEXT_TYPES as RAW, SESSION_OPTIONS, TypeRegistry } from '../../src/core/source/pg-types.js';
 import { exited } from '../helpers/capturer.js';
@@ -61,7 +60,7 @@ export async function runBackfillCrash(options: BackfillCrashOptions): Promise<B
   const names = derivedNames(config);
   const db = makePgClient(config.postgres, { options: SESSION_OPTIONS, types: RAW });
   await db.connect();
-  const kafka = makeKafka(config.kafka, silentLogger, { retries: 10 });
+  const kafka = kafkaClient(config.kafka, silentLogger, { retries: 10 });
   const admin = kafka.admin();
   await admin.connect();
   const redis = makeRedis(config.sinks.redis, silentLogger);
@@ -158,7 +157,7 @@ export async function runBackfillCrash(options: BackfillCrashOptions): Promise<B
     await waitFor(
       'BigQuery to catch up',
       async () => {
-        const ends = await admin.fetchTopicOffsets(names.changesTopic);
+        const ends = await endOffsets(admin, names.changesTopic);
         const committed = await admin.fetchOffsets({ groupId: names.consumerGroup('bigquery'), topics: [names.changesTopic] });
         let lag = 0;
         for (const end of ends) lag += Number(BigInt(end.high) - BigInt(committed[0]?.partitions.find((p) => p.partition === end.partition)?.offset ?? '0'));
@@ -169,7 +168,7 @@ export async function runBackfillCrash(options: BackfillCrashOptions): Promise<B
     await sleep(3000);
 
     // Kafka: no event id twice.
-    const high = (await admin.fetchTopicOffsets(names.changesTopic)).reduce((n, p) => n + Number(p.high), 0);
+    const high = (await endOffsets(admin, names.changesTopic)).reduce((n, p) => n + Number(p.high), 0);
     const records = await readTopic(kafkaClient(config.kafka, silentLogger), names.changesTopic, { enough: (rs) => rs.length >= high * 0.5, quietMs: 3000 });
     const ids = new Map<string, number>();
     for (const r of records) {

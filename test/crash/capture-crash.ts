@@ -1,7 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
-import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { readCheckpoint } from '../../src/core/capture/kafka-writer.js';
 import { recordKey } from '../../src/core/event/identity.js';
@@ -68,7 +67,7 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
   const witness = `${tag}_witness`;
   const db = makePgClient(config.postgres, { options: SESSION_OPTIONS });
   await db.connect();
-  const kafka = makeKafka(config.kafka, silentLogger, { retries: 10 });
+  const kafka = kafkaClient(config.kafka, silentLogger, { retries: 10 });
   const admin = kafka.admin();
   await admin.connect();
   let child: ChildProcess | null = null;

@@ -1,5 +1,4 @@
 import { type Admin, type Kafka, endOffsets, kafkaClient } from '../../src/core/clients/rdkafka.js';
-import { makeKafka } from '../../src/core/clients/kafka.js';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,8 +86,7 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
   await db.connect();
   const kafka = kafkaClient(config.kafka, silentLogger, { retries: 10 });
   const admin = kafka.admin();
-  // capture's checkpoint is read by capture's writer module, still on kafkajs.
-  const checkpointAdmin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
+  const checkpointAdmin = kafkaClient(config.kafka, silentLogger, { retries: 10 }).admin();
   await admin.connect();
   await checkpointAdmin.connect();
   const redis = makeRedis(config.sinks.redis, silentLogger);
@@ -133,7 +131,7 @@ export async function runDeliveryCrash(options: DeliveryCrashOptions): Promise<D
     await waitFor(
       'every sink to catch up',
       async () => {
-        const ends = await admin.fetchTopicOffsets(names.changesTopic);
+        const ends = await endOffsets(admin, names.changesTopic);
         const lag: Record<string, number> = {};
         const perPartition: Record<string, number[]> = {};
         for (const sink of ['redis', 'bigquery', 'http'] as const) {

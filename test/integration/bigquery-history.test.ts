@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
-import type { Admin } from 'kafkajs';
+import { type Admin, kafkaClient } from '../../src/core/clients/rdkafka.js';
 import type { BigQuery } from '@google-cloud/bigquery';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
-import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { derivedNames } from '../../src/core/config/names.js';
 import { loadConfig } from '../../src/core/config/index.js';
@@ -67,7 +66,7 @@ describe('BigQuery history lost with a dropped table, and replayed from the topi
     db = makePgClient(config.postgres);
     await db.connect();
     await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, n int)`);
-    admin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
+    admin = kafkaClient(config.kafka, silentLogger, { retries: 10 }).admin();
     await admin.connect();
     stream = startStream(pipeline.env, 'all');
     await waitFor('/ready', async () => (await fetch(readyUrl)).status === 200, 90_000);

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
-import type { Admin } from 'kafkajs';
-import { makeKafka } from '../../src/core/clients/kafka.js';
+import { type Admin, kafkaClient } from '../../src/core/clients/rdkafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { loadConfig } from '../../src/core/config/index.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -24,7 +23,7 @@ describe('an idle capture slot', { timeout: 120_000 }, () => {
     db = makePgClient(config.postgres);
     await db.connect();
     await db.query(`CREATE TABLE ${captured} (id int PRIMARY KEY); CREATE TABLE ${other} (id int PRIMARY KEY, pad text)`);
-    admin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
+    admin = kafkaClient(config.kafka, silentLogger, { retries: 10 }).admin();
     await admin.connect();
   });
   after(async () => {

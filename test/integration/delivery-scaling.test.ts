@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
-import { AssignerProtocol, type Admin } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import { makeKafka } from '../../src/core/clients/kafka.js';
+import { kafkaClient, type Admin } from '../../src/core/clients/rdkafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { makeRedis } from '../../src/core/clients/redis.js';
 import { derivedNames, loadConfig } from '../../src/core/config/index.js';
@@ -16,7 +15,7 @@ import { unique } from '../helpers/stack.js';
 /** Partitions of the changes topic each member of the group holds, by member. */
 async function assignment(admin: Admin, group: string, topic: string): Promise<number[][]> {
   const { groups } = await admin.describeGroups([group]);
-  return (groups[0]?.members ?? []).map((m) => AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment[topic] ?? []);
+  return (groups[0]?.members ?? []).map((m) => m.assignment.topicPartitions.filter((tp) => tp.topic === topic).map((tp) => tp.partition));
 }
 
 describe('two deliverers in one consumer group', { timeout: 240_000 }, () => {
@@ -37,7 +36,7 @@ describe('two deliverers in one consumer group', { timeout: 240_000 }, () => {
     db = makePgClient(config.postgres);
     await db.connect();
     await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, v text)`);
-    admin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
+    admin = kafkaClient(config.kafka, silentLogger, { retries: 10 }).admin();
     await admin.connect();
     redis = makeRedis(config.sinks.redis, silentLogger);
     await redis.connect();

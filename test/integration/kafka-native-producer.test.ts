@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Partitioners, type Admin, type Kafka } from 'kafkajs';
+// kafkajs only as the reference for what streamctl did before librdkafka: its partitioner, its checkpoints.
+import kafkajs from 'kafkajs';
 import type { KafkaConsumer as NativeConsumer, Message } from '@confluentinc/kafka-javascript';
-import { makeKafka } from '../../src/core/clients/kafka.js';
+import { kafkaClient, type Admin, type Kafka } from '../../src/core/clients/rdkafka.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { CheckpointedProducer, nativeCheckpointedProducer, readCheckpoint, type CheckpointStore } from '../../src/core/kafka/checkpointed-producer.js';
 import { NativeTransactionalClient } from '../../src/core/kafka/transactional-client.js';
@@ -60,11 +61,11 @@ describe('the native checkpointed producer (librdkafka)', () => {
   const topics = { changes3: `${tag}.c3`, changes12: `${tag}.c12`, checkpoints: `${tag}.cp`, small: `${tag}.small`, one: `${tag}.one`, queue: `${tag}.queue`, fenced: `${tag}.fenced` };
 
   before(async () => {
-    kafka = makeKafka(config.kafka, silentLogger, { retries: 5 });
+    kafka = kafkaClient(config.kafka, silentLogger, { retries: 5 });
     admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({
-      waitForLeaders: true,
+      timeout: 30_000,
       topics: [
         { topic: topics.changes3, numPartitions: 3 },
         { topic: topics.changes12, numPartitions: 12 },
@@ -104,10 +105,10 @@ describe('the native checkpointed producer (librdkafka)', () => {
       );
       await writer.disconnect();
       const landed = new Map((await readCommitted(topic, partitions, many.length)).map((r) => [r.key, r.partition]));
-      const kafkajs = Partitioners.DefaultPartitioner();
+      const old = kafkajs.Partitioners.DefaultPartitioner();
       const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0, offlineReplicas: [] }));
       for (const key of many) {
-        assert.equal(landed.get(key), kafkajs({ topic, partitionMetadata, message: { key, value: 'v' } }), `key ${key} (kafkajs)`);
+        assert.equal(landed.get(key), old({ topic, partitionMetadata, message: { key, value: 'v' } }), `key ${key} (kafkajs)`);
         // Java's rule on our murmur2 (checked against Kafka's own test vectors in the unit test): survives kafkajs' removal.
         assert.equal(landed.get(key), (murmur2(Buffer.from(key)) & 0x7fffffff) % partitions, `key ${key} (murmur2)`);
       }
@@ -130,7 +131,7 @@ describe('the native checkpointed producer (librdkafka)', () => {
 
     // The old way, as streamctl wrote checkpoints before the move.
     const oldGroup = unique('g');
-    const old = kafka.producer({ transactionalId: unique('tx'), idempotent: true, maxInFlightRequests: 1 });
+    const old = new kafkajs.Kafka({ brokers: config.kafka.brokers, logLevel: kafkajs.logLevel.NOTHING }).producer({ transactionalId: unique('tx'), idempotent: true, maxInFlightRequests: 1 });
     await old.connect();
     const tx = await old.transaction();
     await tx.send({ topic: topics.one, messages: [{ key: 'k', value: 'old' }] });

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
-import kafkajs, { type Admin } from 'kafkajs';
-import { makeKafka } from '../../src/core/clients/kafka.js';
+import { setTopicOverrides } from '../../src/core/clients/kafka-configs.js';
+import { kafkaClient, type Admin } from '../../src/core/clients/rdkafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { derivedNames, loadConfig } from '../../src/core/config/index.js';
 import type { StatusReport } from '../../src/core/health/types.js';
@@ -13,8 +13,6 @@ import { exited } from '../helpers/capturer.js';
 import { dropPipeline, isolatedPipeline, RECEIVER_KEY, startStream, waitFor } from '../helpers/pipeline.js';
 import { runCli } from '../helpers/run-cli.js';
 import { unique } from '../helpers/stack.js';
-
-const { ConfigResourceTypes } = kafkajs;
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -56,7 +54,7 @@ describe('stuck detection and slot warnings', { timeout: 240_000 }, () => {
     db = makePgClient(config.postgres);
     await db.connect();
     await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, doc text)`);
-    admin = makeKafka(config.kafka, silentLogger, { retries: 10 }).admin();
+    admin = kafkaClient(config.kafka, silentLogger, { retries: 10 }).admin();
     await admin.connect();
   });
 
@@ -81,11 +79,10 @@ describe('stuck detection and slot warnings', { timeout: 240_000 }, () => {
     const r = await runCli(['--json', 'status'], pipeline.env);
     return { code: r.code, report: JSON.parse(r.stdout) as StatusReport, stderr: r.stderr };
   };
-  const setMaxMessageBytes = (bytes: number) =>
-    admin.alterConfigs({
-      validateOnly: false,
-      resources: [{ type: ConfigResourceTypes.TOPIC, name: derivedNames(loadConfig({ env: pipeline.env })).changesTopic, configEntries: [{ name: 'max.message.bytes', value: String(bytes) }] }],
-    });
+  const setMaxMessageBytes = (bytes: number) => {
+    const config = loadConfig({ env: pipeline.env });
+    return setTopicOverrides(config.kafka, derivedNames(config).changesTopic, [{ name: 'max.message.bytes', value: String(bytes) }]);
+  };
 
   it('turns /ready false and status exit 3 while capture retries the same position, and recovers', async () => {
     stream = startStream(pipeline.env, 'capture');

@@ -5,9 +5,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
-import type { Admin, Kafka } from 'kafkajs';
+import { type Admin, type Kafka, kafkaClient } from '../../src/core/clients/rdkafka.js';
 import { makeBigQuery } from '../../src/core/clients/bigquery.js';
-import { makeKafka } from '../../src/core/clients/kafka.js';
 import { makePgClient } from '../../src/core/clients/postgres.js';
 import { loadConfig, type Config } from '../../src/core/config/index.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -63,7 +62,7 @@ describe('transform once before fan-out (three sinks, one process)', { timeout: 
     db = makePgClient(config.postgres);
     await db.connect();
     await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, v text)`);
-    kafka = makeKafka(config.kafka, silentLogger, { retries: 10 });
+    kafka = kafkaClient(config.kafka, silentLogger, { retries: 10 });
     admin = kafka.admin();
     await admin.connect();
 

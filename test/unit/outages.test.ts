@@ -91,7 +91,7 @@ describe('outages: one line when a server goes away, one when it is back', () =>
 
 describe('routine broker answers (both clients\' wording)', () => {
   it('a coordinator loading or awaited after a restart is routine, a refused record is not', async () => {
-    const { isRoutineRetry } = await import('../../src/core/clients/kafka.js');
+    const { isRoutineRetry } = await import('../../src/core/clients/rdkafka.js');
     assert.equal(isRoutineRetry('The coordinator is loading and hence can\'t process requests', {}), true);
     assert.equal(isRoutineRetry('Failed to commit offsets to transaction on broker 127.0.0.1:34511/1: t.checkpoints((null))[0](Broker: Coordinator load in progress) (after 124ms)', {}), true);
     assert.equal(isRoutineRetry('Offset commit (manual) failed: Local: Waiting for coordinator', {}), true);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import { makeKafka } from '../clients/kafka.js';
+import { checkpointAdmin } from '../clients/restart-safe-admin.js';
 import { makePgClient } from '../clients/postgres.js';
 import type { Config } from '../config/types.js';
 import { oversizeLogFields } from '../event/oversize.js';
@@ -159,8 +159,7 @@ export class Backfill {
 
   async run(options: BackfillOptions, signal: AbortSignal, hooks: BackfillHooks = {}): Promise<BackfillSummary> {
     const started = performance.now();
-    const kafka = makeKafka(this.config.kafka, this.logger);
-    const admin = kafka.admin();
+    const admin = checkpointAdmin(this.config.kafka, this.logger);
     const data = makePgClient(this.config.postgres, { options: SESSION_OPTIONS });
     let lock: pg.Client | null = null;
     let writer: BackfillProducer | null = null;
@@ -282,7 +281,7 @@ export class Backfill {
   }
 
   /** The progress of the run to resume, checked against what the operator asked for. */
-  private async resumable(admin: import('kafkajs').Admin, options: BackfillOptions): Promise<BackfillProgress> {
+  private async resumable(admin: import('../clients/rdkafka.js').Admin, options: BackfillOptions): Promise<BackfillProgress> {
     const run = options.resume!;
     const progress = await readProgress(admin, this.config, run);
     if (!progress) {

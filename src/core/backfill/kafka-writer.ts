@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import type { Admin } from '../clients/rdkafka.js';
 import type { Logger } from '../logger.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';

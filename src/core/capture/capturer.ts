@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Pgoutput } from 'pg-logical-replication';
-import { isRoutineRetry, makeKafka } from '../clients/kafka.js';
+import { isRoutineRetry, kafkaClient as makeKafka } from '../clients/rdkafka.js';
+import { checkpointAdmin } from '../clients/restart-safe-admin.js';
 import { makePgClient } from '../clients/postgres.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
@@ -193,7 +194,7 @@ export class Capturer {
    */
   private async runOnce(signal: AbortSignal, takeOver: boolean): Promise<void> {
     const writer = captureProducer(this.config, this.logger);
-    const admin = makeKafka(this.config.kafka, this.logger).admin();
+    const admin = checkpointAdmin(this.config.kafka, this.logger);
     const pgAdmin = makePgClient(this.config.postgres, { options: SESSION_OPTIONS });
     let stream: ReplicationStream | null = null;
     let lagTimer: NodeJS.Timeout | undefined;

@@ -3,7 +3,6 @@ import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import type { KafkaConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import { librdkafkaSettings as nativeSettings } from './librdkafka.js';
-import { isRoutineRetry } from './kafka.js';
 import { isBrokerUnreachable, outageFailure } from '../outages.js';
 
 /**
@@ -11,7 +10,8 @@ import { isBrokerUnreachable, outageFailure } from '../outages.js';
  * producer and admin call outside capture's and backfill's transactional writers.
  * Two faces of the one library:
  *  - its KafkaJS-compatible API for admin calls and the small producers (DLQ, replay's
- *    resolutions), where the kafkajs shape was kept and speed does not matter;
+ *    resolutions), where the kafkajs shape was kept and speed does not matter (topic
+ *    configs are the one thing it lacks: ./kafka-configs.ts);
  *  - its native API for reading topics (./batch-consumer.ts): manual commits, seeks on
  *    assignment and positions past transaction markers, which the compatible layer hides.
  * ESM: only the default export works at run time (named exports type-check but are undefined).
@@ -20,11 +20,10 @@ export type Kafka = KafkaJS.Kafka;
 export type Admin = KafkaJS.Admin;
 
 /**
- * The admin calls a running pipeline makes over and over (lag, sink state, history): what
- * both this library's admin and kafkajs's have. The deliverer makes them with kafkajs: under
- * a Kafka outage librdkafka 2.15's admin client aborted the whole process on a timed-out
- * request (`rd_kafka_enq_once_del_source_return: Assertion eonce->refcnt > 0 failed`, seen
- * in crash:faults' Kafka restart), and kafkajs stays for DescribeConfigs anyway.
+ * The admin calls a running pipeline makes over and over (lag, sink state, history). The
+ * deliverer gives its runners ./restart-safe-admin.ts's, which reads committed offsets
+ * through a consumer: this library's admin aborts the process on a group-coordinator
+ * request during a Kafka restart (that module says how).
  */
 export interface OffsetsAdmin {
   connect(): Promise<void>;
@@ -67,6 +66,13 @@ export function kafkaLogger(logger: Logger, quiet = false): KafkaJS.Logger {
     setLogLevel: () => {},
   };
   return forward;
+}
+
+/** Broker answers logged as errors although they are a normal part of transactions and start-up, and are retried. */
+const ROUTINE = /concurrent operation on the same transaction|coordinator is loading|Coordinator load in progress|Waiting for coordinator|coordinator is not available|Failed to find group coordinator|not the leader for that topic-partition|not the correct coordinator|There is no leader for this topic-partition/i;
+
+export function isRoutineRetry(message: string, fields: Record<string, unknown>): boolean {
+  return ROUTINE.test(message) || ROUTINE.test(String(fields['error'] ?? ''));
 }
 
 /** The native settings each client was made with, for the native consumers made beside it. */

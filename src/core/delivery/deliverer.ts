@@ -1,4 +1,4 @@
-import { makeKafka } from '../clients/kafka.js';
+import { restartSafeAdmins } from '../clients/restart-safe-admin.js';
 import { kafkaClient, type Kafka, type OffsetsAdmin } from '../clients/rdkafka.js';
 import { derivedNames } from '../config/names.js';
 import type { BreakerPolicy, Config, RetryPolicy } from '../config/types.js';
@@ -60,7 +60,7 @@ export class Deliverer {
   private readonly runners: SinkRunner[] = [];
   private readonly dlq: DlqWriter;
   private admin: OffsetsAdmin | null = null;
-  /** kafkajs, for the admin calls made over and over while delivering (lag, sink state, history). */
+  /** For the admin calls made over and over while delivering (lag, sink state, history): clients/restart-safe-admin.ts. */
   private readonly adminClients: { admin(): OffsetsAdmin };
   private lagTimer: NodeJS.Timeout | undefined;
   private readonly stopped = new AbortController();
@@ -74,7 +74,7 @@ export class Deliverer {
     openLetters: (kafka: Kafka) => OpenLetterCount,
   ) {
     this.kafka = kafkaClient(config.kafka, logger);
-    this.adminClients = makeKafka(config.kafka, logger);
+    this.adminClients = restartSafeAdmins(config.kafka, logger);
     this.dlq = new DlqWriter(this.kafka, derivedNames(config).dlqTopic);
     this.openLetters = openLetters(this.kafka);
   }
@@ -93,15 +93,15 @@ export class Deliverer {
   }
 
   async start(): Promise<void> {
-    // Topic creation and sizing need DescribeConfigs/AlterConfigs, which only kafkajs offers (clients/kafka.ts).
-    const topicAdmin = makeKafka(this.config.kafka, this.logger).admin();
+    // Topic sizing needs DescribeConfigs/AlterConfigs, which only kafkajs offers (clients/kafka-configs.ts).
+    const topicAdmin = this.kafka.admin();
     await topicAdmin.connect();
     try {
       await ensureTopics(topicAdmin, this.config);
     } finally {
       await topicAdmin.disconnect().catch(() => {});
     }
-    // The periodic admin calls go through kafkajs (clients/rdkafka.ts OffsetsAdmin says why).
+    // The periodic admin calls read committed offsets through a consumer (clients/restart-safe-admin.ts says why).
     this.admin = this.adminClients.admin();
     await this.admin.connect();
     await this.dlq.connect();

@@ -17,7 +17,7 @@ import { SinkStateKeeper, type SinkStateProblem } from './sink-state.js';
 import type { SinkBackfill } from './rebuild-backfill.js';
 import { RetainedReplay, type HistoryLost } from './replay-retained.js';
 import { isBrokerUnreachable, outageRecovered } from '../outages.js';
-import { isRoutineRetry } from '../clients/kafka.js';
+import { isRoutineRetry } from '../clients/rdkafka.js';
 
 export interface RunnerOptions {
   topic: string;
@@ -35,7 +35,7 @@ export interface RunnerOptions {
   lostState?: { policy: 'auto' | 'manual'; brokers: string; checkEveryMs: number; backfill?: SinkBackfill };
   /** Shared with the other sinks of this process: each record is transformed once (./transform-once.ts). */
   transforms?: SharedTransforms;
-  /** Where the periodic admin calls (sink state, history) go; `kafka` when absent (clients/rdkafka.ts OffsetsAdmin says why the deliverer gives kafkajs). */
+  /** Where the periodic admin calls (sink state, history) go; `kafka` when absent (clients/restart-safe-admin.ts says why the deliverer gives its own). */
   adminClients?: { admin(): OffsetsAdmin };
   /** The consumer hit a fatal error and cannot go on. */
   onCrash: (error: Error) => void;

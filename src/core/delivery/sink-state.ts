@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { describeTopicConfig } from '../clients/kafka.js';
+import { describeTopicConfigs } from '../clients/kafka-configs.js';
 import { endOffsets, type OffsetsAdmin } from '../clients/rdkafka.js';
 import type { Logger } from '../logger.js';
 import type { Sink, SinkName } from '../sinks/contract.js';
@@ -369,8 +369,11 @@ export class SinkStateKeeper {
   private async topicCompleteness(admin: OffsetsAdmin): Promise<TopicCompleteness> {
     const { topic } = this.options;
     const earliest = await endOffsets(admin, topic);
-    const values = await describeTopicConfig(this.options.brokers.split(','), topic, ['cleanup.policy', 'retention.ms']);
-    return completeness(earliest, values['cleanup.policy'], values['retention.ms']);
+    // Retention shows in the low watermarks; compaction does not (it leaves offset 0 in
+    // place), so its setting is read, through kafkajs (clients/kafka-configs.ts says why).
+    const entries = (await describeTopicConfigs({ brokers: this.options.brokers.split(','), clientId: 'streamctl' }, [topic])).get(topic) ?? [];
+    const value = (name: string) => entries.find((e) => e.name === name)?.value;
+    return completeness(earliest, value('cleanup.policy'), value('retention.ms'));
   }
 
   async stop(): Promise<void> {

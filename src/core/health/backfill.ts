@@ -1,5 +1,5 @@
 import type { Config } from '../config/types.js';
-import { makeKafka } from '../clients/kafka.js';
+import { checkpointAdmin } from '../clients/restart-safe-admin.js';
 import { makePgClient } from '../clients/postgres.js';
 import { listRuns } from '../backfill/kafka-writer.js';
 import { lockHolders } from '../backfill/lock.js';
@@ -35,7 +35,7 @@ const DONE_SHOWN_FOR_MS = 24 * 3600 * 1000;
 /** Backfill runs of this pipeline: progress from Kafka, liveness from the table locks in PostgreSQL. */
 export async function backfillStatus(config: Config, logger: Logger, now = Date.now()): Promise<BackfillStatus> {
   const status: BackfillStatus = { runs: [], errors: [] };
-  const admin = makeKafka(config.kafka, logger, { retries: 3, quiet: true }).admin();
+  const admin = checkpointAdmin(config.kafka, logger, { retries: 3, quiet: true });
   const pg = makePgClient(config.postgres);
   pg.on('error', () => {});
   try {

@@ -1,7 +1,8 @@
 import type { Config } from '../config/types.js';
 import { derivedNames } from '../config/names.js';
-import { makeKafka } from '../clients/kafka.js';
+
 import { kafkaClient } from '../clients/rdkafka.js';
+import { checkpointAdmin, RestartSafeAdmin } from '../clients/restart-safe-admin.js';
 import { makePgClient } from '../clients/postgres.js';
 import { readCheckpoint } from '../capture/kafka-writer.js';
 import type { Checkpoint } from '../capture/checkpoint.js';
@@ -33,8 +34,7 @@ export async function captureStatus(config: Config, logger: Logger): Promise<Cap
   const pg = makePgClient(config.postgres);
   pg.on('error', () => {});
   // A few quick retries: the group-coordinator lookup behind the offset fetch can need one.
-  const kafka = makeKafka(config.kafka, logger, { retries: 3, quiet: true });
-  const admin = kafka.admin();
+  const admin = checkpointAdmin(config.kafka, logger, { retries: 3, quiet: true });
   await Promise.all([
     (async () => {
       try {
@@ -73,9 +73,9 @@ export async function captureStatus(config: Config, logger: Logger): Promise<Cap
       }
     })(),
     (async () => {
-      // Delivery is read through librdkafka (clients/rdkafka.ts); the checkpoint above is capture's writer's to read.
+      // Committed offsets through a consumer, safe during a Kafka restart (clients/restart-safe-admin.ts); the checkpoint above needs the admin's exact metadata.
       const delivery = kafkaClient(config.kafka, logger, { retries: 3, quiet: true });
-      const deliveryAdmin = delivery.admin();
+      const deliveryAdmin = new RestartSafeAdmin(config.kafka, logger, 0);
       try {
         await deliveryAdmin.connect();
         status.delivery = await deliveryLag(deliveryAdmin, config, () => countOpenLetters(delivery, config));

@@ -1,5 +1,6 @@
 import type { Config } from '../config/types.js';
-import { makeKafka } from '../clients/kafka.js';
+import { forwardLogs, librdkafkaSettings, nativeCall, Producer } from '../clients/librdkafka.js';
+import type { Metadata } from '@confluentinc/kafka-javascript';
 import type { Logger } from '../logger.js';
 import type { AnySinkPlugin } from '../sinks/plugin.js';
 import { SINK_PLUGINS, sinkConfigOf, sinkPlugin } from '../sinks/registry.js';
@@ -26,16 +27,18 @@ const disabled = (endpoint: string): ProbeResult => ({ health: { state: 'disable
 
 export async function probeKafka(config: Config, logger: Logger): Promise<ProbeResult> {
   const endpoint = endpointOf('kafka', config);
-  // No retries: status answers now, it does not wait for a broker to come back.
-  const admin = makeKafka(config.kafka, logger, { retries: 0, quiet: true }).admin();
+  // One metadata request (what a client's connect is): status answers now, it does not
+  // wait for a broker to come back. librdkafka's binding has no DescribeCluster, so the
+  // cluster id and controller kafkajs gave are not shown; the brokers the cluster names are.
+  const client = new Producer({ ...librdkafkaSettings(config.kafka), 'socket.connection.setup.timeout.ms': 3000 }, {});
+  forwardLogs(client, logger, { quiet: true });
   try {
-    await admin.connect();
-    const { value: cluster, ms } = await timed(() => admin.describeCluster());
-    return up(endpoint, ms, { cluster_id: cluster.clusterId, brokers: cluster.brokers.length, controller: cluster.controller });
+    const { value: metadata, ms } = await timed(() => nativeCall<Metadata>((done) => client.connect({ allTopics: false, timeout: 5000 }, done)));
+    return up(endpoint, ms, { brokers: metadata.brokers.length });
   } catch (err) {
     return down(endpoint, err);
   } finally {
-    await admin.disconnect().catch(() => {});
+    await nativeCall((done) => client.disconnect(5000, (err) => done(err))).catch(() => {});
   }
 }
 

@@ -1,5 +1,3 @@
-import type { ICustomPartitioner } from 'kafkajs';
-
 /**
  * Kafka's default partitioner for keyed records (Java's `Utils.murmur2`, as kafkajs'
  * `Partitioners.DefaultPartitioner` computes it), in 32-bit integer arithmetic.
@@ -41,21 +39,10 @@ export function murmur2(data: Uint8Array): number {
 
 const toPositive = (x: number): number => x & 0x7fffffff;
 
-/** kafkajs' DefaultPartitioner (explicit partition, else key hash, else round robin) on the fast murmur2. */
-export const FastDefaultPartitioner: ICustomPartitioner = () => {
-  const counters = new Map<string, number>();
-  return ({ topic, partitionMetadata, message }) => {
-    if (message.partition !== null && message.partition !== undefined) return message.partition;
-    const numPartitions = partitionMetadata.length;
-    const key = message.key;
-    if (key !== null && key !== undefined) {
-      const bytes = Buffer.isBuffer(key) ? key : Buffer.from(String(key));
-      return toPositive(murmur2(bytes)) % numPartitions;
-    }
-    const counter = (counters.get(topic) ?? Math.floor(Math.random() * 2 ** 31)) + 1;
-    counters.set(topic, counter);
-    const available = partitionMetadata.filter((p) => p.leader >= 0);
-    if (available.length > 0) return available[toPositive(counter) % available.length]!.partitionId;
-    return toPositive(counter) % numPartitions;
-  };
-};
+/**
+ * The partition of a keyed record under Kafka's default rule (librdkafka's `murmur2_random`,
+ * which the producers use; kafkajs' and Java's DefaultPartitioner): what a test pins.
+ */
+export function keyPartition(key: Buffer | string, partitions: number): number {
+  return toPositive(murmur2(Buffer.isBuffer(key) ? key : Buffer.from(key))) % partitions;
+}

@@ -1,34 +1,22 @@
-import kafkajs, { type Admin } from 'kafkajs';
-
-// kafkajs is CommonJS: its enums come through the default export.
-const { ConfigResourceTypes, ConfigSource } = kafkajs;
+import type { KafkaConfig } from '../config/types.js';
+import { describeTopicConfigs, setTopicOverrides } from '../clients/kafka-configs.js';
 
 /**
  * Raises max.message.bytes of existing topics to at least `bytes` (never lowers it), so
  * raising kafka.maxRecordBytes takes effect on topics created under the old limit, with no
- * broker restart. AlterConfigs (the API kafkajs offers) replaces a topic's whole set of
- * overrides, so the topic's other overrides are sent back unchanged with the new value.
- * Returns the topics changed.
+ * broker restart. AlterConfigs replaces a topic's whole set of overrides, so the topic's
+ * other overrides are sent back unchanged with the new value. Through kafkajs, the one call
+ * librdkafka's binding lacks (clients/kafka-configs.ts). Returns the topics changed.
  */
-export async function raiseMaxMessageBytes(admin: Admin, topics: string[], bytes: number): Promise<string[]> {
-  if (topics.length === 0) return [];
-  const described = await admin.describeConfigs({
-    resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name })),
-    includeSynonyms: false,
-  });
+export async function raiseMaxMessageBytes(config: Pick<KafkaConfig, 'brokers' | 'clientId'>, topics: string[], bytes: number): Promise<string[]> {
+  const described = await describeTopicConfigs(config, topics);
   const changed: string[] = [];
-  for (const resource of described.resources) {
-    const entries = resource.configEntries;
-    const current = Number(entries.find((e) => e.configName === 'max.message.bytes')?.configValue ?? 0);
+  for (const [topic, entries] of described) {
+    const current = Number(entries.find((e) => e.name === 'max.message.bytes')?.value ?? 0);
     if (current >= bytes) continue;
-    const overrides = entries
-      .filter((e) => e.configSource === ConfigSource.TOPIC_CONFIG && e.configName !== 'max.message.bytes' && !e.isSensitive)
-      .map((e) => ({ name: e.configName, value: e.configValue }));
-    await admin.alterConfigs({
-      validateOnly: false,
-      resources: [{ type: ConfigResourceTypes.TOPIC, name: resource.resourceName, configEntries: [...overrides, { name: 'max.message.bytes', value: String(bytes) }] }],
-    });
-    changed.push(resource.resourceName);
+    const overrides = entries.filter((e) => e.topicOverride && e.name !== 'max.message.bytes' && !e.sensitive).map((e) => ({ name: e.name, value: e.value }));
+    await setTopicOverrides(config, topic, [...overrides, { name: 'max.message.bytes', value: String(bytes) }]);
+    changed.push(topic);
   }
   return changed;
 }

@@ -1,17 +1,40 @@
-import type { Admin } from 'kafkajs';
+import type { Admin } from '../clients/rdkafka.js';
 import type { Config } from '../config/types.js';
 import { derivedNames } from '../config/names.js';
 import { raiseMaxMessageBytes } from './topic-size.js';
+import { backoffDelays } from '../backoff.js';
+import { isBrokerUnreachable } from '../outages.js';
 
 /** Record key, headers (the DLQ's), and batch framing beyond the value. */
 export const TOPIC_HEADROOM_BYTES = 1024 * 1024;
 
 /**
- * The pipeline's topics, created if missing: changes and the DLQ with the configured
+ * The pipeline's topics, created if missing (through librdkafka, `admin` of clients/rdkafka.ts): changes and the DLQ with the configured
  * partitions; checkpoints compacted with one partition (only the latest record per key
  * matters, and one partition keeps them in order).
  */
 export async function ensureTopics(admin: Admin, config: Config): Promise<string[]> {
+  // Kafka down at start: wait for it under kafka.retry (forever by default), as the clients
+  // do; librdkafka's admin calls time out instead of retrying on their own.
+  const delays = backoffDelays(config.kafka.retry);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await ensureTopicsOnce(admin, config);
+    } catch (err) {
+      const retries = config.kafka.retry.retries === 'forever' ? Infinity : config.kafka.retry.retries;
+      if (attempt > retries || !brokerAway(err)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delays()));
+    }
+  }
+}
+
+/** The broker not answering (gone, restarting, a call timed out), as opposed to a refusal. */
+const brokerAway = (err: unknown): boolean => {
+  const message = err instanceof Error ? err.message : String(err);
+  return isBrokerUnreachable(message) || /Timed out|ERR__TIMED_OUT|ECONNREFUSED/i.test(message);
+};
+
+async function ensureTopicsOnce(admin: Admin, config: Config): Promise<string[]> {
   const names = derivedNames(config);
   // Topic-level max.message.bytes lets records up to kafka.maxRecordBytes (plus key, headers
   // and batch framing) in without touching the broker's message.max.bytes (1 MiB by default).
@@ -30,11 +53,13 @@ export async function ensureTopics(admin: Admin, config: Config): Promise<string
     { topic: names.dlqTopic, numPartitions: config.kafka.partitions, configEntries: sized },
   ].filter((t) => !existing.has(t.topic));
   // Topics made under a lower limit are raised to this one (see topic-size.ts).
-  await raiseMaxMessageBytes(admin, [names.changesTopic, names.dlqTopic].filter((t) => existing.has(t)), config.kafka.maxRecordBytes + TOPIC_HEADROOM_BYTES);
+  await raiseMaxMessageBytes(config.kafka, [names.changesTopic, names.dlqTopic].filter((t) => existing.has(t)), config.kafka.maxRecordBytes + TOPIC_HEADROOM_BYTES);
   if (wanted.length === 0) return [];
+  // librdkafka's CreateTopics takes each topic's configs; it has no waitForLeaders, and needs
+  // none: producers and consumers wait for a leader through their own metadata retries.
   await admin.createTopics({
     topics: wanted.map((t) => ({ ...t, replicationFactor: config.kafka.replicationFactor })),
-    waitForLeaders: true,
+    timeout: 30_000,
   });
   return wanted.map((t) => t.topic);
 }

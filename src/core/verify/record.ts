@@ -1,8 +1,8 @@
-import type { Admin, Kafka } from 'kafkajs';
-import { makeKafka } from '../clients/kafka.js';
+import { kafkaClient, metadataText, type Admin } from '../clients/rdkafka.js';
+import { checkpointAdmin } from '../clients/restart-safe-admin.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
-import { FastDefaultPartitioner } from '../kafka/partitioner.js';
+import { NativeTransactionalClient } from '../kafka/transactional-client.js';
 import { ensureTopics } from '../kafka/topics.js';
 import type { Logger } from '../logger.js';
 import type { VerifyResult } from './verify.js';
@@ -35,25 +35,29 @@ export function recordsOf(result: VerifyResult): VerifyRecord[] {
   return [...byTable.values()];
 }
 
-/** Stores each table's outcome; one small Kafka transaction per table. */
+/**
+ * Stores each table's outcome; one small Kafka transaction per table, on librdkafka's
+ * native producer (kafka/transactional-client.ts): its KafkaJS-compatible layer would drop
+ * the offset metadata.
+ */
 export async function recordVerifyRun(config: Config, logger: Logger, result: VerifyResult): Promise<void> {
-  const kafka: Kafka = makeKafka(config.kafka, logger, { retries: 5 });
-  const admin = kafka.admin();
+  const admin = kafkaClient(config.kafka, logger, { retries: 5 }).admin();
   await admin.connect();
-  const producer = kafka.producer({ transactionalId: `streamctl-verify-${config.pipeline.id}-${result.run}`, idempotent: true, maxInFlightRequests: 1, createPartitioner: FastDefaultPartitioner });
+  const producer = new NativeTransactionalClient(config.kafka, logger, { transactionalId: `streamctl-verify-${config.pipeline.id}-${result.run}`, transactionTimeoutMs: 60_000 });
   try {
     await ensureTopics(admin, config);
     await producer.connect();
     const topic = derivedNames(config).checkpointsTopic;
     for (const rec of recordsOf(result)) {
       const text = JSON.stringify(rec);
-      const tx = await producer.transaction();
+      await producer.begin();
       try {
-        await tx.send({ topic, messages: [{ key: `verify:${rec.table}`, value: text }], acks: -1 });
-        await tx.sendOffsets({ consumerGroupId: `${groupPrefix(config)}${rec.table}`, topics: [{ topic, partitions: [{ partition: 0, offset: '1', metadata: text } as never] }] });
-        await tx.commit();
+        await producer.produce(topic, `verify:${rec.table}`, text);
+        await producer.flush();
+        await producer.sendOffsets(`${groupPrefix(config)}${rec.table}`, topic, 1, text);
+        await producer.commit();
       } catch (err) {
-        await tx.abort().catch(() => {});
+        await producer.abort().catch(() => {});
         throw err;
       }
     }
@@ -72,7 +76,8 @@ export async function lastVerifyRuns(admin: Admin, config: Config): Promise<Veri
   for (const g of groups) {
     if (!g.groupId.startsWith(prefix)) continue;
     const offsets = await admin.fetchOffsets({ groupId: g.groupId, topics: [topic] }).catch(() => []);
-    const meta = offsets[0]?.partitions.find((p) => p.partition === 0)?.metadata;
+    // librdkafka's writer ends the metadata with a NUL (clients/rdkafka.ts metadataText); runs recorded by kafkajs have none.
+    const meta = metadataText(offsets[0]?.partitions.find((p) => p.partition === 0)?.metadata);
     if (!meta) continue;
     try {
       const rec = JSON.parse(meta) as VerifyRecord;
@@ -86,7 +91,7 @@ export async function lastVerifyRuns(admin: Admin, config: Config): Promise<Veri
 
 /** For `status`: the last verify runs, never throwing. */
 export async function verifyStatus(config: Config, logger: Logger): Promise<{ runs: VerifyRecord[]; errors: string[] }> {
-  const admin = makeKafka(config.kafka, logger, { retries: 3, quiet: true }).admin();
+  const admin = checkpointAdmin(config.kafka, logger, { retries: 3, quiet: true });
   try {
     await admin.connect();
     return { runs: await lastVerifyRuns(admin, config), errors: [] };
