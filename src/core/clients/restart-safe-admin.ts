@@ -9,6 +9,8 @@ import { sleepUnlessAborted } from '../timeout.js';
 
 /** How long one committed-offsets read may wait for the group's coordinator. */
 const COMMITTED_TIMEOUT_MS = 10_000;
+/** How long a checkpoint's read (the exact-metadata one, after the guard's) may wait. */
+const CHECKPOINT_READ_TIMEOUT_MS = 30_000;
 
 /**
  * The admin calls a running deliverer makes over and over (lag, sink state, BigQuery
@@ -166,7 +168,9 @@ export function checkpointAdmin(config: KafkaConfig, logger: Logger, overrides: 
     await ensureConnected();
     const topics = (options.topics ?? []).map((t) => (typeof t === 'string' ? t : t.topic));
     if (topics.length > 0) await guard.fetchOffsets({ groupId: options.groupId, topics });
-    return named('fetchOffsets', () => admin.fetchOffsets(options));
+    // The library's default is 5 s: a resumed backfill under load (the short crash test, with
+    // a stream delivering beside it) failed with it once; a start-up read can wait longer.
+    return named('fetchOffsets', () => admin.fetchOffsets({ ...options, timeout: CHECKPOINT_READ_TIMEOUT_MS } as typeof options));
   };
   // Connected on first use, not by connect(): the binding's admin disconnect destroys the
   // librdkafka handle on the JavaScript thread, which can block it for seconds while the
