@@ -26,6 +26,8 @@ const open = new Map<ServerName, Outage>();
 /** When each server's last outage ended (Date.now()). */
 const ended = new Map<ServerName, number>();
 const RECOVERY_AFTER_MS = 1000;
+/** How long after a server is back a timed-out request still counts as the outage's (see outageFailure). */
+const LATE_TIMEOUT_MS = 5000;
 
 export interface OutageView {
   server: ServerName;
@@ -40,6 +42,14 @@ export function outageFailure(logger: Logger, server: ServerName, error: unknown
   if (current) {
     current.retries++;
     logger.debug(`${server} still unreachable`, { error: message, retries: current.retries, ...fields });
+    return false;
+  }
+  // A call that times out just after the server came back was sent during the outage (its
+  // timeout ran through it): an echo of that outage, not a new one (server-restarts saw
+  // capture's 'timed out' 0.8 s after Kafka was back open a second, 0.5 s outage).
+  const back = ended.get(server);
+  if (back !== undefined && Date.now() - back < LATE_TIMEOUT_MS && /timed out/i.test(message)) {
+    logger.debug(`${server}: a request from before it came back timed out`, { error: message, ...fields });
     return false;
   }
   const since = Date.now();

@@ -52,6 +52,17 @@ describe('outages: one line when a server goes away, one when it is back', () =>
     assert.match(log.lines.at(-1)![1], /^postgres reachable again after 0 s down/);
   });
 
+  it('a request that times out just after the server is back belongs to the outage that ended; a refusal opens a new one', () => {
+    const log = recorder();
+    outageFailure(log, 'kafka', new Error('connect ECONNREFUSED 127.0.0.1:9092'), 'capture');
+    outageRecovered(log, 'kafka', 'sink redis');
+    assert.equal(outageFailure(log, 'kafka', Object.assign(new Error('Local: Timed out'), { code: -185 }), 'capture'), false);
+    assert.deepEqual(openOutages(), []);
+    assert.equal(log.lines.filter(([level]) => level === 'warn').length, 1);
+    assert.equal(outageFailure(log, 'kafka', new Error('connect ECONNREFUSED 127.0.0.1:9092'), 'capture'), true);
+    assert.equal(openOutages().length, 1);
+  });
+
   it('outages of different servers are separate', () => {
     const log = recorder();
     assert.equal(outageFailure(log, 'kafka', 'x', 'capture'), true);
