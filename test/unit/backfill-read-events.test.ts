@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { keyOf } from '../../src/core/backfill/plan.js';
 import { ReadEventEncoder, readEvent, type ChunkContext } from '../../src/core/backfill/read-events.js';
@@ -97,5 +98,14 @@ describe('backfill record arena', () => {
     const arena = new RecordArena();
     const got = new ReadEventEncoder(ctx, arena).encode(rows[1]!);
     assert.ok(got.value.equals(expected(ctx, rows[1]!).value));
+  });
+});
+
+describe('backfill event ids across versions', () => {
+  it('stay what earlier versions wrote (ids are the sinks\' dedupe key): a pinned id, and sha256 by node:crypto createHash', () => {
+    const key = { tenant: 'acme', id: 7 };
+    assert.equal(backfillEventId('run1', 'public', 'orders', key), 'r-run1-ZIhiinbyvx9izVWPPvWboq');
+    const reference = createHash('sha256').update('public\u0000orders\u0000{"id":7,"tenant":"acme"}').digest('base64url').slice(0, 22);
+    assert.equal(backfillEventId('run1', 'public', 'orders', key), `r-run1-${reference}`);
   });
 });

@@ -1,6 +1,5 @@
-import * as crypto from 'node:crypto';
 import { ENVELOPE_VERSION, type ChangeEvent, type Row } from '../event/envelope.js';
-import { backfillEventId, canonicalJson, recordKey } from '../event/identity.js';
+import { assertRunId, backfillEventIdOfCanonical, canonicalJson, recordKey } from '../event/identity.js';
 import { encodeEvent, type EncodedEvent } from '../event/oversize.js';
 import { keyOf, type TableRef } from './plan.js';
 import type { RecordArena } from './record-arena.js';
@@ -36,14 +35,11 @@ const AFTER = '\u0001after\u0001';
  *  - the text every event of the chunk shares (op, schema, table, lsn, time, source) is
  *    printed once, from a template event with placeholders, so it cannot drift from the
  *    event's own layout; per row only the id, the key and the row are printed;
- *  - the key's canonical JSON is made once and serves the id and the record key;
- *  - the id's hash is one call (crypto.hash) where that exists.
+ *  - the key's canonical JSON is made once and serves the id and the record key.
  * A row over kafka.maxRecordBytes goes through `encodeEvent` itself (its oversize marker).
  */
 export class ReadEventEncoder {
   private readonly parts: [string, string, string, string];
-  private readonly idPrefix: string;
-  private readonly hashPrefix: string;
   private readonly keyPrefix: string;
 
   /** `arena`: where the values are written (the pipeline's); without one, a Buffer each. */
@@ -52,21 +48,19 @@ export class ReadEventEncoder {
     private readonly arena: RecordArena | null = null,
   ) {
     const { run, table } = context;
-    // Validates the run id (throws on a bad one) once, not per row.
-    backfillEventId(run, table.schema, table.table, {});
+    // The run id checked once, not per row.
+    assertRunId(run);
     const template = JSON.stringify(readEvent(context, ID, KEY as unknown as Row, AFTER as unknown as Row));
     const pieces = template.split(/"\\u0001(?:id|key|after)\\u0001"/);
     if (pieces.length !== 4) throw new Error(`read event template has ${pieces.length - 1} placeholders, expected 3`);
     this.parts = pieces as [string, string, string, string];
-    this.idPrefix = `r-${run}-`;
-    this.hashPrefix = `${table.schema}\u0000${table.table}\u0000`;
     this.keyPrefix = recordKey(table.schema, table.table, null).slice(0, -1);
   }
 
   encode(after: Row): ReadRecord {
     const key = keyOf(after, this.context.keyColumns);
     const canonical = canonicalJson(key);
-    const id = `${this.idPrefix}${sha256Base64url(this.hashPrefix + canonical).slice(0, 22)}`;
+    const id = backfillEventIdOfCanonical(this.context.run, this.context.table.schema, this.context.table.table, canonical);
     const [a, b, c, d] = this.parts;
     const text = `${a}"${id}"${b}${JSON.stringify(key)}${c}${JSON.stringify(after)}${d}`;
     const value = this.arena ? this.arena.put(text) : Buffer.from(text);
@@ -96,8 +90,3 @@ export function readEvent(context: ChunkContext, id: string, key: Row, after: Ro
     source: context.source,
   };
 }
-
-/** crypto.hash (Node 20.12+) is one native call; createHash is three and an object. */
-const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }).hash;
-const sha256Base64url: (text: string) => string =
-  typeof oneShot === 'function' ? (text) => oneShot('sha256', text, 'base64url') : (text) => crypto.createHash('sha256').update(text).digest('base64url');

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { lsnHex16, parseLsn } from './lsn.js';
 import type { Row } from './envelope.js';
 
@@ -57,10 +57,27 @@ export function changeEventIdPrefix(commitLsn: bigint): string {
  * same id; the key is hashed so the id stays short whatever the key holds.
  */
 export function backfillEventId(runId: string, schema: string, table: string, key: Row): string {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(runId)) throw new RangeError(`run id must be 1-64 of A-Z a-z 0-9 _ -, got '${runId}'`);
-  const digest = createHash('sha256').update(`${schema}\u0000${table}\u0000${canonicalJson(key)}`).digest('base64url');
-  return `r-${runId}-${digest.slice(0, 22)}`;
+  assertRunId(runId);
+  return backfillEventIdOfCanonical(runId, schema, table, canonicalJson(key));
 }
+
+/** A run id as backfill ids hold it; throws on any other. */
+export function assertRunId(runId: string): void {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(runId)) throw new RangeError(`run id must be 1-64 of A-Z a-z 0-9 _ -, got '${runId}'`);
+}
+
+/**
+ * `backfillEventId` for a caller that already has the key's canonical JSON and checked the
+ * run id once (backfill's encoder makes millions: backfill/read-events.ts).
+ */
+export function backfillEventIdOfCanonical(runId: string, schema: string, table: string, canonicalKey: string): string {
+  return `r-${runId}-${sha256Base64url(`${schema}\u0000${table}\u0000${canonicalKey}`).slice(0, 22)}`;
+}
+
+/** crypto.hash (Node 20.12+) is one native call; createHash is three and an object. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }).hash;
+const sha256Base64url: (text: string) => string =
+  typeof oneShot === 'function' ? (text) => oneShot('sha256', text, 'base64url') : (text) => crypto.createHash('sha256').update(text).digest('base64url');
 
 /** Kafka record key: table and primary key, so one row's events share a partition and stay ordered. */
 export function recordKey(schema: string, table: string, key: Row | null): string {
