@@ -1,4 +1,5 @@
 import type { StressReport } from '../src/core/stress/report.js';
+import type { StageQuantiles } from '../src/core/stress/stages.js';
 
 export interface StageFigures {
   /** Capture's backlog: the replication slot's lag behind PostgreSQL's WAL, in bytes. */
@@ -45,4 +46,16 @@ export function cpuPer100k(r: StressReport): Record<string, number | null> {
   return Object.fromEntries(
     r.machine.processes.map((p) => [p.name, p.cpu_percent === null || !rate ? null : Math.round((p.cpu_percent / 100 / rate) * 100_000 * 100) / 100]),
   );
+}
+
+/**
+ * The per-stage latencies of the report (src/core/stress/stages.ts) as one line: p50/p99 ms
+ * of the load's commit, capture's Kafka transaction, and each sink's capture -> kafka -> write.
+ */
+export function stageLatencyLine(r: Pick<StressReport, 'stages'>): string {
+  const s = r.stages;
+  if (!s) return 'latency per stage: not measured';
+  const q = (x: StageQuantiles | null) => (x === null || x.count === 0 ? 'n/a' : `${x.p50_ms ?? 'n/a'}/${x.p99_ms ?? 'n/a'}`);
+  const sinks = Object.entries(s.sinks).map(([sink, x]) => `${sink}: commit->Kafka ${q(x.capture)}, Kafka->received ${q(x.kafka)}, received->written ${q(x.write)}`);
+  return `latency per stage, p50/p99 ms (measured window): intended->PostgreSQL commit ${q(s.load_commit)}; capture's Kafka transaction ${q(s.capture_transaction)}; ${sinks.join('; ')}`;
 }

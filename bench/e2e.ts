@@ -16,7 +16,8 @@
  * flags for the streamctl stream processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`),
  * BENCH_HTTP_BATCH (sinks.http.batchSize for the run: events per POST; default the
  * config's, 1), BENCH_KEEP_REPORT (a file to keep the stress-test report in), BENCH_LIMITS=0 (skip the BigQuery emulator's own insert rate, ./e2e-limits.ts). The JSON line
- * says which batch size was measured, and `stages` where the time went (./e2e-stages.ts).
+ * says which batch size was measured, and `stages` where the time went (./e2e-stages.ts): lags, and
+ * `stages.latency`, p50/p99 per stage (PostgreSQL commit -> Kafka -> received -> written).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,7 +27,7 @@ import { loadConfig } from '../src/core/config/index.js';
 import { SINK_NAMES } from '../src/core/sinks/registry.js';
 import type { StressReport } from '../src/core/stress/report.js';
 import { bigQueryInsertLimit, type InsertLimit } from './e2e-limits.js';
-import { cpuPer100k, stageFigures } from './e2e-stages.js';
+import { cpuPer100k, stageFigures, stageLatencyLine } from './e2e-stages.js';
 import { ROOT } from './machine.js';
 
 function setting(flag: string, env: string, fallback: number): number {
@@ -98,12 +99,13 @@ async function main(): Promise<void> {
       `stages (measured window): capture slot lag p50/max ${stages.capture_slot_lag_bytes.p50}/${stages.capture_slot_lag_bytes.max} B; ` +
         Object.entries(stages.sinks).map(([s, x]) => `${s} lag p50/max/end ${x.lag_p50}/${x.lag_max}/${x.lag_end} events (max ${x.lag_max_s} s at the offered rate), kept up ${x.kept_up}`).join('; ') + '\n',
     );
+    process.stdout.write(`${stageLatencyLine(r)}\n`);
     process.stdout.write(`CPU s per 100k events offered (measured window, load ${r.machine.loadavg_end.join(' ')}): ${Object.entries(cpuPer100k(r)).map(([n, v]) => `${n} ${v}`).join(', ')}\n`);
     if (process.env['BENCH_KEEP_REPORT']) writeFileSync(process.env['BENCH_KEEP_REPORT'], readFileSync(file));
     process.stdout.write(`${JSON.stringify({
       rate: r.load.achieved_rate, layout: r.pipeline.layout, offered_rate: RATE, seconds: SECONDS, http_batch_size: HTTP_BATCH ?? Number(process.env['STREAMCTL_SINKS_HTTP_BATCH_SIZE'] ?? 1),
       p50_ms: redis?.p50_ms ?? null, p95_ms: redis?.p95_ms ?? null, p99_ms: redis?.p99_ms ?? null,
-      sinks, stages, lost, duplicates, drained: r.drain.drained, slo_missed: r.slo.missed, loadavg: r.machine.loadavg_end,
+      sinks, stages: { ...stages, latency: r.stages }, lost, duplicates, drained: r.drain.drained, slo_missed: r.slo.missed, loadavg: r.machine.loadavg_end,
       cpu: r.machine.processes.map((p) => `${p.name} ${p.cpu_percent}%`).join(', '),
       cpu_s_per_100k_events: cpuPer100k(r),
       bigquery_limit: bigqueryLimit,

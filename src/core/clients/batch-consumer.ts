@@ -18,6 +18,8 @@ export interface BatchContext {
   isRunning(): boolean;
   /** True once the partition was sought elsewhere, revoked or reassigned: stop, commit nothing more. */
   isStale(): boolean;
+  /** When this round's records reached JavaScript (ms since the epoch): the end of their time in Kafka. */
+  receivedAt: number;
 }
 
 export interface BatchConsumerOptions {
@@ -167,6 +169,7 @@ export class BatchConsumer {
         await this.seeks;
         const before = new Map(this.generations);
         const messages = await this.consume(o.maxRecordsPerRound);
+        const receivedAt = Date.now();
         if (!this.running) break;
         const byPartition = new Map<number, ConsumedRecord[]>();
         const pausedFrom = new Map<number, string>();
@@ -192,7 +195,7 @@ export class BatchConsumer {
         for (const [p, offset] of pausedFrom) this.seek(p, offset);
         for (const [p, offset] of reseek) this.seek(p, offset);
         const work = [...byPartition.entries()];
-        for (let i = 0; i < work.length; i += o.concurrency) await Promise.all(work.slice(i, i + o.concurrency).map(([p, list]) => this.batch(p, list)));
+        for (let i = 0; i < work.length; i += o.concurrency) await Promise.all(work.slice(i, i + o.concurrency).map(([p, list]) => this.batch(p, list, receivedAt)));
         if (o.onIdle) await this.idle(new Set(byPartition.keys()), before);
         failures = 0;
       } catch (err) {
@@ -204,12 +207,13 @@ export class BatchConsumer {
     }
   }
 
-  private async batch(partition: number, messages: ConsumedRecord[]): Promise<void> {
+  private async batch(partition: number, messages: ConsumedRecord[], receivedAt: number): Promise<void> {
     const generation = this.generations.get(partition);
     const committedBefore = this.committed.get(partition);
     const context: BatchContext = {
       isRunning: () => this.running,
       isStale: () => this.generations.get(partition) !== generation || !this.assigned.has(partition),
+      receivedAt,
     };
     try {
       await this.options.eachBatch(partition, messages, context);

@@ -224,7 +224,7 @@ export class SinkRunner {
     return this.sink.units ?? { size: this.options.maxBatchEvents, inFlight: 1 };
   }
 
-  private async onBatch(partition: number, messages: ConsumedRecord[], { isRunning, isStale }: BatchContext): Promise<void> {
+  private async onBatch(partition: number, messages: ConsumedRecord[], { isRunning, isStale, receivedAt }: BatchContext): Promise<void> {
     const topic = this.options.topic;
     if (messages.length === 0) return;
     if (this.state && !this.state.known(partition)) {
@@ -266,7 +266,7 @@ export class SinkRunner {
       run: async (u, signal) => {
         const unit = units[u]!;
         const began = Date.now();
-        const delivered = await this.deliverUnit(topic, partition, messages.slice(unit.from, unit.to), signal);
+        const delivered = await this.deliverUnit(topic, partition, messages.slice(unit.from, unit.to), signal, receivedAt);
         if (size > 1) this.logger.debug('unit', { partition, from: messages[unit.from]!.offset, events: unit.to - unit.from, delivered, ms: Date.now() - began });
         return delivered;
       },
@@ -311,14 +311,14 @@ export class SinkRunner {
    * when the breaker would not let it through or it was cancelled (nothing of it goes to
    * the DLQ then).
    */
-  private async deliverUnit(topic: string, partition: number, messages: ConsumedRecord[], signal: AbortSignal): Promise<boolean> {
+  private async deliverUnit(topic: string, partition: number, messages: ConsumedRecord[], signal: AbortSignal, receivedAt?: number): Promise<boolean> {
     // Stored with the data by a sink that keeps offsets; such a sink runs one unit at a
     // time, so everything before this unit is already written.
     const next = (BigInt(messages[messages.length - 1]!.offset) + 1n).toString();
     const offsets = this.sink.storesOffsets
       ? { group: this.options.group, next: { [`${topic}:${partition}`]: next }, ...(this.state ? { generation: this.state.generation(partition) } : {}) }
       : undefined;
-    const outcome = await this.unitDelivery.deliver({ topic, partition, records: messages, ...(offsets ? { offsets } : {}) }, signal);
+    const outcome = await this.unitDelivery.deliver({ topic, partition, records: messages, ...(offsets ? { offsets } : {}), ...(receivedAt === undefined ? {} : { receivedAt }) }, signal);
     if (outcome === 'state-lost') this.state?.forget([partition]);
     return outcome === 'delivered';
   }

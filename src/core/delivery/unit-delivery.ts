@@ -8,6 +8,7 @@ import { sleepUnlessAborted } from '../timeout.js';
 import type { DeadLetter } from './dlq.js';
 import { RetryableWriteError, UnitCancelledError } from './policies.js';
 import type { Prepared } from './prepare.js';
+import { DELIVERY_STAGES, deliveryStages, type DeliveryStage } from './stages.js';
 
 /**
  * The delivery of one unit (a run of one partition's records, ./plan.ts) to one sink,
@@ -35,6 +36,8 @@ export interface DeliveryUnit {
   partition: number;
   records: readonly ConsumedRecord[];
   offsets?: OffsetsToStore;
+  /** When the consumer handed these records over (ms since the epoch), for the per-stage latency (./stages.ts). */
+  receivedAt?: number;
 }
 
 /** What the delivery counts, per sink (the runner's are Prometheus counters: `countersFor`). */
@@ -42,7 +45,7 @@ export interface DeliveryCounters {
   /** `events` records were handed to one `write` call. */
   attempted(events: number): void;
   /** One record landed; `latencySeconds`: from its PostgreSQL commit to the sink's answer, when the event says when it committed. */
-  delivered(op: string, latencySeconds: number | undefined): void;
+  delivered(op: string, latencySeconds: number | undefined, stages?: Partial<Record<DeliveryStage, number>>): void;
   /** One record of a write failed (per record and attempt). */
   failed(errorClass: string): void;
   /** One record went to the DLQ. */
@@ -91,7 +94,7 @@ export class UnitDelivery {
     });
   }
 
-  async deliver({ topic, partition, records: messages, offsets }: DeliveryUnit, signal: AbortSignal): Promise<UnitOutcome> {
+  async deliver({ topic, partition, records: messages, offsets, receivedAt }: DeliveryUnit, signal: AbortSignal): Promise<UnitOutcome> {
     const { sink, breaker, counters, logger } = this.o;
     // No early return on an open state: cockatiel moves to half-open inside execute() once
     // halfOpenAfter has passed, so the probe has to go through it.
@@ -142,7 +145,8 @@ export class UnitDelivery {
         const r = results[i] ?? { ok: false, permanent: false, errorClass: 'no_result', message: 'the sink returned no result for this record' };
         if (r.ok) {
           const committed = Date.parse(record.event.commit_ts);
-          counters.delivered(record.event.op, Number.isFinite(committed) ? Math.max(0, (ackedAt - committed) / 1000) : undefined);
+          const stages = deliveryStages({ commitTs: record.event.commit_ts, recordTimestampMs: Number(record.raw.timestamp), receivedAtMs: receivedAt, writtenAtMs: ackedAt });
+          counters.delivered(record.event.op, Number.isFinite(committed) ? Math.max(0, (ackedAt - committed) / 1000) : undefined, stages);
           return;
         }
         counters.failed(r.errorClass);
@@ -219,9 +223,13 @@ export function countersFor(metrics: PipelineMetrics, sink: string): DeliveryCou
   const label = { sink };
   return {
     attempted: (events) => metrics.sinkAttempts.inc(label, events),
-    delivered: (op, latencySeconds) => {
+    delivered: (op, latencySeconds, stages) => {
       metrics.eventsProcessed.inc({ sink, op });
       if (latencySeconds !== undefined) metrics.processingLatency.observe(label, latencySeconds);
+      for (const stage of DELIVERY_STAGES) {
+        const seconds = stages?.[stage];
+        if (seconds !== undefined) metrics.deliveryStageSeconds.observe({ sink, stage }, seconds);
+      }
     },
     failed: (errorClass) => metrics.sinkErrors.inc({ sink, class: errorClass }),
     deadLettered: (errorClass) => metrics.dlqEvents.inc({ sink, class: errorClass }),

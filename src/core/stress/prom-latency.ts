@@ -17,22 +17,33 @@ export interface PromHistogram {
 
 /** processing_latency_seconds per sink label, summed over every text given (one per process). */
 export function parseLatencyHistograms(texts: string[]): Map<string, PromHistogram> {
+  return parseHistograms(texts, 'processing_latency_seconds', ['sink']);
+}
+
+/**
+ * One histogram metric of Prometheus text, per series: the values of `labels` joined by
+ * '/' (a series missing one of them is skipped; no labels: one series, key ''), summed over
+ * every text given (one per process).
+ */
+export function parseHistograms(texts: string[], metric: string, labels: readonly string[]): Map<string, PromHistogram> {
   const out = new Map<string, PromHistogram>();
-  const get = (sink: string) => {
-    let h = out.get(sink);
-    if (!h) out.set(sink, (h = { buckets: new Map(), count: 0, sum: 0 }));
+  const get = (key: string) => {
+    let h = out.get(key);
+    if (!h) out.set(key, (h = { buckets: new Map(), count: 0, sum: 0 }));
     return h;
   };
+  const line = new RegExp(`^${metric}_(bucket|count|sum)(?:\\{([^}]*)\\})? (\\S+)$`);
   for (const text of texts) {
-    for (const line of text.split('\n')) {
-      const m = /^processing_latency_seconds_(bucket|count|sum)\{([^}]*)\} (\S+)$/.exec(line);
+    for (const row of text.split('\n')) {
+      const m = line.exec(row);
       if (!m) continue;
-      const sink = /sink="([^"]+)"/.exec(m[2]!)?.[1];
-      if (!sink) continue;
-      const h = get(sink);
+      const all = m[2] ?? '';
+      const values = labels.map((l) => new RegExp(`(?:^|,)${l}="([^"]+)"`).exec(all)?.[1]);
+      if (values.some((v) => v === undefined)) continue;
+      const h = get(values.join('/'));
       const value = Number(m[3]);
       if (m[1] === 'bucket') {
-        const raw = /le="([^"]+)"/.exec(m[2]!)?.[1] ?? '+Inf';
+        const raw = /le="([^"]+)"/.exec(all)?.[1] ?? '+Inf';
         const le = raw === '+Inf' ? Infinity : Number(raw);
         h.buckets.set(le, (h.buckets.get(le) ?? 0) + value);
       } else if (m[1] === 'count') h.count += value;

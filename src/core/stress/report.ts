@@ -2,6 +2,7 @@ import type { LatencySummary } from './latency.js';
 import type { MachineFigures } from './machine.js';
 import type { SinkCounts } from './observers.js';
 import type { SloResult } from './slo.js';
+import type { StageReport } from './stages.js';
 import type { StateCheckResult } from './state-check.js';
 import type { WriterFigures } from './writer.js';
 
@@ -60,6 +61,8 @@ export interface StressReport {
   };
   pipeline: { mode: 'spawn' | 'running'; layout: string | null; pipeline_id: string; table: string; sinks: string[] };
   load: WriterFigures;
+  /** Where the time went per stage (./stages.ts); null when not measured (no process to scrape, or a deliverer killed during the window). */
+  stages: StageReport | null;
   sinks: Record<string, SinkReport>;
   lag: { slot_max_bytes: number | null; consumer_max: Record<string, number> };
   drain: { drained: boolean; seconds: number; timeout_s: number; waiting_for: string[] };

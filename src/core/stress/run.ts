@@ -21,6 +21,7 @@ import { CpuWindow, loadavg, machineBase } from './machine.js';
 import { BigQueryObserver, HttpObserver, RedisObserver, type SinkObserver } from './observers.js';
 import { checkCaptured, SpawnedPipeline, type Layout } from './pipeline.js';
 import { histogramDelta, parseLatencyHistograms, summaryFromHistogram } from './prom-latency.js';
+import { stageReport } from './stages.js';
 import { REPORT_SCHEMA_ID, type SinkReport, type StressReport, type TimelinePoint } from './report.js';
 import { checkFinalState, persistentDifferences } from './state-check.js';
 import { evaluateSlos, describeMiss, type Slo, type SloFigures } from './slo.js';
@@ -227,6 +228,10 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
     const scrapeMetrics = async (): Promise<string[] | null> =>
       o.metricsUrls?.length ? Promise.all(o.metricsUrls.map(async (u) => (await fetch(u)).text())).catch(() => null) : null;
     let scrapeBefore: string[] | null = null;
+    // The spawned processes' own histograms, for where the time goes per stage (./stages.ts).
+    const stageUrls = pipeline ? pipeline.processes.map((p) => `http://127.0.0.1:${p.metricsPort}/metrics`) : (o.metricsUrls ?? []);
+    const scrapeStages = async (): Promise<string[] | null> => (stageUrls.length ? Promise.all(stageUrls.map(async (u) => (await fetch(u)).text())).catch(() => null) : null);
+    let stagesBefore: string[] | null = null;
     const load = writer.run(clients, o.signal);
     let loadDone = false;
     let loadError: unknown = null;
@@ -244,6 +249,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
         phase = 'measured';
         cpu = new CpuWindow(processes);
         scrapeBefore = await scrapeMetrics();
+        stagesBefore = await scrapeStages();
       }
       const crashed = pipeline?.crashed();
       if (crashed) throw new Error(`${crashed.name} exited with ${crashed.child.exitCode} during the run: ${pipeline!.tail(crashed)}`);
@@ -272,6 +278,9 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
     if (killError) throw killError;
     cpu ??= new CpuWindow(processes);
     const scrapeAfter = await scrapeMetrics();
+    const stagesAfter = await scrapeStages();
+    // A deliverer killed meanwhile started its histograms again: no window to take a difference over.
+    const stages = stagesBefore && stagesAfter && kills === 0 ? stageReport(stagesBefore, stagesAfter, o.sinks, writer.commitLagFigures()) : null;
     const cpuFigures = cpu.percent();
     const loadEnd = loadavg();
     const endLsn = (await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
@@ -387,6 +396,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
       },
       pipeline: { mode: o.spawn ? 'spawn' : 'running', layout: o.spawn ? o.layout : null, pipeline_id: config.pipeline.id, table: `${schema}.${name}`, sinks: o.sinks },
       load: writer.figures(),
+      stages,
       sinks,
       lag: { slot_max_bytes: slotMax, consumer_max: consumerMax },
       drain: { drained: waitingFor.length === 0, seconds: Math.round(drainSeconds * 10) / 10, timeout_s: o.drainTimeoutS, waiting_for: waitingFor },

@@ -51,6 +51,8 @@ export class LoadWriter {
   private readonly liveAt: Int32Array;
   private readonly busy: Uint8Array;
   private readonly lag = new LatencyRecorder('writer start - intended send time');
+  /** Intended send time -> COMMIT answered, measured window only: the first stage of every sink's latency. */
+  private readonly commitLag = new LatencyRecorder('COMMIT answered - intended send time');
   private late = 0;
   private keyChanges = 0;
   private largeValues = 0;
@@ -138,7 +140,9 @@ export class LoadWriter {
     ]);
     const changed = Number(result.rows[0]?.changed);
     if (changed !== changes.length) throw new Error(`the load's transaction changed ${changed} rows, not ${changes.length}: is something else writing to ${o.table}?`);
-    this.ledger.commit(changes, intended >= this.measuredFrom && intended < this.measuredUntil);
+    const measured = intended >= this.measuredFrom && intended < this.measuredUntil;
+    if (measured) this.commitLag.record(Date.now() - intended);
+    this.ledger.commit(changes, measured);
     o.onCommit?.(changes, intended);
     for (const c of changes) {
       this.busy[c.id - o.firstId] = 0;
@@ -175,6 +179,11 @@ export class LoadWriter {
       this.liveAt[last - this.options.firstId] = at;
     }
     this.liveAt[id - this.options.firstId] = -1;
+  }
+
+  /** The writer's own stage, for the stage report (./stages.ts). */
+  commitLagFigures(): { count: number; p50_ms: number | null; p99_ms: number | null } {
+    return { count: this.commitLag.count, p50_ms: this.commitLag.at(50), p99_ms: this.commitLag.at(99) };
   }
 
   figures(): WriterFigures {
