@@ -40,8 +40,8 @@ export interface HttpSinkOptions {
  *   event in the array still carries its own id, which is what the receiver dedups on: a
  *   re-delivery cut into different batches gets another header but the same ids.
  *
- * Requests go out with bounded concurrency, shared by every `write` in flight (undici's
- * global dispatcher keeps connections alive), but never two of the same row at once: a request waits for the earlier one of
+ * Requests go out with bounded concurrency, shared by every `write` in flight (./transport.ts keeps
+ * connections alive), but never two of the same row at once: a request waits for the earlier one of
  * any row it carries, and is not sent when that one failed retryably (it is reported
  * `blocked`, retryable), so a retry can never land an older version of a row after a newer
  * one. Results come back in record order whatever order the answers arrive in.
