@@ -177,6 +177,8 @@ export class SinkRunner {
         // started at them, past everything, and have nothing left to deliver and commit.
         const committed = this.consumer?.lastCommitted(partition) ?? 0n;
         if (BigInt(position) <= committed) return;
+        // Behind the partition's commits still on their way (commitBehind), never before them.
+        await this.behind.get(partition);
         await this.consumer?.commit(partition, position).catch(() => {});
       },
       onFatal: (error) => this.options.onCrash(error),
@@ -219,6 +221,26 @@ export class SinkRunner {
     }, this.options.halfOpenAfterMs);
   }
 
+  /** Kafka commits made behind the sink's own stored offsets, one partition's in order (./runner.ts commitUpTo). */
+  private readonly behind = new Map<number, Promise<void>>();
+
+  /**
+   * Commits `next` for `partition` after the partition's earlier commits, without waiting:
+   * for a sink that stores its offsets with its data, so Kafka's committed offset never
+   * passes the sink's. A failure (a rebalance, Kafka away) is left to the next commit.
+   */
+  private commitBehind(partition: number, next: string): void {
+    const consumer = this.consumer;
+    if (!consumer) return;
+    const chain = (this.behind.get(partition) ?? Promise.resolve())
+      .then(() => consumer.commit(partition, next))
+      .catch((err: Error) => this.logger.debug('offset commit behind the sink failed; the next one takes it', { partition, error: err.message }));
+    this.behind.set(partition, chain);
+    void chain.then(() => {
+      if (this.behind.get(partition) === chain) this.behind.delete(partition);
+    });
+  }
+
   /** How this sink's records are cut into writes, and how many run at once per partition. */
   private get shape(): { size: number; inFlight: number } {
     return this.sink.units ?? { size: this.options.maxBatchEvents, inFlight: 1 };
@@ -241,7 +263,12 @@ export class SinkRunner {
     const commitUpTo = async (done: number) => {
       if (done <= committed) return;
       const unit = units[done - 1]!;
-      await this.consumer?.commit(partition, nextOffset(unit));
+      // A sink that stores its offsets with its data (Redis) restarts from those; Kafka's
+      // are for lag and monitoring only, so they are committed behind, off the delivery's
+      // path: in line, each commit's round trip held up the partition's next unit and the
+      // consumer's next round.
+      if (this.sink.storesOffsets) this.commitBehind(partition, nextOffset(unit));
+      else await this.consumer?.commit(partition, nextOffset(unit));
       this.progress.progress(`partition ${partition} offset ${nextOffset(unit)}`);
       this.state?.moved(partition, nextOffset(unit));
       committed = done;
@@ -338,6 +365,8 @@ export class SinkRunner {
     clearInterval(this.stateTimer);
     await this.state?.stop();
     await this.history?.stop();
+    // The last offsets committed behind the sink's own go out before the consumer leaves.
+    await Promise.all(this.behind.values());
     await this.consumer?.stop().catch(() => {});
     this.consumer = null;
     await this.sink.stop();
