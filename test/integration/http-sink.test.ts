@@ -21,6 +21,7 @@ function config(url: string, overrides: Partial<HttpSinkConfig> = {}): HttpSinkC
     hmacKeyFile: '',
     timeoutMs: 2000,
     batchSize: 1,
+    concurrency: 16,
     retry: { retries: 3, initialDelayMs: 100, maxDelayMs: 1000 },
     breaker: { consecutiveFailures: 5, halfOpenAfterMs: 1000 },
     ...overrides,

@@ -36,6 +36,7 @@ describe('HTTP sink: pure parts', () => {
       hmacKeyFile: '',
       timeoutMs: 1000,
       batchSize: 1,
+      concurrency: 16,
       retry: { retries: 3, initialDelayMs: 1, maxDelayMs: 1 },
       breaker: { consecutiveFailures: 1, halfOpenAfterMs: 1 },
     };
@@ -48,7 +49,7 @@ describe('HTTP sink: pure parts', () => {
   });
 
   it('start() checks the URL', async () => {
-    const base = { enabled: true, healthUrl: '', hmacKey: '', hmacKeyFile: '', timeoutMs: 1000, batchSize: 1 };
+    const base = { enabled: true, healthUrl: '', hmacKey: '', hmacKeyFile: '', timeoutMs: 1000, batchSize: 1, concurrency: 16 };
     const policies = { retry: { retries: 3, initialDelayMs: 1, maxDelayMs: 1 }, breaker: { consecutiveFailures: 1, halfOpenAfterMs: 1 } };
     await assert.rejects(new HttpSink({ ...base, ...policies, url: 'not a url' }, 'k', silentLogger).start(), /sinks\.http\.url is not a URL/);
     await assert.rejects(new HttpSink({ ...base, ...policies, url: 'ftp://x/' }, 'k', silentLogger).start(), /must be http: or https:/);
@@ -81,6 +82,7 @@ describe('HTTP sink: the request timeout holds under garbage collection', () => 
         hmacKeyFile: '',
         timeoutMs: 300,
         batchSize: 1,
+      concurrency: 16,
         retry: { retries: 0, initialDelayMs: 1, maxDelayMs: 1 },
         breaker: { consecutiveFailures: 1, halfOpenAfterMs: 1 },
       },

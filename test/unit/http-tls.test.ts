@@ -31,7 +31,7 @@ describe('HTTP sink over TLS', () => {
       const { port } = server.address() as AddressInfo;
       const sink = new HttpSink(
         {
-          enabled: true, url: `https://127.0.0.1:${port}/events`, healthUrl: '', hmacKey: '', hmacKeyFile: '', timeoutMs: 5000, batchSize: 1,
+          enabled: true, url: `https://127.0.0.1:${port}/events`, healthUrl: '', hmacKey: '', hmacKeyFile: '', timeoutMs: 5000, batchSize: 1, concurrency: 16,
           retry: { retries: 0, initialDelayMs: 1, maxDelayMs: 1 }, breaker: { consecutiveFailures: 1, halfOpenAfterMs: 1 },
         },
         'k',

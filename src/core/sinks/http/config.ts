@@ -12,6 +12,8 @@ export interface HttpSinkConfig {
   hmacKeyFile: string;
   timeoutMs: number;
   batchSize: number;
+  /** Requests in flight at once (one event each by default): the sink's throughput is about this / the endpoint's answer time. */
+  concurrency: number;
   retry: RetryPolicy;
   breaker: BreakerPolicy;
 }
@@ -24,6 +26,7 @@ export const HTTP_SCHEMA = object({
   hmacKeyFile: str(),
   timeoutMs: millis(100, 600_000),
   batchSize: intRange(1, 10_000),
+  concurrency: intRange(1, 1024),
   retry: retry(false),
   breaker: breaker(),
 });
@@ -38,6 +41,7 @@ export const httpDefaults = (): HttpSinkConfig => ({
   hmacKeyFile: path.join(PROJECT_ROOT, LOCAL_STACK.http.hmacKeyFile),
   timeoutMs: 10000,
   batchSize: 1,
+  concurrency: 16,
   retry: { retries: 3, initialDelayMs: 200, maxDelayMs: 10000 },
   breaker: { consecutiveFailures: 5, halfOpenAfterMs: 30000 },
 });

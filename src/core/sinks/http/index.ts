@@ -14,5 +14,5 @@ export const httpPlugin: SinkPlugin<'http', HttpSinkConfig> = {
   endpoint: httpEndpoint,
   check: checkHttp,
   // Loaded when used (./plugin.ts says why).
-  build: async (config, { logger }) => new (await import('./sink.js')).HttpSink(config, secretOf(config.hmacKey, config.hmacKeyFile), logger),
+  build: async (config, { logger }) => new (await import('./sink.js')).HttpSink(config, secretOf(config.hmacKey, config.hmacKeyFile), logger, { concurrency: config.concurrency }),
 };
