@@ -6,7 +6,8 @@ import { makePgClient } from '../clients/postgres.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
 import type { ChangeEvent } from '../event/envelope.js';
-import { encodeEventText, oversizeLogFields } from '../event/oversize.js';
+import { oversizeLogFields } from '../event/oversize.js';
+import { ChangeEncoder } from './change-encoder.js';
 import { formatLsn, parseLsn } from '../event/lsn.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { isFenced } from '../kafka/retry.js';
@@ -296,6 +297,7 @@ export class Capturer {
     let partlyCovered = false;
     let commitFailure: unknown = null;
     const gate = new ConfirmGate((lsn) => this.confirm(stream, lsn));
+    const encoder = new ChangeEncoder(this.config.kafka.maxRecordBytes);
 
     const settled = async (): Promise<void> => {
       if (this.inFlight) await this.inFlight;
@@ -364,7 +366,7 @@ export class Capturer {
 
     const add = (event: ChangeEvent): void => {
       // Over the size limit: a marker instead, so one huge row never stalls capture (oversize.ts).
-      const { key, value, bytes, oversize } = encodeEventText(event, this.config.kafka.maxRecordBytes);
+      const { key, value, bytes, oversize, label } = encoder.encode(event);
       if (oversize) {
         this.metrics.oversizeEvents.inc({ table: `${event.schema}.${event.table}` });
         this.logger.error('row over kafka.maxRecordBytes: wrote an oversize marker in its place', oversizeLogFields(event, oversize));
@@ -372,7 +374,6 @@ export class Capturer {
       this.progress.work();
       if (batch.records.length === 0) batch.firstAt = performance.now();
       batch.records.append(key, value, bytes);
-      const label = `${event.schema}.${event.table}|${event.op}`;
       batch.counts.set(label, (batch.counts.get(label) ?? 0) + 1);
     };
 
