@@ -386,7 +386,9 @@ export class Capturer {
         await flush();
         continue;
       }
-      const item = await stream.next(tx === null && lingerLeft > 0 ? lingerLeft : 1000);
+      // What is already read is taken without awaiting (see ReplicationStream.poll); a commit's
+      // callback runs between items only when the loop waits, which it does whenever nothing is read.
+      const item = stream.poll() ?? (await stream.next(tx === null && lingerLeft > 0 ? lingerLeft : 1000));
       if (item === null) {
         if (stream.isEnded) throw new Error('the replication stream ended');
         continue;
@@ -431,7 +433,11 @@ export class Capturer {
           for (const event of eventsOf(message, tx, registry, this.source)) {
             if (skipTx || (partlyCovered && isCovered(checkpoint, tx.commitLsn, event.position!))) continue;
             add(event);
-            batch.partial = { commitLsn: tx.commitLsn, position: event.position! };
+            // Moved along rather than made again for every change: the batch's own, read only when it is sent.
+            if (batch.partial) {
+              batch.partial.commitLsn = tx.commitLsn;
+              batch.partial.position = event.position!;
+            } else batch.partial = { commitLsn: tx.commitLsn, position: event.position! };
             // A transaction too big for one batch is split here; the checkpoint records the position.
             if (batch.records.length >= maxBatchEvents || batch.records.bytes >= maxBatchBytes) await flush();
           }

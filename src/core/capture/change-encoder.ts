@@ -67,7 +67,8 @@ export class ChangeEncoder {
     const p = template.pieces;
     const position = String(event.position);
     const keyJson = JSON.stringify(event.key);
-    const value = `${p[0]}${JSON.stringify(event.id)}${p[1]}${keyJson}${p[2]}${JSON.stringify(event.before)}${p[3]}${JSON.stringify(event.after)}${template.middle}${position}${template.tail}`;
+    const before = event.before === null ? 'null' : JSON.stringify(event.before);
+    const value = `${p[0]}${JSON.stringify(event.id)}${p[1]}${keyJson}${p[2]}${before}${p[3]}${JSON.stringify(event.after)}${template.middle}${position}${template.tail}`;
     const bytes = Buffer.byteLength(value);
     if (bytes > this.maxBytes) {
       const generic = encodeEventText(event, this.maxBytes);
@@ -76,7 +77,8 @@ export class ChangeEncoder {
       out.bytes = generic.bytes;
       out.oversize = generic.oversize;
     } else {
-      out.key = template.keyPrefix + canonicalJson(event.key);
+      // A key of one column with a plain value prints the same either way: its JSON serves both.
+      out.key = template.keyPrefix + (isOneScalar(event.key!) ? keyJson : canonicalJson(event.key));
       out.value = value;
       out.bytes = bytes;
       out.oversize = null;
@@ -115,6 +117,17 @@ export class ChangeEncoder {
     }
     return template;
   }
+}
+
+/** The key has exactly one member and its value is no object (canonicalJson of it is JSON.stringify of it). */
+function isOneScalar(key: Record<string, unknown>): boolean {
+  let members = 0;
+  let value: unknown;
+  for (const name in key) {
+    if (++members > 1) return false;
+    value = key[name];
+  }
+  return members === 1 && (value === null || typeof value !== 'object');
 }
 
 function makeTemplate(event: ChangeEvent): Template | null {
