@@ -306,24 +306,26 @@ export class Capturer {
 
     const commit = (committing: Batch, next: Checkpoint): Promise<void> => {
       const started = performance.now();
+      const count = committing.records.length;
       gate.begin();
-      return writer.commitAll(committing.records.records(), next).then(
+      // Once produced, every record is copied into the client's queue: the batch's buffers go
+      // back to the pool then, not at the commit (they were a second copy of the batch for
+      // the whole of the commit's round trips).
+      return writer.commitAll(committing.records.records(), next, () => committing.records.release()).then(
         () => {
           this.metrics.captureCommitSeconds.observe((performance.now() - started) / 1000);
           this.metrics.captureTransactions.inc();
-          this.metrics.captureBatchSize.observe(committing.records.length);
+          this.metrics.captureBatchSize.observe(count);
           for (const [label, n] of committing.counts) {
             const [table, op] = label.split('|') as [string, string];
             this.metrics.captureEvents.inc({ table, op }, n);
           }
-          this.stats = { eventsWritten: this.stats.eventsWritten + committing.records.length, transactionsCommitted: this.stats.transactionsCommitted + 1, checkpoint: next };
+          this.stats = { eventsWritten: this.stats.eventsWritten + count, transactionsCommitted: this.stats.transactionsCommitted + 1, checkpoint: next };
           this.inFlight = null;
           this.committed();
           this.progress.progress(`checkpoint ${next.lsn}`);
           // Only now may PostgreSQL forget the WAL of the transactions this commit covers.
           gate.committed(committing.lastComplete?.endLsn ?? null);
-          // Committed, so every record was produced (copied by the client): its buffers may be written again.
-          committing.records.release();
           stream.interrupt();
         },
         (err: unknown) => {
