@@ -8,7 +8,8 @@
  * bin/streamctl's shebang, as when it runs as a program), timed from process start until its checkpoint
  * says every event is in Kafka (start-up included; reported separately too).
  *
- * Figures only, never assertions. The last stdout line is one JSON object.
+ * Figures only, never assertions. The last stdout line is one JSON object (with the
+ * capturer's CPU seconds per 100k events, which contention on a shared machine changes least).
  *
  * Environment: BENCH_EVENTS (200000), BENCH_TX_ROWS (1000), STREAMCTL_CAPTURE_MAX_BATCH_EVENTS
  * (5000), BENCH_TX_MS (producer-perf transaction duration; default: our measured commit
@@ -195,7 +196,7 @@ async function main(): Promise<void> {
     say(`ours     streamctl capture: ${round(oursSeconds, 2)} s from process start, ${Math.round(ours)} events/s ` +
       `(streaming after ${startup === null ? '?' : round(startup, 2)} s, first checkpoint at ${firstCheckpoint === null ? '?' : round(firstCheckpoint, 2)} s, ` +
       `${Math.round((N - firstCheckpointEvents) / steady)} events/s from there; ` +
-      `${kafkaTransactions} Kafka transactions, one every ~${cadenceMs} ms; capturer CPU ${cpu === null ? '?' : `${round(cpu, 1)} s = ${Math.round((100 * cpu) / oursSeconds)} % of one core`})`);
+      `${kafkaTransactions} Kafka transactions, one every ~${cadenceMs} ms; capturer CPU ${cpu === null ? '?' : `${round(cpu, 1)} s = ${Math.round((100 * cpu) / oursSeconds)} % of one core, ${round((cpu * 100_000) / N, 2)} s per 100k events`})`);
     say(`         CPU meanwhile (% of one core): ${oursCpu}`);
     say(`         RSS max ${round(maxRss / 1024, 1)} MiB; at 25/50/75/100 % of events: ${rssAt.map((kb) => `${round(kb / 1024, 1)}`).join(' / ')} MiB`);
     // Where the MiB are: V8's heap (used of committed), Buffers and other memory V8 tracks
@@ -217,6 +218,8 @@ async function main(): Promise<void> {
       limit_producer_perf: Math.round(limitB),
       ratio: round(ratio, 3),
       max_rss_mb: round(maxRss / 1024, 1),
+      // What contention changes least (start-up included): steer by it on a shared machine.
+      capturer_cpu_s_per_100k: cpu === null ? null : round((cpu * 100_000) / N, 2),
     }));
   } finally {
     if (child && child.exitCode === null) {

@@ -9,6 +9,7 @@ import { CheckpointedProducer, nativeCheckpointedProducer, readCheckpoint, type 
 import { NativeTransactionalClient } from '../../src/core/kafka/transactional-client.js';
 import { murmur2 } from '../../src/core/kafka/partitioner.js';
 import { isFenced } from '../../src/core/kafka/retry.js';
+import { checkpointAdmin } from '../../src/core/clients/restart-safe-admin.js';
 import { KafkaConsumer, librdkafkaSettings, nativeCall } from '../../src/core/clients/librdkafka.js';
 import { stackConfig, unique } from '../helpers/stack.js';
 
@@ -19,6 +20,8 @@ import { stackConfig, unique } from '../helpers/stack.js';
  */
 const config = stackConfig();
 const tag = unique('native');
+/** Reads of each checkpoint in the metadata test (each a round trip or two: a few seconds in all). */
+const READS = 300;
 
 interface Read {
   partition: number;
@@ -127,7 +130,16 @@ describe('the native checkpointed producer (librdkafka)', () => {
     await writer.connect();
     await writer.commitAll([{ key: Buffer.from('k'), value: Buffer.from('v') }], { n: 7, text });
     await writer.disconnect();
-    assert.deepEqual(await readCheckpoint(admin, textStore(topics.checkpoints, nativeGroup)), { n: 7, text });
+    // Through the admin capture and backfill read with, many times: the library's own admin
+    // read of metadata without a NUL (kafkajs') had stray heap bytes after it about 1 read in 100.
+    const reader = checkpointAdmin(config.kafka, silentLogger);
+    after(() => reader.disconnect());
+    const readMany = async (group: string) => {
+      const seen = new Set<string>();
+      for (let i = 0; i < READS; i++) seen.add(JSON.stringify(await readCheckpoint(reader, textStore(topics.checkpoints, group))));
+      return [...seen].map((s) => JSON.parse(s) as unknown);
+    };
+    assert.deepEqual(await readMany(nativeGroup), [{ n: 7, text }]);
 
     // The old way, as streamctl wrote checkpoints before the move.
     const oldGroup = unique('g');
@@ -138,7 +150,7 @@ describe('the native checkpointed producer (librdkafka)', () => {
     await tx.sendOffsets({ consumerGroupId: oldGroup, topics: [{ topic: topics.checkpoints, partitions: [{ partition: 0, offset: '5', metadata: JSON.stringify({ n: 5, text }) } as never] }] });
     await tx.commit();
     await old.disconnect();
-    assert.deepEqual(await readCheckpoint(admin, textStore(topics.checkpoints, oldGroup)), { n: 5, text });
+    assert.deepEqual(await readMany(oldGroup), [{ n: 5, text }]);
   });
 
   it('a producer whose transactional id was taken by a newer one is fenced (librdkafka -144): its transaction is not committed, and it stays fenced', async () => {

@@ -14,7 +14,7 @@ import {
   TypeRegistry,
   RAW_TEXT_TYPES as RAW_TEXT,
 } from '../../src/core/source/pg-types.js';
-import { RawTextPgoutputPlugin } from '../../src/core/source/pgoutput-plugin.js';
+import { RawTextPgoutputPlugin, type TupleValues } from '../../src/core/source/pgoutput-plugin.js';
 import { stackConfig, unique } from '../helpers/stack.js';
 import { COLUMNS, createTypeFixture } from '../helpers/type-fixture.js';
 
@@ -127,7 +127,9 @@ describe('type fidelity: pgoutput and plain queries give the same JSON', { timeo
   it('the update leaves the unchanged TOASTed column out of the row and lists it in unchanged', () => {
     const [update] = changes('update');
     assert.ok(update);
-    assert.ok(Object.hasOwn(update.new, 'big') && update.new['big'] === undefined, 'library: present key, value undefined');
+    const big = update.relation.columns.findIndex((c) => c.name === 'big');
+    const values = update.new as unknown as TupleValues;
+    assert.ok(big >= 0 && big < values.length && values[big] === undefined, 'the plugin: present (within the tuple), value undefined');
     const { row, unchanged } = decodeTuple(update.relation, update.new, registry);
     assert.deepEqual(unchanged, ['big']);
     const { big: _big, ...rest } = expectedRow();

@@ -60,6 +60,18 @@ function keyOf(relation: Pgoutput.MessageRelation, row: Row, registry: TypeRegis
 
 const sameKey = (a: Row, b: Row): boolean => canonicalJson(a) === canonicalJson(b);
 
+/**
+ * One `source` block per capturer, shared by its events (they never change it): a new
+ * object per change was garbage, and the encoder (change-encoder.ts) prints a source it
+ * has seen before from its template.
+ */
+const sources = new WeakMap<SourceInfo, ChangeEvent['source']>();
+function sourceBlock(source: SourceInfo): ChangeEvent['source'] {
+  let block = sources.get(source);
+  if (!block) sources.set(source, (block = { pipeline: source.pipeline, db: source.db, kind: 'cdc', slot: source.slot }));
+  return block;
+}
+
 /** The events of one row-level or truncate message; empty for anything else. */
 export function eventsOf(
   msg: Pgoutput.Message,
@@ -67,6 +79,7 @@ export function eventsOf(
   registry: TypeRegistry,
   source: SourceInfo,
 ): ChangeEvent[] {
+  const sourceOfEvents = sourceBlock(source);
   const make = (
     relation: Pgoutput.MessageRelation,
     op: ChangeEvent['op'],
@@ -90,7 +103,7 @@ export function eventsOf(
       position,
       xid: tx.xid,
       commit_ts: tx.commitTs,
-      source: { pipeline: source.pipeline, db: source.db, kind: 'cdc', slot: source.slot },
+      source: sourceOfEvents,
     };
     if (unchanged.length > 0) event.unchanged = unchanged;
     if (moved?.to) event.moved_to = moved.to;

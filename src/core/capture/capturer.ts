@@ -6,7 +6,8 @@ import { makePgClient } from '../clients/postgres.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
 import type { ChangeEvent } from '../event/envelope.js';
-import { encodeEventText, oversizeLogFields } from '../event/oversize.js';
+import { oversizeLogFields } from '../event/oversize.js';
+import { ChangeEncoder } from './change-encoder.js';
 import { formatLsn, parseLsn } from '../event/lsn.js';
 import { ensureTopics } from '../kafka/topics.js';
 import { isFenced } from '../kafka/retry.js';
@@ -296,6 +297,7 @@ export class Capturer {
     let partlyCovered = false;
     let commitFailure: unknown = null;
     const gate = new ConfirmGate((lsn) => this.confirm(stream, lsn));
+    const encoder = new ChangeEncoder(this.config.kafka.maxRecordBytes);
 
     const settled = async (): Promise<void> => {
       if (this.inFlight) await this.inFlight;
@@ -304,24 +306,26 @@ export class Capturer {
 
     const commit = (committing: Batch, next: Checkpoint): Promise<void> => {
       const started = performance.now();
+      const count = committing.records.length;
       gate.begin();
-      return writer.commitAll(committing.records.records(), next).then(
+      // Once produced, every record is copied into the client's queue: the batch's buffers go
+      // back to the pool then, not at the commit (they were a second copy of the batch for
+      // the whole of the commit's round trips).
+      return writer.commitAll(committing.records.records(), next, () => committing.records.release()).then(
         () => {
           this.metrics.captureCommitSeconds.observe((performance.now() - started) / 1000);
           this.metrics.captureTransactions.inc();
-          this.metrics.captureBatchSize.observe(committing.records.length);
+          this.metrics.captureBatchSize.observe(count);
           for (const [label, n] of committing.counts) {
             const [table, op] = label.split('|') as [string, string];
             this.metrics.captureEvents.inc({ table, op }, n);
           }
-          this.stats = { eventsWritten: this.stats.eventsWritten + committing.records.length, transactionsCommitted: this.stats.transactionsCommitted + 1, checkpoint: next };
+          this.stats = { eventsWritten: this.stats.eventsWritten + count, transactionsCommitted: this.stats.transactionsCommitted + 1, checkpoint: next };
           this.inFlight = null;
           this.committed();
           this.progress.progress(`checkpoint ${next.lsn}`);
           // Only now may PostgreSQL forget the WAL of the transactions this commit covers.
           gate.committed(committing.lastComplete?.endLsn ?? null);
-          // Committed, so every record was produced (copied by the client): its buffers may be written again.
-          committing.records.release();
           stream.interrupt();
         },
         (err: unknown) => {
@@ -364,7 +368,7 @@ export class Capturer {
 
     const add = (event: ChangeEvent): void => {
       // Over the size limit: a marker instead, so one huge row never stalls capture (oversize.ts).
-      const { key, value, bytes, oversize } = encodeEventText(event, this.config.kafka.maxRecordBytes);
+      const { key, value, bytes, oversize, label } = encoder.encode(event);
       if (oversize) {
         this.metrics.oversizeEvents.inc({ table: `${event.schema}.${event.table}` });
         this.logger.error('row over kafka.maxRecordBytes: wrote an oversize marker in its place', oversizeLogFields(event, oversize));
@@ -372,7 +376,6 @@ export class Capturer {
       this.progress.work();
       if (batch.records.length === 0) batch.firstAt = performance.now();
       batch.records.append(key, value, bytes);
-      const label = `${event.schema}.${event.table}|${event.op}`;
       batch.counts.set(label, (batch.counts.get(label) ?? 0) + 1);
     };
 
@@ -385,7 +388,9 @@ export class Capturer {
         await flush();
         continue;
       }
-      const item = await stream.next(tx === null && lingerLeft > 0 ? lingerLeft : 1000);
+      // What is already read is taken without awaiting (see ReplicationStream.poll); a commit's
+      // callback runs between items only when the loop waits, which it does whenever nothing is read.
+      const item = stream.poll() ?? (await stream.next(tx === null && lingerLeft > 0 ? lingerLeft : 1000));
       if (item === null) {
         if (stream.isEnded) throw new Error('the replication stream ended');
         continue;
@@ -430,7 +435,11 @@ export class Capturer {
           for (const event of eventsOf(message, tx, registry, this.source)) {
             if (skipTx || (partlyCovered && isCovered(checkpoint, tx.commitLsn, event.position!))) continue;
             add(event);
-            batch.partial = { commitLsn: tx.commitLsn, position: event.position! };
+            // Moved along rather than made again for every change: the batch's own, read only when it is sent.
+            if (batch.partial) {
+              batch.partial.commitLsn = tx.commitLsn;
+              batch.partial.position = event.position!;
+            } else batch.partial = { commitLsn: tx.commitLsn, position: event.position! };
             // A transaction too big for one batch is split here; the checkpoint records the position.
             if (batch.records.length >= maxBatchEvents || batch.records.bytes >= maxBatchBytes) await flush();
           }

@@ -101,30 +101,39 @@ export class ReplicationStream {
   }
 
   /**
+   * The next item if one is already read, else null, without waiting: on a backlog nearly
+   * every message is, and `next` (async) cost a promise and a turn of the microtask queue
+   * for each of them.
+   */
+  poll(): StreamItem | null {
+    if (this.failure) throw this.failure;
+    const item = this.queue.shift();
+    if (!item) return null;
+    if (this.paused && this.queue.length <= this.limits.lowWater) {
+      this.paused = false;
+      this.socket()?.resume();
+    }
+    if (item.kind === 'keepalive') return item;
+    // In arrival order, so the parser's relation cache is filled before the tuples that use it.
+    let message: Pgoutput.Message;
+    try {
+      message = this.plugin.parse(item.body);
+    } catch (err) {
+      this.failure ??= new Error(`cannot decode a pgoutput message at ${item.walStart}: ${(err as Error).message}`);
+      throw this.failure;
+    }
+    return { kind: 'data', walStart: item.walStart, message };
+  }
+
+  /**
    * The next item, or null after `timeoutMs` with nothing (for linger), when the stream
    * ended, or when `interrupt` was called while it waited.
    */
   async next(timeoutMs: number): Promise<StreamItem | null> {
     this.interrupted = false;
     for (;;) {
-      if (this.failure) throw this.failure;
-      const item = this.queue.shift();
-      if (item) {
-        if (this.paused && this.queue.length <= this.limits.lowWater) {
-          this.paused = false;
-          this.socket()?.resume();
-        }
-        if (item.kind === 'keepalive') return item;
-        // In arrival order, so the parser's relation cache is filled before the tuples that use it.
-        let message: Pgoutput.Message;
-        try {
-          message = this.plugin.parse(item.body);
-        } catch (err) {
-          this.failure ??= new Error(`cannot decode a pgoutput message at ${item.walStart}: ${(err as Error).message}`);
-          throw this.failure;
-        }
-        return { kind: 'data', walStart: item.walStart, message };
-      }
+      const item = this.poll();
+      if (item) return item;
       if (this.ended) return null;
       const arrived = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => {

@@ -167,10 +167,23 @@ export function checkpointAdmin(config: KafkaConfig, logger: Logger, overrides: 
   const fetchOffsets: Admin['fetchOffsets'] = async (options) => {
     await ensureConnected();
     const topics = (options.topics ?? []).map((t) => (typeof t === 'string' ? t : t.topic));
-    if (topics.length > 0) await guard.fetchOffsets({ groupId: options.groupId, topics });
     // The library's default is 5 s: a resumed backfill under load (the short crash test, with
     // a stream delivering beside it) failed with it once; a start-up read can wait longer.
-    return named('fetchOffsets', () => admin.fetchOffsets({ ...options, timeout: CHECKPOINT_READ_TIMEOUT_MS } as typeof options));
+    const read = () => named('fetchOffsets', () => admin.fetchOffsets({ ...options, timeout: CHECKPOINT_READ_TIMEOUT_MS } as typeof options));
+    if (topics.length === 0) return read();
+    // A commit landing between the two reads makes them disagree (exactMetadata says so): read both again.
+    for (let attempt = 1; ; attempt++) {
+      const cut = await guard.fetchOffsets({ groupId: options.groupId, topics });
+      const full = await read();
+      try {
+        return full.map((t) => ({
+          ...t,
+          partitions: t.partitions.map((p) => ({ ...p, metadata: exactMetadata(p.metadata, cut.find((c) => c.topic === t.topic)?.partitions.find((c) => c.partition === p.partition)?.metadata ?? null) })),
+        }));
+      } catch (err) {
+        if (!(err instanceof MetadataReadsDisagree) || attempt >= 3) throw err;
+      }
+    }
   };
   // Connected on first use, not by connect(): the binding's admin disconnect destroys the
   // librdkafka handle on the JavaScript thread, which can block it for seconds while the
@@ -197,4 +210,29 @@ export function checkpointAdmin(config: KafkaConfig, logger: Logger, overrides: 
       return NAMED_CALLS.has(String(name)) ? (...args: unknown[]) => named(String(name), async () => (await ensureConnected(), method.apply(target, args) as Promise<unknown>)) : method.bind(target);
     },
   });
+}
+
+export class MetadataReadsDisagree extends Error {}
+
+/**
+ * The committed offset metadata, exactly, from the two reads `checkpointAdmin` makes.
+ * The admin's (`full`) is read by the binding as a C string, up to the first NUL: exact for
+ * metadata librdkafka's native writer sent (it appends a NUL), but librdkafka's copy of
+ * the admin result does not NUL-terminate, so metadata without one (a checkpoint written by
+ * kafkajs before the upgrade) comes back with whatever heap bytes follow it (seen: about 1
+ * read in 100 of a 3 KB checkpoint had stray bytes after its JSON). A consumer's
+ * `committed()` (`cut`) has the exact length but drops the last byte (the binding takes it
+ * for the NUL). So: the admin's text, cut to the committed length plus that byte. Reads
+ * that do not agree (a commit in between; metadata whose last character is multi-byte)
+ * throw MetadataReadsDisagree rather than guess.
+ */
+export function exactMetadata(full: string | null | undefined, cut: string | null): string | null {
+  if (full === null || full === undefined || full === '') return full ?? null;
+  // No metadata by committed() (none, or empty) but some by the admin: a commit in between.
+  if (cut === null) throw new MetadataReadsDisagree('kafka: the two reads of the committed offset metadata disagree (a commit between them?)');
+  const bytes = Buffer.from(full, 'utf8');
+  const length = Buffer.byteLength(cut, 'utf8') + 1;
+  const text = bytes.length < length ? full : bytes.subarray(0, length).toString('utf8');
+  if (!text.startsWith(cut)) throw new MetadataReadsDisagree('kafka: the two reads of the committed offset metadata disagree (a commit between them?)');
+  return text;
 }

@@ -86,8 +86,12 @@ export class CheckpointedProducer<T> {
     return new CheckpointedTransaction(this.client, this.machine, this.options);
   }
 
-  /** One whole transaction: the records, then the checkpoint, then the commit. */
-  async commitAll(records: readonly OutgoingRecord[], checkpoint: T): Promise<void> {
+  /**
+   * One whole transaction: the records, then the checkpoint, then the commit. `produced`
+   * runs once every record is in the client's queue (copied there), before the commit's
+   * round trips: the caller may write over the records' memory from then on.
+   */
+  async commitAll(records: readonly OutgoingRecord[], checkpoint: T, produced?: () => void): Promise<void> {
     const tx = await this.begin();
     try {
       for (const record of records) {
@@ -98,6 +102,7 @@ export class CheckpointedProducer<T> {
       await tx.abort();
       throw err;
     }
+    produced?.();
     await tx.commit(checkpoint);
   }
 }

@@ -1,5 +1,4 @@
 import type { KafkaConfig } from '../config/types.js';
-import { describeTopicConfigs, setTopicOverrides } from '../clients/kafka-configs.js';
 
 /**
  * Raises max.message.bytes of existing topics to at least `bytes` (never lowers it), so
@@ -9,6 +8,10 @@ import { describeTopicConfigs, setTopicOverrides } from '../clients/kafka-config
  * librdkafka's binding lacks (clients/kafka-configs.ts). Returns the topics changed.
  */
 export async function raiseMaxMessageBytes(config: Pick<KafkaConfig, 'brokers' | 'clientId'>, topics: string[], bytes: number): Promise<string[]> {
+  if (topics.length === 0) return [];
+  // Loaded only when there is a topic to look at: kafkajs is 140-odd modules, 0.2-0.7 s of a
+  // capturer's or backfill's start-up (it was loaded by every process that could create topics).
+  const { describeTopicConfigs, setTopicOverrides } = await import('../clients/kafka-configs.js');
   const described = await describeTopicConfigs(config, topics);
   const changed: string[] = [];
   for (const [topic, entries] of described) {

@@ -475,26 +475,31 @@ export interface DecodedRow {
 }
 
 /**
- * Decodes a pgoutput tuple (from RawTextPgoutputPlugin). A key present with value
- * `undefined` is an unchanged TOAST value: left out of `row`, listed in `unchanged`. A key
- * absent altogether (a key-only tuple's other columns) is simply not in the row.
+ * Decodes a pgoutput tuple (from RawTextPgoutputPlugin): an array in column order, or a
+ * dictionary by column name (a key-only tuple). A value `undefined` (an array's, or a key
+ * present with it) is an unchanged TOAST value: left out of `row`, listed in `unchanged`. A
+ * key absent altogether (a key-only tuple's other columns) is simply not in the row.
  */
 export function decodeTuple(
   relation: { columns: ReadonlyArray<{ name: string; typeOid: number }> },
-  tuple: Record<string, unknown>,
+  tuple: Record<string, unknown> | ReadonlyArray<unknown>,
   registry: TypeRegistry,
 ): DecodedRow {
   const row: Record<string, unknown> = {};
   const unchanged: string[] = [];
   const { columns } = relation;
   const decoders = registry.decodersOf(columns);
-  for (let i = 0; i < columns.length; i++) {
+  // A full tuple in column order (RawTextPgoutputPlugin's TupleValues): every column up to its length is present.
+  const byIndex = Array.isArray(tuple) ? (tuple as ReadonlyArray<unknown>) : null;
+  const byName = byIndex ? null : (tuple as Record<string, unknown>);
+  const count = byIndex ? Math.min(byIndex.length, columns.length) : columns.length;
+  for (let i = 0; i < count; i++) {
     const name = columns[i]!.name;
-    const value = tuple[name];
+    const value = byIndex ? byIndex[i] : byName![name];
     if (typeof value === 'string') row[name] = decoders[i]!(value);
     else if (value === null) row[name] = null;
     else if (value === undefined) {
-      if (Object.hasOwn(tuple, name)) unchanged.push(name);
+      if (byIndex || Object.hasOwn(byName!, name)) unchanged.push(name);
     } else row[name] = decodeText(value, columns[i]!.typeOid, name, registry); // throws: not raw text
   }
   return { row, unchanged };
