@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/core/logger.js';
 import {
   insertWithBisection,
   outcomeOf,
+  sendAgainIfStopped,
   type InsertOutcome,
   type InsertRow,
 } from '../../src/core/sinks/bigquery/bisection.js';
@@ -277,8 +278,39 @@ describe('BigQuery sink: bisection of a batch refused as a whole', () => {
   });
 });
 
+describe('BigQuery sink: a request refused for a bad row (no skipInvalidRows)', () => {
+  // What BigQuery answers such a request: the bad rows 'invalid', every other row 'stopped', nothing written.
+  const refusing = (calls: string[][]) => async (rows: InsertRow[]): Promise<InsertOutcome> => {
+    calls.push(rows.map((r) => r.insertId));
+    const bad = rows.some((r) => r.insertId === 'e1' || r.insertId === 'e3');
+    return { kind: 'ok', rowErrors: new Map(bad ? rows.map((r, i) => [i, r.insertId === 'e1' || r.insertId === 'e3' ? { reason: 'invalid', message: 'bad' } : { reason: 'stopped', message: '' }]) : []) };
+  };
+
+  it('sends the stopped rows again at once, without the bad ones: they land, the bad ones stay invalid', async () => {
+    const calls: string[][] = [];
+    const outcome = await sendAgainIfStopped(rowsOf(5), refusing(calls));
+    assert.deepEqual(calls, [['e0', 'e1', 'e2', 'e3', 'e4'], ['e0', 'e2', 'e4']]);
+    assert.equal(outcome.kind, 'ok');
+    assert.deepEqual(outcome.kind === 'ok' ? [...outcome.rowErrors].map(([i, e]) => [i, e.reason]) : null, [[1, 'invalid'], [3, 'invalid']]);
+  });
+
+  it('sends once when nothing is stopped, or when every row is (no row named bad)', async () => {
+    const calls: string[][] = [];
+    await sendAgainIfStopped(rowsOf(3).filter((r) => r.insertId !== 'e1'), refusing(calls));
+    const allStopped = await sendAgainIfStopped(rowsOf(2), async () => ({ kind: 'ok', rowErrors: new Map([[0, { reason: 'stopped', message: '' }], [1, { reason: 'stopped', message: '' }]]) }));
+    assert.deepEqual(calls, [['e0', 'e2']]);
+    assert.equal(allStopped.kind === 'ok' ? allStopped.rowErrors.size : -1, 2);
+  });
+
+  it('keeps the stopped rows retryable when the second call fails as a whole', async () => {
+    let n = 0;
+    const outcome = await sendAgainIfStopped(rowsOf(3), async (rows) => (n++ === 0 ? refusing([])(rows) : { kind: 'failed', error: Object.assign(new Error('down'), { code: 503 }) }));
+    assert.deepEqual(outcome.kind === 'ok' ? [...outcome.rowErrors].map(([i, e]) => [i, e.reason]) : null, [[0, 'stopped'], [1, 'invalid'], [2, 'stopped']]);
+  });
+});
+
 describe('BigQuerySink.write', () => {
-  it('splits by batchSize, sends insertId = event id with skipInvalidRows, returns results in order', async () => {
+  it('splits by batchSize, sends insertId = event id without skipInvalidRows, returns results in order', async () => {
     const config = { ...defaultConfig().sinks.bigquery, batchSize: 3 };
     const sink = new BigQuerySink(config, silentLogger, 'default');
     assert.equal(sink.storesOffsets, false);
@@ -308,6 +340,6 @@ describe('BigQuerySink.write', () => {
       records.map((r) => r.event.id),
     );
     assert.ok(calls.every((c) => c.rows.every((r) => r.json.event_id === r.insertId)));
-    assert.deepEqual(calls[0]?.options, { raw: true, skipInvalidRows: true, partialRetries: 0 });
+    assert.deepEqual(calls[0]?.options, { raw: true, partialRetries: 0 });
   });
 });

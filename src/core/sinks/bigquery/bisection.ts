@@ -106,6 +106,30 @@ export async function insertWithBisection(rows: InsertRow[], plan: InsertPlan): 
   return results.map((r) => r ?? { ok: false, permanent: false, errorClass: 'error', message: 'no result (bug)' });
 }
 
+/**
+ * Sends `rows` once and, when BigQuery refused the request for some rows and marked the
+ * others 'stopped' (what a request without skipInvalidRows gets: nothing of it is
+ * written), sends the stopped ones again at once, without the rows named bad. The
+ * outcome is then what skipInvalidRows would have given, for one more call, and only for
+ * a batch that holds a bad row. Stopped rows that fail again stay retryable (row_stopped).
+ */
+export async function sendAgainIfStopped(rows: InsertRow[], send: InsertPlan['send']): Promise<InsertOutcome> {
+  const first = await send(rows);
+  if (first.kind !== 'ok') return first;
+  const stopped = [...first.rowErrors].filter(([, e]) => e.reason === 'stopped').map(([i]) => i);
+  // None stopped, or every row stopped (no row named bad): nothing to gain from sending again.
+  if (stopped.length === 0 || stopped.length === first.rowErrors.size) return first;
+  const again = await send(stopped.map((i) => rows[i]!));
+  if (again.kind !== 'ok') return first;
+  const rowErrors = new Map(first.rowErrors);
+  stopped.forEach((i, j) => {
+    const error = again.rowErrors.get(j);
+    if (error) rowErrors.set(i, error);
+    else rowErrors.delete(i);
+  });
+  return { kind: 'ok', rowErrors };
+}
+
 /** Maps the client's insert() outcome: PartialFailureError carries per-row errors (row = the object sent). */
 export function outcomeOf(rows: InsertRow[], error: unknown): InsertOutcome {
   const e = error as { name?: unknown; errors?: { row?: unknown; errors?: { reason?: string; message?: string }[] }[] } | undefined;
