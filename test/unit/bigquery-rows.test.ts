@@ -314,12 +314,12 @@ describe('BigQuerySink.write', () => {
     const config = { ...defaultConfig().sinks.bigquery, batchSize: 3 };
     const sink = new BigQuerySink(config, silentLogger, 'default');
     assert.equal(sink.storesOffsets, false);
-    const calls: { rows: InsertRow[]; options: Record<string, unknown> }[] = [];
+    const calls: { body: { rows: InsertRow[] } & Record<string, unknown>; options: Record<string, unknown> }[] = [];
     // The client's Table, replaced: no request leaves the process.
     (sink as unknown as { table: unknown }).table = {
-      insert: async (rows: InsertRow[], options: Record<string, unknown>) => {
-        calls.push({ rows, options });
-        return [{}];
+      request: async (options: { body: Buffer } & Record<string, unknown>) => {
+        calls.push({ body: JSON.parse(options.body.toString()), options });
+        return [{ kind: 'bigquery#tableDataInsertAllResponse' }];
       },
     };
     const records: SinkRecord[] = rowsOf(7).map((_, i) => ({
@@ -332,14 +332,33 @@ describe('BigQuerySink.write', () => {
     assert.equal(results.length, 7);
     assert.ok(results.every((r) => r.ok));
     assert.deepEqual(
-      calls.map((c) => c.rows.length),
+      calls.map((c) => c.body.rows.length),
       [3, 3, 1],
     );
     assert.deepEqual(
-      calls.flatMap((c) => c.rows.map((r) => r.insertId)),
+      calls.flatMap((c) => c.body.rows.map((r) => r.insertId)),
       records.map((r) => r.event.id),
     );
-    assert.ok(calls.every((c) => c.rows.every((r) => r.json.event_id === r.insertId)));
-    assert.deepEqual(calls[0]?.options, { raw: true, partialRetries: 0 });
+    assert.ok(calls.every((c) => c.body.rows.every((r) => r.json.event_id === r.insertId)));
+    assert.deepEqual(Object.keys(calls[0]!.body), ['rows']);
+    assert.deepEqual([calls[0]?.options['method'], calls[0]?.options['uri']], ['POST', '/insertAll']);
+  });
+
+  it("maps the response's insertErrors to the records by index, and a batch refused for one row lands the others", async () => {
+    const sink = new BigQuerySink({ ...defaultConfig().sinks.bigquery, batchSize: 10 }, silentLogger, 'default');
+    const sent: string[][] = [];
+    // As BigQuery answers a request without skipInvalidRows holding a bad row: it 'invalid', the rest 'stopped'.
+    (sink as unknown as { table: unknown }).table = {
+      request: async (options: { body: Buffer }) => {
+        const rows = (JSON.parse(options.body.toString()) as { rows: InsertRow[] }).rows;
+        sent.push(rows.map((r) => String(r.json.position)));
+        const bad = rows.findIndex((r) => r.json.position === 1);
+        return [bad < 0 ? {} : { insertErrors: rows.map((_, index) => ({ index, errors: [{ reason: index === bad ? 'invalid' : 'stopped', message: index === bad ? 'no' : '' }] })) }];
+      },
+    };
+    const records: SinkRecord[] = [0, 1, 2].map((i) => ({ event: { ...update(), id: changeEventId('1/0', i), position: i }, topic: 't', partition: 0, offset: String(i) }));
+    const results = await sink.write(records);
+    assert.deepEqual(results.map((r) => (r.ok ? 'ok' : `${r.permanent ? 'P' : 'R'}:${r.errorClass}`)), ['ok', 'P:invalid_row', 'ok']);
+    assert.deepEqual(sent, [['0', '1', '2'], ['0', '2']]);
   });
 });

@@ -130,6 +130,22 @@ export async function sendAgainIfStopped(rows: InsertRow[], send: InsertPlan['se
   return { kind: 'ok', rowErrors };
 }
 
+/** The insertErrors of an insertAll response, by index into the rows sent; the first non-'stopped' reason of a row decides. */
+export function outcomeOfResponse(rows: number, response: unknown): InsertOutcome {
+  const insertErrors = (response as { insertErrors?: { index?: unknown; errors?: { reason?: string; message?: string }[] }[] } | undefined)?.insertErrors ?? [];
+  const rowErrors = new Map<number, { reason: string; message: string }>();
+  for (const failed of insertErrors) {
+    const index = failed.index;
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= rows) {
+      return { kind: 'failed', error: new Error(`insertAll answered an error for row index ${String(index)} of ${rows} rows sent`) };
+    }
+    const errors = failed.errors ?? [];
+    const decisive = errors.find((x) => x.reason !== 'stopped') ?? errors[0];
+    rowErrors.set(index, { reason: decisive?.reason ?? '', message: decisive?.message ?? 'row rejected' });
+  }
+  return { kind: 'ok', rowErrors };
+}
+
 /** Maps the client's insert() outcome: PartialFailureError carries per-row errors (row = the object sent). */
 export function outcomeOf(rows: InsertRow[], error: unknown): InsertOutcome {
   const e = error as { name?: unknown; errors?: { row?: unknown; errors?: { reason?: string; message?: string }[] }[] } | undefined;
