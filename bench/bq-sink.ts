@@ -10,8 +10,6 @@
  *
  * --cpu-prof via node flags: node --cpu-prof dist/bench/bq-sink.js
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { makeBigQuery } from '../src/core/clients/bigquery.js';
 import { loadConfig } from '../src/core/config/index.js';
@@ -22,7 +20,8 @@ import type { SinkRecord } from '../src/core/sinks/contract.js';
 import { eventToRow } from '../src/core/sinks/bigquery/rows.js';
 import { BigQuerySink } from '../src/core/sinks/bigquery/sink.js';
 import { cpuSeconds } from '../src/core/stress/machine.js';
-import { ROOT, load } from './machine.js';
+import { emulatorPid, ownCpuSeconds } from './e2e-limits.js';
+import { load } from './machine.js';
 
 const args = process.argv.slice(2);
 const arg = (flag: string, fallback: number) => {
@@ -50,39 +49,28 @@ function event(i: number): ChangeEvent {
   };
 }
 
-const ownCpu = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
 const per100k = (cpu: number, n: number) => Math.round(((cpu * 100_000) / n) * 100) / 100;
-
-function emulatorPid(): number | null {
-  try {
-    return Number(readFileSync(path.join(ROOT, '.stack/bq/bq.pid'), 'utf8').trim()) || null;
-  } catch {
-    return null;
-  }
-}
 
 const base = loadConfig({ env: process.env });
 const config = { ...base.sinks.bigquery, dataset: `bench_bq_sink_${Date.now().toString(36)}`, table: 'changes' };
 const sink = new BigQuerySink(config, silentLogger, 'bench-bq-sink');
-const unitSize = arg('--unit', (sink as { units?: { size: number; inFlight: number } }).units?.size ?? base.delivery.maxBatchEvents);
-const inFlight = arg('--in-flight', (sink as { units?: { size: number; inFlight: number } }).units?.inFlight ?? 1);
+// As the runner cuts a partition's records for a sink without `units` of its own (delivery/runner.ts).
+const unitSize = arg('--unit', base.delivery.maxBatchEvents);
+const inFlight = arg('--in-flight', 1);
 
 const records: SinkRecord[] = Array.from({ length: EVENTS }, (_, i) => ({ event: event(i), topic: 'bench', partition: 0, offset: String(i) }));
 
 // Rows alone: what eventToRow costs (canonical JSON of key, before and after).
-let c0 = ownCpu();
+let c0 = ownCpuSeconds();
 const at = new Date();
 for (const r of records) eventToRow(r.event, at);
-const rowsCpu = per100k(ownCpu() - c0, EVENTS);
+const rowsCpu = per100k(ownCpuSeconds() - c0, EVENTS);
 
 await sink.start();
 try {
   const emu = emulatorPid();
   const emu0 = emu === null ? null : cpuSeconds(emu);
-  c0 = ownCpu();
+  c0 = ownCpuSeconds();
   const began = performance.now();
   let next = 0;
   let failed = 0;
@@ -104,7 +92,7 @@ try {
     in_flight: inFlight,
     failed,
     rows_per_s: Math.round(EVENTS / seconds),
-    sink_cpu_s_per_100k: per100k(ownCpu() - c0, EVENTS),
+    sink_cpu_s_per_100k: per100k(ownCpuSeconds() - c0, EVENTS),
     rows_only_cpu_s_per_100k: rowsCpu,
     emulator_cpu_s_per_100k: emu0 === null || emu1 === null ? null : per100k(emu1 - emu0, EVENTS),
     emulator_cpu_percent: emu0 === null || emu1 === null ? null : Math.round(((emu1 - emu0) / seconds) * 100),

@@ -49,7 +49,7 @@ function sampleEvent(i: number): ChangeEvent {
 }
 
 /** The local stack's emulator process, if this machine runs it (scripts/stack.d/bigquery.sh writes the pid). */
-function emulatorPid(): number | null {
+export function emulatorPid(): number | null {
   try {
     const pid = Number(readFileSync(path.join(ROOT, '.stack/bq/bq.pid'), 'utf8').trim());
     return Number.isInteger(pid) && cpuSeconds(pid) !== null ? pid : null;
@@ -58,7 +58,8 @@ function emulatorPid(): number | null {
   }
 }
 
-const ownCpuSeconds = () => {
+/** This process's CPU seconds (user + system). */
+export const ownCpuSeconds = (): number => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 };

@@ -13,6 +13,7 @@ import {
   type InsertOutcome,
   type InsertRow,
 } from '../../src/core/sinks/bigquery/bisection.js';
+import { cutBatches, MAX_REQUEST_BYTES } from '../../src/core/sinks/bigquery/batches.js';
 import { classifyCallError, classifyRowError } from '../../src/core/sinks/bigquery/errors.js';
 import { eventToRow, TABLE_FIELDS } from '../../src/core/sinks/bigquery/rows.js';
 import { BigQuerySink } from '../../src/core/sinks/bigquery/sink.js';
@@ -306,6 +307,24 @@ describe('BigQuery sink: a request refused for a bad row (no skipInvalidRows)', 
     let n = 0;
     const outcome = await sendAgainIfStopped(rowsOf(3), async (rows) => (n++ === 0 ? refusing([])(rows) : { kind: 'failed', error: Object.assign(new Error('down'), { code: 503 }) }));
     assert.deepEqual(outcome.kind === 'ok' ? [...outcome.rowErrors].map(([i, e]) => [i, e.reason]) : null, [[0, 'stopped'], [1, 'invalid'], [2, 'stopped']]);
+  });
+});
+
+describe('BigQuery sink: cutting a write into insertAll requests', () => {
+  it('cuts by rows, every row once and in order', () => {
+    assert.deepEqual(cutBatches([10, 10, 10, 10, 10, 10, 10], 3), [[0, 3], [3, 6], [6, 7]]);
+    assert.deepEqual(cutBatches([], 3), []);
+  });
+
+  it('cuts by bytes (each row and its comma) before a request would pass the cap; a row over it goes alone', () => {
+    assert.deepEqual(cutBatches([40, 40, 40, 150, 10, 10], 500, 100), [[0, 2], [2, 3], [3, 4], [4, 6]]);
+  });
+
+  it('keeps a request under 10 MB: 500 rows of 1 MiB go 8 to a request', () => {
+    const batches = cutBatches(new Array<number>(500).fill(1024 * 1024), 500);
+    assert.ok(MAX_REQUEST_BYTES < 10_000_000);
+    assert.equal(batches[0]![1] - batches[0]![0], 8);
+    assert.equal(batches.reduce((n, [from, to]) => n + to - from, 0), 500);
   });
 });
 

@@ -9,6 +9,8 @@ import type { BigQueryRow } from './rows.js';
 export interface InsertRow {
   insertId: string;
   json: BigQueryRow;
+  /** `{insertId, json}` as JSON, made once per write (its size cuts the batches; bisection re-sends it as is). */
+  encoded?: string;
 }
 
 /** Outcome of one insertAll call: per-row errors by index into the rows sent, or the whole call failed. */

@@ -4,6 +4,7 @@ import type { Sink, SinkRecord, WriteResult } from '../contract.js';
 import type { Logger } from '../../logger.js';
 import { bisectBudgetFor, insertWithBisection, outcomeOf, outcomeOfResponse, sendAgainIfStopped, type InsertOutcome, type InsertRow } from './bisection.js';
 import type { BigQuerySinkConfig } from './config.js';
+import { cutBatches } from './batches.js';
 import { ensureDataset, ensureTable, ensureView } from './ddl.js';
 import { classifyCallError, onceMoreOnReset } from './errors.js';
 import { eventToRow } from './rows.js';
@@ -124,11 +125,13 @@ export class BigQuerySink implements Sink {
 
   private async writeRows(records: SinkRecord[], again: boolean): Promise<WriteResult[]> {
     const ingestedAt = new Date();
-    const rows: InsertRow[] = records.map((r) => ({ insertId: r.event.id, json: eventToRow(r.event, ingestedAt) }));
-    const size = Math.max(1, this.config.batchSize);
+    const rows: Array<InsertRow & { encoded: string }> = records.map((r) => {
+      const row = { insertId: r.event.id, json: eventToRow(r.event, ingestedAt) };
+      return { ...row, encoded: JSON.stringify(row) };
+    });
     const results: WriteResult[] = [];
-    for (let from = 0; from < rows.length; from += size) {
-      const batch = rows.slice(from, from + size);
+    for (const [from, to] of cutBatches(rows.map((r) => Buffer.byteLength(r.encoded)), this.config.batchSize)) {
+      const batch = rows.slice(from, to);
       const batchResults = await insertWithBisection(batch, { send: (r) => sendAgainIfStopped(r, (again) => this.send(again)), bisectBudget: bisectBudgetFor(batch.length) });
       results.push(...batchResults);
       const first = batchResults[0];
@@ -192,7 +195,8 @@ export class BigQuerySink implements Sink {
    * the limit of this sink on it; real BigQuery charges nothing for either.
    */
   private async insertAll(rows: InsertRow[]): Promise<unknown> {
-    const body = JSON.stringify({ rows }).replaceAll('{{projectId}}', '\\u007b\\u007bprojectId}}');
+    const encoded = rows.map((r) => r.encoded ?? JSON.stringify({ insertId: r.insertId, json: r.json }));
+    const body = `{"rows":[${encoded.join(',')}]}`.replaceAll('{{projectId}}', '\\u007b\\u007bprojectId}}');
     const [response] = await this.table.request({
       method: 'POST',
       uri: '/insertAll',
