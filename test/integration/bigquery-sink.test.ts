@@ -172,4 +172,12 @@ describe('BigQuery sink against the emulator', () => {
       ['{"id":1}', '{"id":3}', '{"id":5}'],
     );
   });
+
+  it("stores a row's text verbatim, '{{projectId}}' included (the client library's token replacement never reaches rows)", async () => {
+    const text = 'deploy to {{projectId}} and {{projectId}}';
+    const results = await sink.write(records([change('insert', 'tokens', { id: 1 }, { id: 1, note: text }, '0/9000', 0)]));
+    assert.deepEqual(results, [ok]);
+    const landed = await query<{ after: string }>(`SELECT after FROM ${ref(config.table)} WHERE source_table = 'tokens'`);
+    assert.deepEqual(landed.map((r) => JSON.parse(r.after)), [{ id: 1, note: text }]);
+  });
 });

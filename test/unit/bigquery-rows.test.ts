@@ -9,9 +9,11 @@ import { silentLogger } from '../../src/core/logger.js';
 import {
   insertWithBisection,
   outcomeOf,
+  sendAgainIfStopped,
   type InsertOutcome,
   type InsertRow,
 } from '../../src/core/sinks/bigquery/bisection.js';
+import { cutBatches, MAX_REQUEST_BYTES } from '../../src/core/sinks/bigquery/batches.js';
 import { classifyCallError, classifyRowError } from '../../src/core/sinks/bigquery/errors.js';
 import { eventToRow, TABLE_FIELDS } from '../../src/core/sinks/bigquery/rows.js';
 import { BigQuerySink } from '../../src/core/sinks/bigquery/sink.js';
@@ -277,17 +279,66 @@ describe('BigQuery sink: bisection of a batch refused as a whole', () => {
   });
 });
 
+describe('BigQuery sink: a request refused for a bad row (no skipInvalidRows)', () => {
+  // What BigQuery answers such a request: the bad rows 'invalid', every other row 'stopped', nothing written.
+  const refusing = (calls: string[][]) => async (rows: InsertRow[]): Promise<InsertOutcome> => {
+    calls.push(rows.map((r) => r.insertId));
+    const bad = rows.some((r) => r.insertId === 'e1' || r.insertId === 'e3');
+    return { kind: 'ok', rowErrors: new Map(bad ? rows.map((r, i) => [i, r.insertId === 'e1' || r.insertId === 'e3' ? { reason: 'invalid', message: 'bad' } : { reason: 'stopped', message: '' }]) : []) };
+  };
+
+  it('sends the stopped rows again at once, without the bad ones: they land, the bad ones stay invalid', async () => {
+    const calls: string[][] = [];
+    const outcome = await sendAgainIfStopped(rowsOf(5), refusing(calls));
+    assert.deepEqual(calls, [['e0', 'e1', 'e2', 'e3', 'e4'], ['e0', 'e2', 'e4']]);
+    assert.equal(outcome.kind, 'ok');
+    assert.deepEqual(outcome.kind === 'ok' ? [...outcome.rowErrors].map(([i, e]) => [i, e.reason]) : null, [[1, 'invalid'], [3, 'invalid']]);
+  });
+
+  it('sends once when nothing is stopped, or when every row is (no row named bad)', async () => {
+    const calls: string[][] = [];
+    await sendAgainIfStopped(rowsOf(3).filter((r) => r.insertId !== 'e1'), refusing(calls));
+    const allStopped = await sendAgainIfStopped(rowsOf(2), async () => ({ kind: 'ok', rowErrors: new Map([[0, { reason: 'stopped', message: '' }], [1, { reason: 'stopped', message: '' }]]) }));
+    assert.deepEqual(calls, [['e0', 'e2']]);
+    assert.equal(allStopped.kind === 'ok' ? allStopped.rowErrors.size : -1, 2);
+  });
+
+  it('keeps the stopped rows retryable when the second call fails as a whole', async () => {
+    let n = 0;
+    const outcome = await sendAgainIfStopped(rowsOf(3), async (rows) => (n++ === 0 ? refusing([])(rows) : { kind: 'failed', error: Object.assign(new Error('down'), { code: 503 }) }));
+    assert.deepEqual(outcome.kind === 'ok' ? [...outcome.rowErrors].map(([i, e]) => [i, e.reason]) : null, [[0, 'stopped'], [1, 'invalid'], [2, 'stopped']]);
+  });
+});
+
+describe('BigQuery sink: cutting a write into insertAll requests', () => {
+  it('cuts by rows, every row once and in order', () => {
+    assert.deepEqual(cutBatches([10, 10, 10, 10, 10, 10, 10], 3), [[0, 3], [3, 6], [6, 7]]);
+    assert.deepEqual(cutBatches([], 3), []);
+  });
+
+  it('cuts by bytes (each row and its comma) before a request would pass the cap; a row over it goes alone', () => {
+    assert.deepEqual(cutBatches([40, 40, 40, 150, 10, 10], 500, 100), [[0, 2], [2, 3], [3, 4], [4, 6]]);
+  });
+
+  it('keeps a request under 10 MB: 500 rows of 1 MiB go 8 to a request', () => {
+    const batches = cutBatches(new Array<number>(500).fill(1024 * 1024), 500);
+    assert.ok(MAX_REQUEST_BYTES < 10_000_000);
+    assert.equal(batches[0]![1] - batches[0]![0], 8);
+    assert.equal(batches.reduce((n, [from, to]) => n + to - from, 0), 500);
+  });
+});
+
 describe('BigQuerySink.write', () => {
-  it('splits by batchSize, sends insertId = event id with skipInvalidRows, returns results in order', async () => {
+  it('splits by batchSize, sends insertId = event id without skipInvalidRows, returns results in order', async () => {
     const config = { ...defaultConfig().sinks.bigquery, batchSize: 3 };
     const sink = new BigQuerySink(config, silentLogger, 'default');
     assert.equal(sink.storesOffsets, false);
-    const calls: { rows: InsertRow[]; options: Record<string, unknown> }[] = [];
+    const calls: { body: { rows: InsertRow[] } & Record<string, unknown>; options: Record<string, unknown> }[] = [];
     // The client's Table, replaced: no request leaves the process.
     (sink as unknown as { table: unknown }).table = {
-      insert: async (rows: InsertRow[], options: Record<string, unknown>) => {
-        calls.push({ rows, options });
-        return [{}];
+      request: async (options: { body: Buffer } & Record<string, unknown>) => {
+        calls.push({ body: JSON.parse(options.body.toString()), options });
+        return [{ kind: 'bigquery#tableDataInsertAllResponse' }];
       },
     };
     const records: SinkRecord[] = rowsOf(7).map((_, i) => ({
@@ -300,14 +351,33 @@ describe('BigQuerySink.write', () => {
     assert.equal(results.length, 7);
     assert.ok(results.every((r) => r.ok));
     assert.deepEqual(
-      calls.map((c) => c.rows.length),
+      calls.map((c) => c.body.rows.length),
       [3, 3, 1],
     );
     assert.deepEqual(
-      calls.flatMap((c) => c.rows.map((r) => r.insertId)),
+      calls.flatMap((c) => c.body.rows.map((r) => r.insertId)),
       records.map((r) => r.event.id),
     );
-    assert.ok(calls.every((c) => c.rows.every((r) => r.json.event_id === r.insertId)));
-    assert.deepEqual(calls[0]?.options, { raw: true, skipInvalidRows: true, partialRetries: 0 });
+    assert.ok(calls.every((c) => c.body.rows.every((r) => r.json.event_id === r.insertId)));
+    assert.deepEqual(Object.keys(calls[0]!.body), ['rows']);
+    assert.deepEqual([calls[0]?.options['method'], calls[0]?.options['uri']], ['POST', '/insertAll']);
+  });
+
+  it("maps the response's insertErrors to the records by index, and a batch refused for one row lands the others", async () => {
+    const sink = new BigQuerySink({ ...defaultConfig().sinks.bigquery, batchSize: 10 }, silentLogger, 'default');
+    const sent: string[][] = [];
+    // As BigQuery answers a request without skipInvalidRows holding a bad row: it 'invalid', the rest 'stopped'.
+    (sink as unknown as { table: unknown }).table = {
+      request: async (options: { body: Buffer }) => {
+        const rows = (JSON.parse(options.body.toString()) as { rows: InsertRow[] }).rows;
+        sent.push(rows.map((r) => String(r.json.position)));
+        const bad = rows.findIndex((r) => r.json.position === 1);
+        return [bad < 0 ? {} : { insertErrors: rows.map((_, index) => ({ index, errors: [{ reason: index === bad ? 'invalid' : 'stopped', message: index === bad ? 'no' : '' }] })) }];
+      },
+    };
+    const records: SinkRecord[] = [0, 1, 2].map((i) => ({ event: { ...update(), id: changeEventId('1/0', i), position: i }, topic: 't', partition: 0, offset: String(i) }));
+    const results = await sink.write(records);
+    assert.deepEqual(results.map((r) => (r.ok ? 'ok' : `${r.permanent ? 'P' : 'R'}:${r.errorClass}`)), ['ok', 'P:invalid_row', 'ok']);
+    assert.deepEqual(sent, [['0', '1', '2'], ['0', '2']]);
   });
 });

@@ -9,6 +9,8 @@ import type { BigQueryRow } from './rows.js';
 export interface InsertRow {
   insertId: string;
   json: BigQueryRow;
+  /** `{insertId, json}` as JSON, made once per write (its size cuts the batches; bisection re-sends it as is). */
+  encoded?: string;
 }
 
 /** Outcome of one insertAll call: per-row errors by index into the rows sent, or the whole call failed. */
@@ -104,6 +106,46 @@ export async function insertWithBisection(rows: InsertRow[], plan: InsertPlan): 
       : call.failure;
   }
   return results.map((r) => r ?? { ok: false, permanent: false, errorClass: 'error', message: 'no result (bug)' });
+}
+
+/**
+ * Sends `rows` once and, when BigQuery refused the request for some rows and marked the
+ * others 'stopped' (what a request without skipInvalidRows gets: nothing of it is
+ * written), sends the stopped ones again at once, without the rows named bad. The
+ * outcome is then what skipInvalidRows would have given, for one more call, and only for
+ * a batch that holds a bad row. Stopped rows that fail again stay retryable (row_stopped).
+ */
+export async function sendAgainIfStopped(rows: InsertRow[], send: InsertPlan['send']): Promise<InsertOutcome> {
+  const first = await send(rows);
+  if (first.kind !== 'ok') return first;
+  const stopped = [...first.rowErrors].filter(([, e]) => e.reason === 'stopped').map(([i]) => i);
+  // None stopped, or every row stopped (no row named bad): nothing to gain from sending again.
+  if (stopped.length === 0 || stopped.length === first.rowErrors.size) return first;
+  const again = await send(stopped.map((i) => rows[i]!));
+  if (again.kind !== 'ok') return first;
+  const rowErrors = new Map(first.rowErrors);
+  stopped.forEach((i, j) => {
+    const error = again.rowErrors.get(j);
+    if (error) rowErrors.set(i, error);
+    else rowErrors.delete(i);
+  });
+  return { kind: 'ok', rowErrors };
+}
+
+/** The insertErrors of an insertAll response, by index into the rows sent; the first non-'stopped' reason of a row decides. */
+export function outcomeOfResponse(rows: number, response: unknown): InsertOutcome {
+  const insertErrors = (response as { insertErrors?: { index?: unknown; errors?: { reason?: string; message?: string }[] }[] } | undefined)?.insertErrors ?? [];
+  const rowErrors = new Map<number, { reason: string; message: string }>();
+  for (const failed of insertErrors) {
+    const index = failed.index;
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= rows) {
+      return { kind: 'failed', error: new Error(`insertAll answered an error for row index ${String(index)} of ${rows} rows sent`) };
+    }
+    const errors = failed.errors ?? [];
+    const decisive = errors.find((x) => x.reason !== 'stopped') ?? errors[0];
+    rowErrors.set(index, { reason: decisive?.reason ?? '', message: decisive?.message ?? 'row rejected' });
+  }
+  return { kind: 'ok', rowErrors };
 }
 
 /** Maps the client's insert() outcome: PartialFailureError carries per-row errors (row = the object sent). */

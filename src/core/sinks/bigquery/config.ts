@@ -16,7 +16,7 @@ export interface BigQuerySinkConfig {
   /** View showing each event once; view showing the latest state of each row. */
   viewOnce: string;
   viewLatest: string;
-  /** Rows per streaming insert (a write of more is cut into several). */
+  /** Rows per streaming insert (a write of more is cut into several); a request is also kept under 9 MiB of rows (./batches.ts). */
   batchSize: number;
   retry: RetryPolicy;
   breaker: BreakerPolicy;
