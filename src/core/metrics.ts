@@ -70,7 +70,7 @@ export class PipelineMetrics {
   });
   readonly deliveryStageSeconds = new Histogram({
     name: 'streamctl_delivery_stage_seconds',
-    help: 'Where delivery time goes, per stage (delivery/stages.ts): capture = PostgreSQL commit to the Kafka record\'s timestamp, kafka = that timestamp to the consumer handing the record over, write = handed over to the sink\'s acknowledgement',
+    help: 'Where delivery time goes, per stage (delivery/stages.ts): capture = PostgreSQL commit to the Kafka record\'s timestamp, kafka = that timestamp to the consumer handing the record over, write = handed over to the sink\'s acknowledgement; observed for one delivered event in 8 (a systematic sample)',
     labelNames: ['sink', 'stage'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2, 5, 10, 30, 60],
     registers: [this.registry],

@@ -5,7 +5,7 @@ import type { ConsumedRecord } from '../../src/core/clients/batch-consumer.js';
 import type { DeadLetter } from '../../src/core/delivery/dlq.js';
 import { breakerFor, RetryableWriteError, retryPolicyFor } from '../../src/core/delivery/policies.js';
 import type { Prepared } from '../../src/core/delivery/prepare.js';
-import { countersFor, UnitDelivery, type DeliveryClock, type DeliveryCounters, type UnitDeliveryOptions } from '../../src/core/delivery/unit-delivery.js';
+import { countersFor, STAGE_SAMPLE_EVERY, UnitDelivery, type DeliveryClock, type DeliveryCounters, type UnitDeliveryOptions } from '../../src/core/delivery/unit-delivery.js';
 import type { ChangeEvent } from '../../src/core/event/envelope.js';
 import { TARGET_SINKS_HEADER } from '../../src/core/event/targets.js';
 import type { LogFields, Logger } from '../../src/core/logger.js';
@@ -43,6 +43,8 @@ interface Harness {
   /** 'dlq' and 'write' in the order they happened. */
   order: string[];
   sleeps: number[];
+  /** For each delivered record in order: whether its per-stage latency was observed. */
+  staged: boolean[];
   warnings: string[];
   infos: string[];
   counts: { attempted: number; delivered: Record<string, number>; latencies: number[]; failed: Record<string, number>; deadLettered: Record<string, number> };
@@ -64,6 +66,7 @@ function harness(
     letters: [],
     order: [],
     sleeps: [],
+    staged: [],
     warnings: [],
     infos: [],
     counts: { attempted: 0, delivered: {}, latencies: [], failed: {}, deadLettered: {} },
@@ -80,8 +83,9 @@ function harness(
   const bump = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
   const counters: DeliveryCounters = {
     attempted: (n) => (h.counts.attempted += n),
-    delivered: (op, latency) => {
+    delivered: (op, latency, stages) => {
       bump(h.counts.delivered, op);
+      h.staged.push(stages !== undefined);
       if (latency !== undefined) h.counts.latencies.push(latency);
     },
     failed: (c) => bump(h.counts.failed, c),
@@ -256,6 +260,18 @@ describe('unit delivery (no Kafka)', () => {
       failed: { http_503: 1, http_422: 1 },
       deadLettered: { invalid_json: 1, http_422: 1 },
     });
+  });
+
+  it('observes the per-stage latency of one delivered event in STAGE_SAMPLE_EVERY, across units', async () => {
+    const h = harness((_call, records) => records.map(() => ok));
+    const n = STAGE_SAMPLE_EVERY * 3;
+    for (let i = 0; i < n; i += 4) await h.delivery.deliver(unit([record(i), record(i + 1), record(i + 2), record(i + 3)]), never);
+    assert.equal(h.staged.length, n);
+    assert.deepEqual(
+      h.staged.flatMap((s, i) => (s ? [i + 1] : [])),
+      [STAGE_SAMPLE_EVERY, STAGE_SAMPLE_EVERY * 2, STAGE_SAMPLE_EVERY * 3],
+    );
+    assert.equal(h.counts.latencies.length, n, 'processing latency stays per event');
   });
 
   it('countersFor writes those counts to the pipeline metrics, labelled with the sink', async () => {

@@ -40,6 +40,15 @@ export interface DeliveryUnit {
   receivedAt?: number;
 }
 
+/**
+ * The per-stage latency (./stages.ts) is observed for one delivered event in this many, a
+ * systematic sample. Observed for every event, prom-client's histogram observe (it hashes
+ * the labels each time) was 3.8 % of a one-process `stream`'s busy time at 5,000/s with
+ * Redis and HTTP, plus its label hashing; one in 8 still gives a deliverer at 100 events/s
+ * 750 observations a minute, plenty for a p99. processing_latency_seconds stays per event.
+ */
+export const STAGE_SAMPLE_EVERY = 8;
+
 /** What the delivery counts, per sink (the runner's are Prometheus counters: `countersFor`). */
 export interface DeliveryCounters {
   /** `events` records were handed to one `write` call. */
@@ -85,6 +94,8 @@ export class UnitDelivery {
   private readonly clock: DeliveryClock;
   /** The sink is unreachable: said once, until the circuit closes again. */
   private outage = false;
+  /** Events delivered by this instance, for the stage sample (STAGE_SAMPLE_EVERY). */
+  private deliveredCount = 0;
 
   constructor(private readonly o: UnitDeliveryOptions) {
     this.clock = o.clock ?? systemClock;
@@ -145,7 +156,7 @@ export class UnitDelivery {
         const r = results[i] ?? { ok: false, permanent: false, errorClass: 'no_result', message: 'the sink returned no result for this record' };
         if (r.ok) {
           const committed = Date.parse(record.event.commit_ts);
-          const stages = deliveryStages({ commitTs: record.event.commit_ts, recordTimestampMs: Number(record.raw.timestamp), receivedAtMs: receivedAt, writtenAtMs: ackedAt });
+          const stages = ++this.deliveredCount % STAGE_SAMPLE_EVERY === 0 ? deliveryStages({ commitTs: record.event.commit_ts, recordTimestampMs: Number(record.raw.timestamp), receivedAtMs: receivedAt, writtenAtMs: ackedAt }) : undefined;
           counters.delivered(record.event.op, Number.isFinite(committed) ? Math.max(0, (ackedAt - committed) / 1000) : undefined, stages);
           return;
         }
