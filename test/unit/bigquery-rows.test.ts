@@ -383,11 +383,11 @@ describe('BigQuerySink.write', () => {
 
   it('a request refused whole with a 500 (the emulator, for a row it cannot convert) is sent once more with skipInvalidRows: the bad row is invalid_row, the others land', async () => {
     const sink = new BigQuerySink({ ...defaultConfig().sinks.bigquery, batchSize: 10 }, silentLogger, 'default');
-    const sent: { skip: boolean; rows: string[] }[] = [];
+    const sent: { lenient: boolean; rows: string[] }[] = [];
     (sink as unknown as { table: unknown }).table = {
       request: async (options: { body: Buffer }) => {
         const body = JSON.parse(options.body.toString()) as { rows: InsertRow[]; skipInvalidRows?: boolean };
-        sent.push({ skip: body.skipInvalidRows === true, rows: body.rows.map((r) => String(r.json.position)) });
+        sent.push({ lenient: body.skipInvalidRows === true, rows: body.rows.map((r) => String(r.json.position)) });
         const bad = body.rows.findIndex((r) => r.json.position === 1);
         if (bad >= 0 && body.skipInvalidRows !== true) throw Object.assign(new Error('Internal Server Error'), { code: 500 });
         return [bad < 0 ? {} : { insertErrors: [{ index: bad, errors: [{ reason: 'invalid', message: 'cannot convert' }] }] }];
@@ -396,6 +396,7 @@ describe('BigQuerySink.write', () => {
     const records: SinkRecord[] = [0, 1, 2].map((i) => ({ event: { ...update(), id: changeEventId('1/0', i), position: i }, topic: 't', partition: 0, offset: String(i) }));
     const results = await sink.write(records);
     assert.deepEqual(results.map((r) => (r.ok ? 'ok' : `${r.permanent ? 'P' : 'R'}:${r.errorClass}`)), ['ok', 'P:invalid_row', 'ok']);
-    assert.deepEqual(sent, [{ skip: false, rows: ['0', '1', '2'] }, { skip: true, rows: ['0', '1', '2'] }]);
+    // lenient: the request carried skipInvalidRows.
+    assert.deepEqual(sent, [{ lenient: false, rows: ['0', '1', '2'] }, { lenient: true, rows: ['0', '1', '2'] }]);
   });
 });

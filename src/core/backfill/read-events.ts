@@ -1,5 +1,5 @@
 import { ENVELOPE_VERSION, type ChangeEvent, type Row } from '../event/envelope.js';
-import { assertRunId, backfillEventIdOfCanonical, canonicalJson, recordKey } from '../event/identity.js';
+import { assertRunId, backfillEventIdOfCanonical, canonicalJson, recordKeyPrefix } from '../event/identity.js';
 import { encodeEvent, type EncodedEvent } from '../event/oversize.js';
 import { keyOf, type TableRef } from './plan.js';
 import type { RecordArena } from './record-arena.js';
@@ -54,7 +54,7 @@ export class ReadEventEncoder {
     const pieces = template.split(/"\\u0001(?:id|key|after)\\u0001"/);
     if (pieces.length !== 4) throw new Error(`read event template has ${pieces.length - 1} placeholders, expected 3`);
     this.parts = pieces as [string, string, string, string];
-    this.keyPrefix = recordKey(table.schema, table.table, null).slice(0, -1);
+    this.keyPrefix = recordKeyPrefix(table.schema, table.table);
   }
 
   encode(after: Row): ReadRecord {

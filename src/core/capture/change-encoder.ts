@@ -1,5 +1,5 @@
 import type { ChangeEvent } from '../event/envelope.js';
-import { canonicalJson } from '../event/identity.js';
+import { canonicalJson, recordKeyPrefix } from '../event/identity.js';
 import { encodeEventText, type EncodedEventText } from '../event/oversize.js';
 
 /** An encoded change, plus the metrics label of its table and op. Reused: read it before the next `encode`. */
@@ -54,15 +54,7 @@ export class ChangeEncoder {
   encode(event: ChangeEvent): CaptureRecord {
     const out = this.out;
     const template = this.templateOf(event);
-    if (template === null) {
-      const generic = encodeEventText(event, this.maxBytes);
-      out.key = generic.key;
-      out.value = generic.value;
-      out.bytes = generic.bytes;
-      out.oversize = generic.oversize;
-      out.label = `${event.schema}.${event.table}|${event.op}`;
-      return out;
-    }
+    if (template === null) return this.generic(event, `${event.schema}.${event.table}|${event.op}`);
     if (template.lsn !== event.lsn || template.xid !== event.xid || template.commitTs !== event.commit_ts) forTransaction(template, event);
     const p = template.pieces;
     const position = String(event.position);
@@ -70,22 +62,23 @@ export class ChangeEncoder {
     const before = event.before === null ? 'null' : JSON.stringify(event.before);
     const value = `${p[0]}${JSON.stringify(event.id)}${p[1]}${keyJson}${p[2]}${before}${p[3]}${JSON.stringify(event.after)}${template.middle}${position}${template.tail}`;
     const bytes = Buffer.byteLength(value);
-    if (bytes > this.maxBytes) {
-      const generic = encodeEventText(event, this.maxBytes);
-      out.key = generic.key;
-      out.value = generic.value;
-      out.bytes = generic.bytes;
-      out.oversize = generic.oversize;
-    } else {
-      // A key of one column with a plain value prints the same either way: its JSON serves both.
-      out.key = template.keyPrefix + (isOneScalar(event.key!) ? keyJson : canonicalJson(event.key));
-      out.value = value;
-      out.bytes = bytes;
-      out.oversize = null;
-      this.templated++;
-    }
+    // Over the limit: encodeEventText trims `before` or writes the oversize marker.
+    if (bytes > this.maxBytes) return this.generic(event, template.label);
+    // A key of one column with a plain value prints the same either way: its JSON serves both.
+    out.key = template.keyPrefix + (isOneScalar(event.key!) ? keyJson : canonicalJson(event.key));
+    out.value = value;
+    out.bytes = bytes;
+    out.oversize = null;
     out.label = template.label;
+    this.templated++;
     return out;
+  }
+
+  /** The event through encodeEventText, into the reused record. */
+  private generic(event: ChangeEvent, label: string): CaptureRecord {
+    const { key, value, bytes, oversize } = encodeEventText(event, this.maxBytes);
+    Object.assign(this.out, { key, value, bytes, oversize, label });
+    return this.out;
   }
 
   /** The event's template, made from it the first time; null when the event needs the generic encoder. */
@@ -143,7 +136,7 @@ function makeTemplate(event: ChangeEvent): Template | null {
     source: event.source,
     sourceJson: JSON.stringify(event.source),
     pieces,
-    keyPrefix: `${event.schema}.${event.table}:`,
+    keyPrefix: recordKeyPrefix(event.schema, event.table),
     label: `${event.schema}.${event.table}|${event.op}`,
     lsn: null,
     xid: null,

@@ -81,5 +81,10 @@ const sha256Base64url: (text: string) => string =
 
 /** Kafka record key: table and primary key, so one row's events share a partition and stay ordered. */
 export function recordKey(schema: string, table: string, key: Row | null): string {
-  return `${schema}.${table}:${key === null ? '*' : canonicalJson(key)}`;
+  return `${recordKeyPrefix(schema, table)}${key === null ? '*' : canonicalJson(key)}`;
+}
+
+/** What every record key of one table starts with (encoders that print a table's keys from a template). */
+export function recordKeyPrefix(schema: string, table: string): string {
+  return `${schema}.${table}:`;
 }
