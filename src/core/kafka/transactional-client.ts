@@ -152,7 +152,7 @@ export class NativeTransactionalClient implements TransactionalClient {
   }
 
   async sendOffsets(group: string, topic: string, offset: number, metadata: string): Promise<void> {
-    const consumer = await this.consumerFor(group);
+    const consumer = await this.consumerFor(group, topic);
     await retryingCall(() => nativeCall((done) => this.producer.sendOffsetsToTransaction([{ topic, partition: 0, offset, metadata } as never], consumer, CALL_TIMEOUT_MS, done))).catch((err) =>
       this.rethrow(err),
     );
@@ -182,12 +182,13 @@ export class NativeTransactionalClient implements TransactionalClient {
   }
 
   /** The consumer whose group metadata sendOffsetsToTransaction needs; it never subscribes nor fetches. */
-  private async consumerFor(group: string): Promise<NativeConsumer> {
+  private async consumerFor(group: string, topic: string): Promise<NativeConsumer> {
     if (this.offsetsConsumer && this.offsetsGroup === group) return this.offsetsConsumer;
     if (this.offsetsConsumer) await nativeCall((done) => this.offsetsConsumer!.disconnect((err) => done(err))).catch(() => {});
     const consumer = new KafkaConsumer({ ...librdkafkaSettings(this.config), 'group.id': group, 'enable.auto.commit': false } as never, {});
     forwardLogs(consumer, this.logger);
     await nativeCall((done) => consumer.connect({ timeout: CALL_TIMEOUT_MS }, (err) => done(err)));
+    await untilGroupCoordinatorAnswers(consumer, topic);
     this.offsetsConsumer = consumer;
     this.offsetsGroup = group;
     return consumer;
@@ -204,6 +205,31 @@ export class NativeTransactionalClient implements TransactionalClient {
     throw err;
   }
 }
+
+/**
+ * On a cluster where no consumer group has committed yet, `__consumer_offsets` and the
+ * group's coordinator do not exist until asked for. librdkafka's sendOffsetsToTransaction
+ * asked then could wait forever, past its own timeout (librdkafka 2.15 against Kafka 4.4,
+ * reproduced on a fresh broker left idle two minutes: the call sat in rd_kafka_txn_op_req
+ * without a deadline, and the process could not even exit, since Node joins the thread that
+ * made the call). A committed() read for the group finds its coordinator the same way,
+ * and its timeout holds: it is asked first, until it answers.
+ */
+async function untilGroupCoordinatorAnswers(consumer: NativeConsumer, topic: string): Promise<void> {
+  const deadline = Date.now() + CALL_TIMEOUT_MS;
+  for (;;) {
+    try {
+      await nativeCall<unknown>((done) => consumer.committed([{ topic, partition: 0 }] as never, COORDINATOR_PROBE_TIMEOUT_MS, done));
+      return;
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+      await sleep(COORDINATOR_PROBE_RETRY_MS);
+    }
+  }
+}
+
+const COORDINATOR_PROBE_TIMEOUT_MS = 5000;
+const COORDINATOR_PROBE_RETRY_MS = 200;
 
 /** How long a producer waits before offering a record again to a full queue. */
 const QUEUE_FULL_RETRY_MS = 5;
