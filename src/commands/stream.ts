@@ -106,12 +106,8 @@ export function streamCommand(): Command {
           await deliverer?.stop();
           await monitor.stop();
           await server.close();
-          // Everything is stopped and committed: a client library that keeps an idle socket open
-          // (seen with kafkajs after an outage) must not keep the service from exiting.
-          setTimeout(() => {
-            logger.warn('stopped, but a connection was still open: exiting anyway');
-            process.exit(process.exitCode ?? EXIT.OK);
-          }, 5000).unref();
+          // Everything is stopped and committed; a connection a client library keeps open
+          // (seen with kafkajs after an outage) does not hold the exit: shared/run.ts.
         }
         return EXIT.OK;
       }),

@@ -27,5 +27,23 @@ export function action<A extends unknown[]>(run: (out: Output, command: Command,
       }
     }
     process.exitCode = code;
+    exitEvenIfHeld(code, (message) => out.logger().warn(message));
   };
 }
+
+/**
+ * The command is done once its action returns, and everything it opened is closed: a
+ * client library that still holds a handle (librdkafka after a call it never answered,
+ * seen once on a fresh broker; kafkajs's idle socket after an outage) must not keep a
+ * cron job or a service from exiting. Exits with `code` after the grace if the event loop
+ * has not emptied by itself; the timer never holds the process either.
+ */
+export function exitEvenIfHeld(code: number, warn: (message: string) => void, graceMs = EXIT_GRACE_MS): void {
+  setTimeout(() => {
+    warn(`done, but a connection was still open after ${graceMs / 1000} s: exiting anyway`);
+    process.exit(code);
+  }, graceMs).unref();
+}
+
+/** How long a finished command waits for the event loop to empty by itself. */
+const EXIT_GRACE_MS = 5000;

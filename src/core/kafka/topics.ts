@@ -4,6 +4,7 @@ import { derivedNames } from '../config/names.js';
 import { raiseMaxMessageBytes } from './topic-size.js';
 import { backoffDelays } from '../backoff.js';
 import { isBrokerUnreachable } from '../outages.js';
+import { sleepUnlessAborted } from '../timeout.js';
 
 /** Record key, headers (the DLQ's), and batch framing beyond the value. */
 export const TOPIC_HEADROOM_BYTES = 1024 * 1024;
@@ -13,17 +14,19 @@ export const TOPIC_HEADROOM_BYTES = 1024 * 1024;
  * partitions; checkpoints compacted with one partition (only the latest record per key
  * matters, and one partition keeps them in order).
  */
-export async function ensureTopics(admin: Admin, config: Config): Promise<string[]> {
+export async function ensureTopics(admin: Admin, config: Config, signal?: AbortSignal): Promise<string[]> {
   // Kafka down at start: wait for it under kafka.retry (forever by default), as the clients
-  // do; librdkafka's admin calls time out instead of retrying on their own.
+  // do; librdkafka's admin calls time out instead of retrying on their own. `signal` ends
+  // the wait (a caller that has given up), with the last failure.
   const delays = backoffDelays(config.kafka.retry);
   for (let attempt = 1; ; attempt++) {
     try {
       return await ensureTopicsOnce(admin, config);
     } catch (err) {
       const retries = config.kafka.retry.retries === 'forever' ? Infinity : config.kafka.retry.retries;
-      if (attempt > retries || !brokerAway(err)) throw err;
-      await new Promise((resolve) => setTimeout(resolve, delays()));
+      if (attempt > retries || !brokerAway(err) || signal?.aborted) throw err;
+      await sleepUnlessAborted(delays(), signal ?? new AbortController().signal);
+      if (signal?.aborted) throw err;
     }
   }
 }

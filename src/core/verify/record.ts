@@ -5,6 +5,7 @@ import type { Config } from '../config/types.js';
 import { NativeTransactionalClient } from '../kafka/transactional-client.js';
 import { ensureTopics } from '../kafka/topics.js';
 import type { Logger } from '../logger.js';
+import { withTimeout } from '../timeout.js';
 import type { VerifyResult } from './verify.js';
 
 /**
@@ -40,30 +41,60 @@ export function recordsOf(result: VerifyResult): VerifyRecord[] {
  * native producer (kafka/transactional-client.ts): its KafkaJS-compatible layer would drop
  * the offset metadata.
  */
-export async function recordVerifyRun(config: Config, logger: Logger, result: VerifyResult): Promise<void> {
+export async function recordVerifyRun(config: Config, logger: Logger, result: VerifyResult, deadlineMs = RECORD_DEADLINE_MS): Promise<void> {
+  const progress = { step: 'connecting to Kafka' };
+  const giveUp = new AbortController();
+  const recording = recordWithin(config, logger, result, progress, giveUp.signal);
+  // The record is for `status`; verify's own answer is already in hand, so a Kafka that
+  // does not answer costs the run its record, never the run (nor a cron job's exit).
+  await withTimeout(recording, deadlineMs, 'recording the run').catch((err: Error) => {
+    const step = progress.step;
+    giveUp.abort();
+    recording.catch(() => {});
+    throw new Error(err.message.startsWith('recording the run timed out') ? `${err.message} (at: ${step})` : err.message);
+  });
+}
+
+/** How long verify waits to store its run's outcome for `status`. */
+const RECORD_DEADLINE_MS = 30_000;
+
+async function recordWithin(config: Config, logger: Logger, result: VerifyResult, progress: { step: string }, signal: AbortSignal): Promise<void> {
   const admin = kafkaClient(config.kafka, logger, { retries: 5 }).admin();
-  await admin.connect();
   const producer = new NativeTransactionalClient(config.kafka, logger, { transactionalId: `streamctl-verify-${config.pipeline.id}-${result.run}`, transactionTimeoutMs: 60_000 });
+  const close = async () => {
+    await producer.disconnect().catch(() => {});
+    await admin.disconnect().catch(() => {});
+  };
+  // Given up on: close both, so that no call left waiting on Kafka holds the process; after
+  // the caller has heard (librdkafka's admin disconnect blocks the thread on a request in flight).
+  signal.addEventListener('abort', () => setImmediate(() => void close()), { once: true });
   try {
-    await ensureTopics(admin, config);
+    await admin.connect();
+    progress.step = 'creating the checkpoints topic';
+    await ensureTopics(admin, config, signal);
+    progress.step = 'initialising the transactional producer';
     await producer.connect();
     const topic = derivedNames(config).checkpointsTopic;
     for (const rec of recordsOf(result)) {
+      signal.throwIfAborted();
       const text = JSON.stringify(rec);
+      progress.step = `recording ${rec.table}`;
       await producer.begin();
       try {
         await producer.produce(topic, `verify:${rec.table}`, text);
         await producer.flush();
+        progress.step = `storing the offset metadata of ${rec.table}`;
         await producer.sendOffsets(`${groupPrefix(config)}${rec.table}`, topic, 1, text);
+        progress.step = `committing ${rec.table}`;
         await producer.commit();
       } catch (err) {
         await producer.abort().catch(() => {});
         throw err;
       }
     }
+    progress.step = 'disconnecting';
   } finally {
-    await producer.disconnect().catch(() => {});
-    await admin.disconnect().catch(() => {});
+    if (!signal.aborted) await close();
   }
 }
 
