@@ -1,8 +1,16 @@
-/** Rejects with `what timed out after Nms` if `work` has not settled in time. */
-export async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+/**
+ * Rejects with `what timed out after N ms` if `work` has not settled in time. `what` may be
+ * a function, read at the deadline (to say where the work was); `onTimeout` runs then, for a
+ * caller that must stop the work it gives up on. Work that fails in time rejects as itself.
+ */
+export async function withTimeout<T>(work: Promise<T>, ms: number, what: string | (() => string), onTimeout?: () => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    timer = setTimeout(() => {
+      const text = typeof what === 'string' ? what : what();
+      onTimeout?.();
+      reject(new Error(`${text} timed out after ${ms} ms`));
+    }, ms);
   });
   try {
     return await Promise.race([work, deadline]);

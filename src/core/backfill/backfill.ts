@@ -167,6 +167,14 @@ export class Backfill {
     try {
       await admin.connect();
       await ensureTopics(admin, this.config);
+      if (options.resume) {
+        // Fence the run's earlier process before reading its progress: killed inside a
+        // transaction, it left its checkpoint offset pending, and a read_committed offset read
+        // waits on that until the transaction times out (crash:backfill met it: "fetchOffsets
+        // timed out"). Fenced, nothing older can commit, so the read is the exact position.
+        writer = backfillProducer(this.config, options.resume, this.logger);
+        await writer.connect();
+      }
       let progress = options.resume ? await this.resumable(admin, options) : null;
       const run = progress?.run ?? newRunId(new Date(), randomBytes(3).toString('hex'));
       const tableNames = progress ? progress.tables : options.tables.map(tableText);
@@ -190,10 +198,10 @@ export class Backfill {
       lock.on('error', () => {});
       await lockTables(lock, refs);
 
-      writer = backfillProducer(this.config, run, this.logger);
-      await writer.connect(); // fences an earlier process of this run
-      // Read again now that no older process can commit: this is the exact position.
-      if (options.resume) progress = (await readProgress(admin, this.config, run)) ?? progress;
+      if (!writer) {
+        writer = backfillProducer(this.config, run, this.logger);
+        await writer.connect();
+      }
       const resumed = options.resume !== null;
       const registryClient = lock;
       const registry = new TypeRegistry((sql, params) => registryClient.query(sql, params));

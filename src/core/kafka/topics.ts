@@ -24,7 +24,7 @@ export async function ensureTopics(admin: Admin, config: Config, signal?: AbortS
       return await ensureTopicsOnce(admin, config);
     } catch (err) {
       const retries = config.kafka.retry.retries === 'forever' ? Infinity : config.kafka.retry.retries;
-      if (attempt > retries || !brokerAway(err) || signal?.aborted) throw err;
+      if (attempt > retries || !brokerAway(err)) throw err;
       await sleepUnlessAborted(delays(), signal ?? new AbortController().signal);
       if (signal?.aborted) throw err;
     }

@@ -3,6 +3,7 @@ import type { KafkaConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
 import { CODES, KafkaConsumer, Producer, forwardLogs, isNativeFenced, librdkafkaSettings, nativeCall } from '../clients/librdkafka.js';
 import { TOPIC_HEADROOM_BYTES } from './topics.js';
+import { sleep } from '../timeout.js';
 
 /**
  * What `CheckpointedProducer` needs of a transactional Kafka client: the protocol's steps,
@@ -233,7 +234,6 @@ const COORDINATOR_PROBE_RETRY_MS = 200;
 
 /** How long a producer waits before offering a record again to a full queue. */
 const QUEUE_FULL_RETRY_MS = 5;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 const isPurge = (err: { code?: number }): boolean => err.code === CODES.ERRORS.ERR__PURGE_QUEUE || err.code === CODES.ERRORS.ERR__PURGE_INFLIGHT;
 

@@ -47,12 +47,7 @@ export async function recordVerifyRun(config: Config, logger: Logger, result: Ve
   const recording = recordWithin(config, logger, result, progress, giveUp.signal);
   // The record is for `status`; verify's own answer is already in hand, so a Kafka that
   // does not answer costs the run its record, never the run (nor a cron job's exit).
-  await withTimeout(recording, deadlineMs, 'recording the run').catch((err: Error) => {
-    const step = progress.step;
-    giveUp.abort();
-    recording.catch(() => {});
-    throw new Error(err.message.startsWith('recording the run timed out') ? `${err.message} (at: ${step})` : err.message);
-  });
+  await withTimeout(recording, deadlineMs, () => `recording the run (at: ${progress.step})`, () => giveUp.abort());
 }
 
 /** How long verify waits to store its run's outcome for `status`. */
