@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CheckpointedProducer, checkpointText, readCheckpoint, type CheckpointStore, type OffsetAdmin } from '../../src/core/kafka/checkpointed-producer.js';
+import { CheckpointedProducer, CheckpointUnreadableError, checkpointText, readCheckpoint, type CheckpointStore, type OffsetAdmin } from '../../src/core/kafka/checkpointed-producer.js';
 import type { TransactionalClient } from '../../src/core/kafka/transactional-client.js';
 
 /**
@@ -140,5 +140,22 @@ describe('checkpoint metadata as read back', () => {
     const strict: CheckpointStore<unknown> = { ...store, decode: (t) => (t ? JSON.parse(t) : null) } as CheckpointStore<unknown>;
     assert.deepEqual(await readCheckpoint(adminWith(`${json}\0`), strict), JSON.parse(json));
     assert.deepEqual(await readCheckpoint(adminWith(json), strict), JSON.parse(json));
+  });
+
+  it('an offset read that times out after the broker listed the topics is a checkpoint held back, with the fix; other failures stay as they are', async () => {
+    const timedOut = Object.assign(new Error('kafka: request fetchOffsets timed out, the broker did not answer (Local: Timed out)'), { code: -185 });
+    const held: OffsetAdmin = { listTopics: async () => ['cp'], fetchOffsets: async () => Promise.reject(timedOut) };
+    await assert.rejects(readCheckpoint(held, store), (err: Error) => {
+      assert.ok(err instanceof CheckpointUnreadableError);
+      assert.equal((err as CheckpointUnreadableError).group, store.group);
+      assert.match(err.message, /holds back the group's committed offsets.*find-hanging.*abort --topic/);
+      // Not read as Kafka being unreachable (outages.ts looks for these words in the message).
+      assert.doesNotMatch(err.message, /timed out|ECONNREFUSED|transport/i);
+      assert.equal(err.cause, timedOut);
+      return true;
+    });
+    const refused = new Error('Local: Broker transport failure');
+    await assert.rejects(readCheckpoint({ listTopics: async () => ['cp'], fetchOffsets: async () => Promise.reject(refused) }, store), (err) => err === refused);
+    await assert.rejects(readCheckpoint({ listTopics: async () => Promise.reject(timedOut), fetchOffsets: async () => [] }, store), (err) => err === timedOut, 'no answer to the topic list: Kafka unreachable, as before');
   });
 });

@@ -19,6 +19,7 @@ import { SESSION_OPTIONS, TypeRegistry } from '../source/pg-types.js';
 import { beginTransaction, eventsOf, type OpenTransaction, type SourceInfo } from './assembler.js';
 import { isCovered, isTransactionCovered, type Checkpoint } from './checkpoint.js';
 import { captureProducer, readCheckpoint, type CaptureProducer } from './kafka-writer.js';
+import { CheckpointUnreadableError } from '../kafka/checkpointed-producer.js';
 import { ChunkPool, RecordBuffer } from './record-buffer.js';
 import { ConfirmGate } from './confirm-gate.js';
 import { ReplicationStream } from './replication-stream.js';
@@ -88,6 +89,8 @@ export class Capturer {
    * quickly as the first one was (it used to wait `kafka.retry.maxDelayMs` from then on).
    */
   private failures = 0;
+  /** The checkpoint read is held back by Kafka (kafka/checkpointed-producer.ts CheckpointUnreadableError): said once. */
+  private checkpointHeld = false;
   /** The restart backoff: starts again from the initial delay after a commit (see `committed`). */
   private delays: () => number = () => 0;
 
@@ -156,6 +159,15 @@ export class Capturer {
         this.progress.work(); // the same position will be tried again: work with no progress yet
         const delay = this.delays();
         const fields = { error: (err as Error).message, attempt: this.failures, retry_in_ms: delay };
+        if (err instanceof CheckpointUnreadableError && !downOrJustBack('kafka')) {
+          // Kafka answers but holds the checkpoint back, and has not just restarted (a coordinator
+          // still loading does that for a while): said once, with the fix; retried quietly.
+          if (!this.checkpointHeld) this.logger.warn('capture cannot start: its checkpoint is held back by Kafka; retrying', fields);
+          else this.logger.debug('capture: the checkpoint is still held back', fields);
+          this.checkpointHeld = true;
+          await sleepUnlessAborted(delay, signal);
+          continue;
+        }
         // A server gone away (a restart, a full disk): one line for the whole outage (outages.ts).
         const server =
           serverOf(err, { postgres: this.config.postgres.port, kafka: portsOf(this.config.kafka.brokers) }) ??
@@ -176,6 +188,8 @@ export class Capturer {
 
   /** Streaming again after a restart: both servers answered (the slot is open and the checkpoint read). */
   private streaming(): void {
+    if (this.checkpointHeld) this.logger.info('capture read its checkpoint again: streaming');
+    this.checkpointHeld = false;
     outageRecovered(this.logger, 'postgres', 'capture');
     outageRecovered(this.logger, 'kafka', 'capture');
   }

@@ -223,8 +223,41 @@ export interface OffsetAdmin {
 export async function readCheckpoint<T>(admin: OffsetAdmin, store: CheckpointStore<T>): Promise<T | null> {
   // No topic yet: nothing was ever committed (the offset fetch would error).
   if (!(await admin.listTopics()).includes(store.checkpointsTopic)) return null;
-  const offsets = await admin.fetchOffsets({ groupId: store.group, topics: [store.checkpointsTopic] });
+  let offsets: Awaited<ReturnType<OffsetAdmin['fetchOffsets']>>;
+  try {
+    offsets = await admin.fetchOffsets({ groupId: store.group, topics: [store.checkpointsTopic] });
+  } catch (err) {
+    // The broker listed the topics a moment ago: it is there, and holds this read back.
+    if (/timed out/i.test((err as Error).message ?? '')) throw new CheckpointUnreadableError(store.group, err);
+    throw err;
+  }
   const partition = offsets[0]?.partitions.find((p) => p.partition === 0);
   if (!partition || partition.offset === '-1') return null;
   return store.decode(checkpointText(partition.metadata));
+}
+
+/**
+ * The checkpoint's offset read did not finish although the broker answers (it had just listed
+ * the topics). A read_committed offset fetch waits while a transaction that committed offsets
+ * to the group is open, and the producer's InitProducerId has just ended any transaction of
+ * ours that the coordinator knows. So a read that keeps failing is a transaction the broker
+ * itself never finished (a "hanging transaction"): seen here after a Kafka broker was stopped
+ * with SIGTERM during capture's first transactions (kafka-transactions describe-producers
+ * showed the checkpoints partition with a transaction of producer epoch 0 open, while the
+ * coordinator had the id at epoch 30 and Empty). Only an operator can end one: the message says
+ * how. Its text names no timeout, so it is not taken for Kafka being unreachable (outages.ts).
+ */
+export class CheckpointUnreadableError extends Error {
+  override readonly name = 'CheckpointUnreadableError';
+  constructor(
+    readonly group: string,
+    cause: unknown,
+  ) {
+    super(
+      `the checkpoint of consumer group ${group} cannot be read: the broker answers, but holds back the group's committed offsets, as it does while a transaction that wrote them is open. ` +
+        'If this lasts past the transaction timeout, the broker has a transaction it never finished: find it with kafka-transactions.sh --bootstrap-server <broker> find-hanging --broker-id <id>, ' +
+        'abort it with kafka-transactions.sh ... abort --topic <topic> --partition <p> --start-offset <offset> (README: "A Kafka transaction that never ends")',
+      { cause },
+    );
+  }
 }
