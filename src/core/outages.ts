@@ -25,7 +25,6 @@ interface Outage {
 const open = new Map<ServerName, Outage>();
 /** When each server's last outage ended (Date.now()). */
 const ended = new Map<ServerName, number>();
-const RECOVERY_AFTER_MS = 1000;
 /** How long after a server is back a timed-out request still counts as the outage's (see outageFailure). */
 const LATE_TIMEOUT_MS = 5000;
 
@@ -59,14 +58,15 @@ export function outageFailure(logger: Logger, server: ServerName, error: unknown
 }
 
 /**
- * `server` answered again: logs the outage's last line (once) with how long it lasted.
- * `passive`: the evidence is a reply that may have been on its way before the outage began
- * (a consumer's fetch), so it counts only a moment after the outage's start; a new
- * connection or a commit counts at once.
+ * `server` answered again: logs the outage's last line (once) with how long it lasted. The
+ * evidence must be an answer to a request made now (a new connection, a commit, a probe):
+ * records a consumer hands over are not, as librdkafka fetches ahead and kept handing over
+ * what it had read before the outage (server-restarts saw "reachable again" 2.2 s into a 30 s
+ * Kafka outage, then a second outage opened).
  */
-export function outageRecovered(logger: Logger, server: ServerName, reportedBy: string, evidence: 'passive' | 'active' = 'active'): void {
+export function outageRecovered(logger: Logger, server: ServerName, reportedBy: string): void {
   const current = open.get(server);
-  if (!current || (evidence === 'passive' && Date.now() - current.since < RECOVERY_AFTER_MS)) return;
+  if (!current) return;
   open.delete(server);
   ended.set(server, Date.now());
   const seconds = Math.round((Date.now() - current.since) / 100) / 10;

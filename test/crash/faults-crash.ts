@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { makeRedis } from '../../src/core/clients/redis.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { exited } from '../helpers/capturer.js';
+import { exited, exitedWithin } from '../helpers/capturer.js';
 import { judgeSinks, SteadyWriter, startFaultPipeline, type SinkVerdict } from '../helpers/fault-pipeline.js';
 import { startStream, waitFor } from '../helpers/pipeline.js';
 
@@ -137,7 +137,7 @@ export async function runFaultsCrash(options: FaultsCrashOptions): Promise<Fault
     // A stream must stop on SIGTERM; one that does not is a failure of the proof, not a hang of it.
     for (const [name, c] of [['capturer', capture], ['deliverer', deliver]] as const) {
       c.child.kill('SIGTERM');
-      const code = await Promise.race([exited(c.child), new Promise((r) => setTimeout(() => r('still running 60 s after SIGTERM'), 60_000))]);
+      const code = await exitedWithin(c.child, 60_000, 'SIGTERM');
       if (code !== 0) verdict.problems.push(`the ${name} did not stop cleanly on SIGTERM: ${String(code)}`);
     }
     return {

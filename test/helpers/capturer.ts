@@ -32,3 +32,18 @@ export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
+
+/**
+ * The child's exit code, or `still running N s after <what>` once `ms` passed. The timer is
+ * cleared when the child exits first: left running, it kept the test file's process alive
+ * for the rest of its two minutes after every test had passed.
+ */
+export async function exitedWithin(child: ChildProcess, ms: number, what: string): Promise<number | null | string> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`still running ${ms / 1000} s after ${what}`), ms)));
+  try {
+    return await Promise.race([exited(child), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -344,6 +344,9 @@ export class PrivateKafka {
 
   async destroy(): Promise<void> {
     await this.stop('SIGKILL');
+    // FAULT_KEEP_DIR: the broker's log is kept there (a flaky restart is read in it afterwards).
+    const keep = process.env['FAULT_KEEP_DIR'];
+    if (keep && existsSync(this.serverLog)) writeFileSync(path.join(keep, `kafka-${path.basename(this.dir)}.log`), readFileSync(this.serverLog));
     live.forEach((s) => s.dir === this.dir && live.delete(s));
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -4,6 +4,8 @@ import { describe, it } from 'node:test';
 import type { Logger } from '../../src/core/logger.js';
 import { forwardLogs, isBrokenTransaction, isNativeFenced, librdkafkaSettings } from '../../src/core/clients/librdkafka.js';
 import { isFenced } from '../../src/core/kafka/retry.js';
+import { logRetried } from '../../src/core/clients/batch-consumer.js';
+import { outageFailure, outageRecovered, resetOutages } from '../../src/core/outages.js';
 import { stackConfig } from '../helpers/stack.js';
 
 function recordingLogger(): { logger: Logger; lines: string[] } {
@@ -52,6 +54,42 @@ describe('librdkafka settings and logs', () => {
       'debug [thrd:main]: Failed to acquire transactional PID from broker TxnCoordinator/1: Broker: Producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing: retrying',
       'debug Local: All broker connections are down',
       'error Local: This instance has been fenced by a newer instance',
+    ]);
+  });
+
+  it('logs a refused offset commit as a warning, but at debug while Kafka is down or just back (a broker restart)', () => {
+    const { logger, lines } = recordingLogger();
+    const client = new EventEmitter();
+    forwardLogs(client as never, logger);
+    const refused = { severity: 4, fac: 'COMMITFAIL', message: '[thrd:main]: Offset commit (manual) failed for 1/1 partition(s) in join-state wait-unassign-to-complete: Broker: Unknown member: t[0]@181(Broker: Unknown member)' };
+    resetOutages();
+    client.emit('event.log', refused);
+    outageFailure(logger, 'kafka', new Error('all broker connections are down'), 'test');
+    client.emit('event.log', refused);
+    outageRecovered(logger, 'kafka', 'test');
+    client.emit('event.log', refused);
+    resetOutages();
+    const commits = lines.filter((l) => l.includes('Offset commit'));
+    assert.deepEqual(commits, [`warn ${refused.message}`, `debug ${refused.message}`, `debug ${refused.message}`]);
+  });
+
+  it('a failed read or batch retried: a warning, but debug for a coordinator moving or Kafka away', () => {
+    const { logger, lines } = recordingLogger();
+    resetOutages();
+    logRetried(logger, 'batch failed; reading it again', new Error('Broker: Not coordinator'), { partition: 1 });
+    logRetried(logger, 'batch failed; reading it again', Object.assign(new Error('x'), { code: 16 }), { partition: 1 });
+    logRetried(logger, 'kafka read failed; retrying', new Error('Local: Broker transport failure'), {});
+    logRetried(logger, 'batch failed; reading it again', new Error('the sink said no'), { partition: 0 });
+    outageFailure(logger, 'kafka', new Error('all broker connections are down'), 'test');
+    logRetried(logger, 'batch failed; reading it again', new Error('the sink said no'), { partition: 0 });
+    resetOutages();
+    assert.deepEqual(lines, [
+      'debug batch failed; reading it again',
+      'debug batch failed; reading it again',
+      'debug kafka read failed; retrying',
+      'warn batch failed; reading it again',
+      'warn kafka unreachable since ' + lines[4]!.slice('warn kafka unreachable since '.length),
+      'debug batch failed; reading it again',
     ]);
   });
 

@@ -1,7 +1,7 @@
 import rdkafka from '@confluentinc/kafka-javascript';
 import type { Assignment, LibrdKafkaError, Message, TopicPartitionOffset } from '@confluentinc/kafka-javascript';
 import type { Logger } from '../logger.js';
-import { forwardLogs } from './librdkafka.js';
+import { forwardLogs, isKafkaChurn } from './librdkafka.js';
 import { sleep } from '../timeout.js';
 
 /** A record as the engine reads it (kafkajs's shape: offsets as decimal strings, Buffers). */
@@ -83,6 +83,8 @@ export class BatchConsumer {
   private seeks: Promise<void> = Promise.resolve();
   /** The offset each partition was last sought to (until the next assignment). */
   private readonly seekTargets = new Map<number, string>();
+  /** What the read loop is doing and since when (for a stop or a stall that must say where it waits). */
+  private current: { doing: string; since: number } = { doing: 'not started', since: Date.now() };
 
   constructor(private readonly options: BatchConsumerOptions) {}
 
@@ -124,6 +126,15 @@ export class BatchConsumer {
     this.loop = this.run();
   }
 
+  private doing(what: string): void {
+    this.current = { doing: what, since: Date.now() };
+  }
+
+  /** What the read loop is doing now, and for how long (ms). */
+  phase(): { doing: string; forMs: number; assigned: number[] } {
+    return { doing: this.current.doing, forMs: Date.now() - this.current.since, assigned: [...this.assigned] };
+  }
+
   private bump(partition: number): void {
     this.generations.set(partition, (this.generations.get(partition) ?? 0) + 1);
   }
@@ -139,7 +150,7 @@ export class BatchConsumer {
         try {
           from = (await this.options.onAssign?.(partitions)) ?? {};
         } catch (e) {
-          this.options.logger.warn('could not read where to start; starting from the committed offsets', { error: (e as Error).message });
+          logRetried(this.options.logger, 'could not read where to start; starting from the committed offsets', e, {});
         }
         consumer.assign(assignment.map((a) => (from[a.partition] !== undefined ? { ...a, offset: Number(from[a.partition]) } : a)));
         // What the group has committed, so `lastCommitted` knows it before this member commits.
@@ -166,8 +177,10 @@ export class BatchConsumer {
     let failures = 0;
     while (this.running) {
       try {
+        this.doing('waiting for a seek to be applied');
         await this.seeks;
         const before = new Map(this.generations);
+        this.doing('reading from Kafka');
         const messages = await this.consume(o.maxRecordsPerRound);
         const receivedAt = Date.now();
         if (!this.running) break;
@@ -195,13 +208,19 @@ export class BatchConsumer {
         for (const [p, offset] of pausedFrom) this.seek(p, offset);
         for (const [p, offset] of reseek) this.seek(p, offset);
         const work = [...byPartition.entries()];
-        for (let i = 0; i < work.length; i += o.concurrency) await Promise.all(work.slice(i, i + o.concurrency).map(([p, list]) => this.batch(p, list, receivedAt)));
+        for (let i = 0; i < work.length; i += o.concurrency) {
+          const slice = work.slice(i, i + o.concurrency);
+          this.doing(`delivering the batch of ${slice.map(([p, list]) => `partition ${p} (${list.length} records from offset ${list[0]!.offset})`).join(', ')}`);
+          await Promise.all(slice.map(([p, list]) => this.batch(p, list, receivedAt)));
+        }
+        this.doing('committing the positions of idle partitions');
         if (o.onIdle) await this.idle(new Set(byPartition.keys()), before);
         failures = 0;
       } catch (err) {
         if (!this.running) break;
         failures++;
-        o.logger.warn('kafka read failed; retrying', { error: (err as Error).message, attempt: failures });
+        logRetried(o.logger, 'kafka read failed; retrying', err, { attempt: failures });
+        this.doing(`waiting to retry a failed read (${(err as Error).message})`);
         await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
       }
     }
@@ -223,7 +242,7 @@ export class BatchConsumer {
       const first = BigInt(messages[0]!.offset);
       const now = this.committed.get(partition);
       const done = now !== undefined && now !== committedBefore && now > first ? now : first;
-      this.options.logger.warn('batch failed; reading it again', { partition, error: (err as Error).message });
+      logRetried(this.options.logger, 'batch failed; reading it again', err, { partition });
       await sleep(500);
       if (!context.isStale()) this.seek(partition, done.toString());
     }
@@ -275,7 +294,7 @@ export class BatchConsumer {
       () =>
         new Promise<void>((resolve) =>
           consumer.seek({ topic: this.options.topic, partition, offset: Number(offset) }, 5000, (err) => {
-            if (err) this.options.logger.warn('seek failed', { partition, offset, error: err.message });
+            if (err) logRetried(this.options.logger, 'seek failed', err, { partition, offset });
             resolve();
           }),
         ),
@@ -312,8 +331,16 @@ export class BatchConsumer {
     this.loop = null;
     const consumer = this.consumer;
     this.consumer = null;
+    this.doing('leaving the group (librdkafka closing the consumer)');
     if (consumer?.isConnected()) await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+    this.doing('stopped');
   }
+}
+
+/** A read or batch that failed and is done again: a warning, unless it is Kafka's churn (./librdkafka.ts isKafkaChurn). */
+export function logRetried(logger: Logger, message: string, err: unknown, fields: Record<string, unknown>): void {
+  const error = err instanceof Error ? err.message : String(err);
+  (isKafkaChurn(err) ? logger.debug : logger.warn).call(logger, message, { ...fields, error });
 }
 
 function toRecord(m: Message): ConsumedRecord {

@@ -2,7 +2,7 @@ import rdkafka from '@confluentinc/kafka-javascript';
 import type { GlobalConfig, LibrdKafkaError } from '@confluentinc/kafka-javascript';
 import type { KafkaConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
-import { downOrJustBack } from '../outages.js';
+import { downOrJustBack, isBrokerUnreachable } from '../outages.js';
 
 /**
  * The one door to `@confluentinc/kafka-javascript`'s native API (librdkafka). Everything
@@ -68,7 +68,7 @@ export function forwardLogs(client: LogEmitter, logger: Logger, options: { quiet
   client.on('event.log', ({ severity, fac, message }) => {
     const fields = { facility: fac, severity };
     // A transaction the restarted broker no longer knows is part of the outage (the owner says so once).
-    if (options.quiet || isRoutineLog(fac, message) || ((fac === 'TXNERR' || fac === 'FATAL') && downOrJustBack('kafka'))) log.debug(message, fields);
+    if (options.quiet || isRoutineLog(fac, message) || (OUTAGE_ECHOES.has(fac) && downOrJustBack('kafka'))) log.debug(message, fields);
     else if (severity <= 3) log.error(message, fields);
     else if (severity === 4) log.warn(message, fields);
     else log.debug(message, fields);
@@ -79,6 +79,14 @@ export function forwardLogs(client: LogEmitter, logger: Logger, options: { quiet
     else log.error(err.message, fields);
   });
 }
+
+/**
+ * What a broker restart leaves behind, logged by librdkafka as it goes: a transaction the
+ * restarted broker no longer knows (TXNERR, FATAL: the owner says so once), and an offset
+ * commit refused because the member expired while the broker was away (COMMITFAIL "Unknown
+ * member": the group is joined again and the next owner reads from the last commit).
+ */
+const OUTAGE_ECHOES = new Set(['TXNERR', 'FATAL', 'COMMITFAIL']);
 
 /** Transport and coordinator conditions librdkafka retries by itself (facility FAIL/REQTMOUT or these messages). */
 const ROUTINE_LOG = /Connection refused|Disconnected|connection reset|timed out|Coordinator load in progress|Not coordinator|coordinator not available|CONCURRENT_TRANSACTIONS|concurrent operation on the same transaction|Leader not available|Broker: Unknown topic or partition|broker transport failure|all broker connections are down|not found in cache|Waiting for coordinator/i;
@@ -101,6 +109,19 @@ const ROUTINE_ERRORS = new Set<number>([
 export function isRoutineError(err: { code?: number; message?: string }): boolean {
   // Some errors reach the event callback with code -1 and only the text to go by.
   return (err.code !== undefined && ROUTINE_ERRORS.has(err.code)) || ROUTINE_LOG.test(err.message ?? '');
+}
+
+/**
+ * A failure that is Kafka restarting or moving a coordinator, not a problem of its own: the
+ * broker's errors for that (NOT_COORDINATOR, a lost transport...), or any failure while an
+ * outage is open or just over. Whoever retries it logs it at debug; the outage has its one
+ * line (../outages.ts). server-restarts saw a batch and a sink-state check fail with
+ * "Broker: Not coordinator" from the broker shutting down, 0.1 s before the outage's line.
+ */
+export function isKafkaChurn(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  return isRoutineError({ message, ...(typeof code === 'number' ? { code } : {}) }) || isBrokerUnreachable(message) || downOrJustBack('kafka');
 }
 
 /**

@@ -45,6 +45,9 @@ export function configuredSinks(config: Config, logger: Logger, plugins: readonl
   return Promise.all(enabledSinks(config, plugins).map((p) => configuredSink(config, p.name as SinkName, logger, plugins)));
 }
 
+/** How often a stop that is taking long says what it still waits for. */
+const STOP_REPORT_MS = 10_000;
+
 /** What the lag timer asks for the DLQ depth: letters not resolved by replay-dlq. */
 export interface OpenLetterCount {
   count(admin: OffsetsAdmin): Promise<OpenLetters>;
@@ -58,6 +61,7 @@ export interface OpenLetterCount {
 export class Deliverer {
   private readonly kafka: Kafka;
   private readonly runners: SinkRunner[] = [];
+  private readonly runnerOf = new Map<string, SinkRunner>();
   private readonly dlq: DlqWriter;
   private admin: OffsetsAdmin | null = null;
   /** For the admin calls made over and over while delivering (lag, sink state, history): clients/restart-safe-admin.ts. */
@@ -145,6 +149,7 @@ export class Deliverer {
         },
       });
       this.runners.push(runner);
+      this.runnerOf.set(sink.name, runner);
       void this.startWithRetry(sink.name, runner);
     }
     this.lagTimer = setInterval(() => void this.measureLag(), this.config.delivery.lagIntervalMs);
@@ -184,7 +189,10 @@ export class Deliverer {
     if (!this.admin) return;
     try {
       const { lag, dlq_depth } = await deliveryLag(this.admin, this.config, (admin) => this.openLetters.count(admin));
-      for (const [sink, n] of Object.entries(lag)) this.metrics.queueDepth.set({ sink }, n);
+      for (const [sink, n] of Object.entries(lag)) {
+        this.metrics.queueDepth.set({ sink }, n);
+        this.runnerOf.get(sink)?.lagged(n);
+      }
       this.metrics.dlqDepth.set(dlq_depth);
     } catch (err) {
       this.logger.debug('lag measurement failed', { error: (err as Error).message });
@@ -194,7 +202,16 @@ export class Deliverer {
   async stop(): Promise<void> {
     this.stopped.abort();
     clearInterval(this.lagTimer);
-    await Promise.all(this.runners.map((r) => r.stop().catch(() => {})));
+    // A stop that takes long says, every STOP_REPORT_MS, which sinks it still waits for and where.
+    const pending = new Set(this.runnerOf.keys());
+    const report = setInterval(() => {
+      for (const name of pending) this.logger.warn(`still stopping sink ${name}`, { waiting_in: this.runnerOf.get(name)!.describe() });
+    }, STOP_REPORT_MS);
+    try {
+      await Promise.all([...this.runnerOf].map(([name, r]) => r.stop().catch(() => {}).finally(() => pending.delete(name))));
+    } finally {
+      clearInterval(report);
+    }
     await this.dlq.disconnect();
     await this.admin?.disconnect().catch(() => {});
   }

@@ -16,7 +16,7 @@ import type { Sink } from '../sinks/contract.js';
 import { SinkStateKeeper, type SinkStateProblem } from './sink-state.js';
 import type { SinkBackfill } from './rebuild-backfill.js';
 import { RetainedReplay, type HistoryLost } from './replay-retained.js';
-import { isBrokerUnreachable, outageRecovered } from '../outages.js';
+import { isKafkaChurn } from '../clients/librdkafka.js';
 import { isRoutineRetry } from '../clients/rdkafka.js';
 
 export interface RunnerOptions {
@@ -82,6 +82,9 @@ export class SinkRunner {
   private readonly history: RetainedReplay | null;
   private stateTimer: NodeJS.Timeout | undefined;
   private assigned: number[] = [];
+  /** Where each partition's batch is (units running, waiting for a commit), and the stop's step: for `describe`. */
+  private readonly batchSteps = new Map<number, string>();
+  private stopStep: string | null = null;
 
   private readonly kafka: Kafka;
   private readonly sink: Sink;
@@ -96,6 +99,7 @@ export class SinkRunner {
     // Offsets stored with a unit's data claim everything before it is written too.
     if (sink.storesOffsets && (sink.units?.inFlight ?? 1) > 1) throw new Error(`${sink.name} sink stores offsets: it must write one unit at a time`);
     this.progress = metrics.progress.watch(`sink ${sink.name}`);
+    this.progress.explainWith(() => this.describe());
     const lost = options.lostState;
     this.state =
       lost && sink.storesOffsets && sink.stateMarkers && sink.markState
@@ -151,11 +155,8 @@ export class SinkRunner {
       maxFetchBytes: fetchBytes(10 * 1024 * 1024),
       concurrency: this.options.partitionsConsumedConcurrently,
       logger: this.logger,
-      eachBatch: (partition, messages, context) => {
-        // Records arrived: the broker is back (the last line of a Kafka outage, outages.ts).
-        outageRecovered(this.logger, 'kafka', `sink ${this.sink.name}`, 'passive');
-        return this.onBatch(partition, messages, context);
-      },
+      // Records arriving do not end a Kafka outage (outages.ts outageRecovered says why).
+      eachBatch: (partition, messages, context) => this.onBatch(partition, messages, context),
       onAssign: async (partitions) => {
         this.assigned = partitions;
         // A sink that lost its history replays what the topic holds once it has its partitions (./replay-retained.ts).
@@ -193,7 +194,7 @@ export class SinkRunner {
       this.stateTimer = setInterval(() => {
         void state.check(this.assigned, consumer).catch((err: Error) => {
           // Kafka gone or moving its coordinator: part of an outage (outages.ts), checked again next time.
-          if (isBrokerUnreachable(err.message) || isRoutineRetry(err.message, {})) this.logger.debug('could not check the sink state', { error: err.message });
+          if (isKafkaChurn(err) || isRoutineRetry(err.message, {})) this.logger.debug('could not check the sink state', { error: err.message });
           else this.logger.warn('could not check the sink state', { error: err.message });
         });
       }, this.options.lostState!.checkEveryMs);
@@ -309,6 +310,8 @@ export class SinkRunner {
       return Promise.resolve();
     };
 
+    const steps = this.batchSteps;
+    steps.set(partition, `delivering ${units.length} unit(s) from offset ${messages[0]!.offset}`);
     const result = await runSchedule(units, inFlight, 1000, {
       run: async (u, signal) => {
         const unit = units[u]!;
@@ -330,7 +333,18 @@ export class SinkRunner {
     clearTimeout(commitTimer);
     commitTimer = undefined;
     target = -1; // no background commit starts after this
+    steps.set(partition, `${result.done} of ${units.length} unit(s) done; waiting for the background offset commit`);
     await background;
+    steps.set(partition, `${result.done} of ${units.length} unit(s) done; committing offset ${result.done > 0 ? nextOffset(units[result.done - 1]!) : '(none)'}`);
+    try {
+      await this.finishBatch(partition, messages, units, result, commitUpTo, isStale);
+    } finally {
+      steps.delete(partition);
+    }
+  }
+
+  /** The end of one partition's batch: its final commit, and a seek back over what the circuit held. */
+  private async finishBatch(partition: number, messages: ConsumedRecord[], units: Unit[], result: { done: number; error?: unknown }, commitUpTo: (done: number) => Promise<void>, isStale: () => boolean): Promise<void> {
     if (result.error !== undefined) {
       // Stopping or sought elsewhere: keep what is certain (best effort); the consumer reads the rest again.
       await commitUpTo(result.done).catch(() => {});
@@ -374,6 +388,16 @@ export class SinkRunner {
     return outcome === 'delivered';
   }
 
+  /**
+   * The sink's consumer group has `lag` records not committed yet. Work waiting, whatever the
+   * consumer is doing: a consumer that stopped reading (a group it never joined again after a
+   * broker restart, a read that never returns) calls no batch, so without this its stall
+   * would leave /ready green while the lag grows.
+   */
+  lagged(lag: number): void {
+    if (lag > 0) this.progress.work();
+  }
+
   /** The sink's last loss of history (a dropped BigQuery table), for /ready and `status`. */
   historyLost(): HistoryLost | null {
     return this.history?.warning() ?? null;
@@ -384,16 +408,36 @@ export class SinkRunner {
     return this.state?.problem() ?? null;
   }
 
+  /**
+   * What this runner is doing, in words: its consumer's step, each partition's batch, and the
+   * step of a stop under way. A stop or a stall that takes long says this (./deliverer.ts).
+   */
+  describe(): string {
+    const phase = this.consumer?.phase();
+    const parts = [
+      this.stopStep ? `stopping: ${this.stopStep}` : null,
+      phase ? `consumer ${phase.doing} for ${Math.round(phase.forMs / 1000)} s (partitions ${phase.assigned.join(',') || 'none'})` : 'no consumer',
+      ...[...this.batchSteps].map(([p, step]) => `partition ${p}: ${step}`),
+    ];
+    return parts.filter((x) => x !== null).join('; ');
+  }
+
   async stop(): Promise<void> {
     clearTimeout(this.resumeTimer);
     clearInterval(this.stateTimer);
+    this.stopStep = 'stopping the sink-state checks';
     await this.state?.stop();
+    this.stopStep = 'stopping the history replay';
     await this.history?.stop();
     // The last offsets committed behind the sink's own go out before the consumer leaves.
+    this.stopStep = 'waiting for the offset commits behind the sink';
     await Promise.all(this.behind.values());
+    this.stopStep = 'waiting for the batch in hand, then closing the consumer';
     await this.consumer?.stop().catch(() => {});
     this.consumer = null;
+    this.stopStep = 'stopping the sink';
     await this.sink.stop();
+    this.stopStep = null;
   }
 }
 

@@ -18,6 +18,7 @@ export interface StuckComponent {
 export class ProgressWatch {
   private workSince: number | null = null;
   private position: string | null = null;
+  private explain: (() => string) | null = null;
 
   constructor(
     readonly component: string,
@@ -26,6 +27,11 @@ export class ProgressWatch {
 
   work(): void {
     this.workSince ??= this.now();
+  }
+
+  /** Says, when stuck, what the component is doing at that moment (which step it waits in). */
+  explainWith(explain: () => string): void {
+    this.explain = explain;
   }
 
   progress(position?: string): void {
@@ -42,7 +48,7 @@ export class ProgressWatch {
       component: this.component,
       seconds,
       last_position: this.position,
-      reason: `${this.component} has had work and made no progress${this.position ? ` past ${this.position}` : ''} for ${seconds} s (health.stuckAfterSeconds ${thresholdMs / 1000}): see its error log lines`,
+      reason: `${this.component} has had work and made no progress${this.position ? ` past ${this.position}` : ''} for ${seconds} s (health.stuckAfterSeconds ${thresholdMs / 1000}): see its error log lines${this.explain ? `; now: ${this.explain()}` : ''}`,
     };
   }
 }
