@@ -256,6 +256,16 @@ describe('decodeTuple and decodeQueryRow', () => {
     assert.deepEqual(decodeTuple(relation, key, registry), { row: { id: '7' }, unchanged: [] });
   });
 
+  it('keeps a column named __proto__ as a member of the row (assigned, it set the prototype and the column vanished)', () => {
+    const odd = { columns: [{ name: 'id', typeOid: T.int8 }, { name: '__proto__', typeOid: T.text }] };
+    const { row } = decodeTuple(odd, ['1', 'x'], registry);
+    assert.equal(JSON.stringify(row), '{"id":"1","__proto__":"x"}');
+    assert.equal(Object.getPrototypeOf(row), Object.prototype);
+    assert.equal(JSON.stringify(decodeTuple(odd, ['1', undefined], registry)), '{"row":{"id":"1"},"unchanged":["__proto__"]}');
+    const fields = [{ name: 'id', dataTypeID: T.int8 }, { name: '__proto__', dataTypeID: T.text }];
+    assert.equal(JSON.stringify(decodeQueryRow(fields, ['2', 'y'], registry)), '{"id":"2","__proto__":"y"}');
+  });
+
   it('refuses values a type parser already converted', () => {
     const tuple = { id: '1', at: new Date(0), note: null, body: 'x' };
     assert.throws(() => decodeTuple(relation, tuple, registry), /raw text/);
