@@ -33,7 +33,7 @@ describe('a sink that stops reading while its lag grows', () => {
       onCrash: () => {},
     });
 
-  it('is stuck once it had lag and no progress for the threshold, and the reason says what it is doing', async () => {
+  it('without a consumer (it could not start): stuck once it had lag and no progress for the threshold, and the reason says so', async () => {
     const metrics = new PipelineMetrics();
     const r = runner(metrics);
     r.lagged(0);

@@ -59,6 +59,9 @@ export interface SinkRunnerOptions extends RunnerOptions {
 /** A sink with many units in flight commits its progress in the background at most this often (SinkRunner.onBatch). */
 const BACKGROUND_COMMIT_MS = 50;
 
+/** A consumer step longer than this, with lag waiting, is a stall (SinkRunner.lagged): reads time out after 500 ms, retries wait 5 s at most. */
+const STALLED_STEP_MS = 30_000;
+
 /** Record key, headers and batch framing beyond the value (see kafka/topics.ts). */
 const FETCH_HEADROOM_BYTES = 1024 * 1024;
 
@@ -389,13 +392,18 @@ export class SinkRunner {
   }
 
   /**
-   * The sink's consumer group has `lag` records not committed yet. Work waiting, whatever the
-   * consumer is doing: a consumer that stopped reading (a group it never joined again after a
-   * broker restart, a read that never returns) calls no batch, so without this its stall
-   * would leave /ready green while the lag grows.
+   * The sink's consumer group has `lag` records not committed yet. Work is waiting if this
+   * runner has no consumer (it could not start), or if its consumer has been in one step for
+   * over STALLED_STEP_MS (a read that never returns, a seek never applied, a commit never
+   * answered): such a consumer calls no batch, so without this its stall would leave /ready
+   * green while the lag grows. Not for a consumer reading normally: its group's lag can be a
+   * member elsewhere's work, or a commit lost without a rebalance, and a batch says itself
+   * when it has work.
    */
   lagged(lag: number): void {
-    if (lag > 0) this.progress.work();
+    if (lag <= 0) return;
+    const phase = this.consumer?.phase();
+    if (!phase || phase.forMs > STALLED_STEP_MS) this.progress.work();
   }
 
   /** The sink's last loss of history (a dropped BigQuery table), for /ready and `status`. */
