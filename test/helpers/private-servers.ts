@@ -319,6 +319,27 @@ export class PrivateKafka {
     }, 180_000, this.serverLog);
   }
 
+  /**
+   * Aborts every transaction this broker holds open while its coordinator has forgotten it
+   * (Kafka's "hanging transaction", which a SIGTERM restart sometimes leaves: README, "A Kafka
+   * transaction that never ends"), with Kafka's own tool as that section tells an operator to.
+   * Returns `topic-partition@start offset` of each one aborted.
+   */
+  async abortHangingTransactions(): Promise<string[]> {
+    const tool = (...args: string[]) =>
+      run('java', ['-Xmx128m', '-XX:TieredStopAtLevel=1', '-cp', `${KAFKA_LIBS}/*`, 'org.apache.kafka.tools.TransactionsCommand', '--bootstrap-server', this.brokers, ...args], { maxBuffer: 1 << 22 });
+    // Open for over a minute with no transaction of the coordinator's behind it.
+    const { stdout } = await tool('find-hanging', '--broker-id', '1', '--max-transaction-timeout', '1');
+    const aborted: string[] = [];
+    for (const line of stdout.split('\n').slice(1)) {
+      const [topic, partition, , , , startOffset] = line.trim().split(/\s+/);
+      if (!topic || !partition || !startOffset || !/^\d+$/.test(startOffset)) continue;
+      await tool('abort', '--topic', topic, '--partition', partition, '--start-offset', startOffset);
+      aborted.push(`${topic}-${partition}@${startOffset}`);
+    }
+    return aborted;
+  }
+
   /** SIGTERM (a controlled shutdown) and wait for the JVM to exit; SIGKILL after 60 s. */
   async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
     const child = this.child;

@@ -25,13 +25,13 @@ describe('Kafka and PostgreSQL restarts under a running stream', { timeout: 600_
    * rows was not enough: rows written before the outage and still on their way satisfied it
    * before capture was back.)
    */
-  const flowing = async (what: string) => {
+  const flowing = async (what: string, timeoutMs = 180_000) => {
     const from = writer.nextRowId + 3;
     const key = (id: number) => `${p.config.sinks.redis.keyPrefix}row:public.${p.table}:{"id":${id}}`;
     await waitFor(what, async () => {
       for (let id = from; id < from + 30; id++) if ((await redis.exists(key(id))) === 1) return true;
       return false;
-    }, 180_000);
+    }, timeoutMs);
   };
   const lines = (text: string, pattern: RegExp) => text.split('\n').filter((l) => pattern.test(l));
 
@@ -58,12 +58,29 @@ describe('Kafka and PostgreSQL restarts under a running stream', { timeout: 600_
     await p?.destroy();
   });
 
-  it(`Kafka stopped (SIGTERM) for ${KAFKA_DOWN_MS / 1000} s and started again: capture and delivery resume, one line each way`, async () => {
+  it(`Kafka stopped (SIGTERM) for ${KAFKA_DOWN_MS / 1000} s and started again: capture and delivery resume, one line each way`, async (t) => {
     const from = stream.log.text.length;
     await p.kafka.stop('SIGTERM');
     await new Promise((r) => setTimeout(r, KAFKA_DOWN_MS)); // the length of the outage, not a wait for a result
     await p.kafka.restart();
-    await flowing('changes to flow again after the Kafka restart');
+    try {
+      await flowing('changes to flow again after the Kafka restart', 120_000);
+    } catch (err) {
+      // About one restart in ten here, the broker came back with capture's last transaction
+      // open on every partition it wrote and forgotten by its coordinator (a Kafka bug:
+      // README, "A Kafka transaction that never ends"). Nothing of ours can end it; the
+      // operator's fix that section gives must, and then capture must resume and lose nothing
+      // (the next tests count every event). The outage's own lines are not judged then: Kafka
+      // answered but kept failing capture's reads, which the log tells as it happened.
+      const aborted = await p.kafka.abortHangingTransactions();
+      if (aborted.length === 0) throw err;
+      t.diagnostic(`Kafka left a hanging transaction; aborted as the README says: ${aborted.join(', ')}`);
+      // Capture said what was wrong (once Kafka had answered and held the checkpoint for a minute).
+      assert.match(stream.log.text.slice(from), /capture cannot start: its checkpoint is held back by Kafka; retrying/);
+      await flowing('changes to flow again after the hanging transaction was aborted');
+      assert.doesNotMatch(stream.log.text.slice(from), /\n\s+at /, 'no stack trace');
+      return;
+    }
     const log = stream.log.text.slice(from);
     assert.equal(lines(log, /kafka unreachable since/).length, 1, `one line when the outage starts:\n${log.slice(0, 4000)}`);
     const back = lines(log, /kafka reachable again after/);

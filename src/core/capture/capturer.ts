@@ -64,6 +64,9 @@ interface Batch {
   partial: { commitLsn: bigint; position: number } | null;
 }
 
+/** A checkpoint held back longer than this is the broker's stuck transaction, not a restart's coordinator loading. */
+const HELD_BACK_MS = 60_000;
+
 const emptyBatch = (pool: ChunkPool): Batch => ({ records: new RecordBuffer(pool), firstAt: 0, counts: new Map(), lastComplete: null, partial: null });
 
 /**
@@ -89,8 +92,9 @@ export class Capturer {
    * quickly as the first one was (it used to wait `kafka.retry.maxDelayMs` from then on).
    */
   private failures = 0;
-  /** The checkpoint read is held back by Kafka (kafka/checkpointed-producer.ts CheckpointUnreadableError): said once. */
-  private checkpointHeld = false;
+  /** Since when each checkpoint read failed held back by Kafka (kafka/checkpointed-producer.ts CheckpointUnreadableError), and whether that was said. */
+  private heldSince: number | null = null;
+  private heldTold = false;
   /** The restart backoff: starts again from the initial delay after a commit (see `committed`). */
   private delays: () => number = () => 0;
 
@@ -159,15 +163,19 @@ export class Capturer {
         this.progress.work(); // the same position will be tried again: work with no progress yet
         const delay = this.delays();
         const fields = { error: (err as Error).message, attempt: this.failures, retry_in_ms: delay };
-        if (err instanceof CheckpointUnreadableError && !downOrJustBack('kafka')) {
-          // Kafka answers but holds the checkpoint back, and has not just restarted (a coordinator
-          // still loading does that for a while): said once, with the fix; retried quietly.
-          if (!this.checkpointHeld) this.logger.warn('capture cannot start: its checkpoint is held back by Kafka; retrying', fields);
-          else this.logger.debug('capture: the checkpoint is still held back', fields);
-          this.checkpointHeld = true;
-          await sleepUnlessAborted(delay, signal);
-          continue;
-        }
+        // Kafka answers but holds the checkpoint back. For a while that is a restart's (a group
+        // coordinator still loading), told as part of the outage below; past HELD_BACK_MS it is
+        // the broker's own stuck transaction: said once, with the fix, and retried quietly.
+        if (err instanceof CheckpointUnreadableError) {
+          this.heldSince ??= Date.now();
+          if (Date.now() - this.heldSince > HELD_BACK_MS) {
+            if (!this.heldTold) this.logger.warn('capture cannot start: its checkpoint is held back by Kafka; retrying', fields);
+            else this.logger.debug('capture: the checkpoint is still held back', fields);
+            this.heldTold = true;
+            await sleepUnlessAborted(delay, signal);
+            continue;
+          }
+        } else this.heldSince = null;
         // A server gone away (a restart, a full disk): one line for the whole outage (outages.ts).
         const server =
           serverOf(err, { postgres: this.config.postgres.port, kafka: portsOf(this.config.kafka.brokers) }) ??
@@ -188,8 +196,9 @@ export class Capturer {
 
   /** Streaming again after a restart: both servers answered (the slot is open and the checkpoint read). */
   private streaming(): void {
-    if (this.checkpointHeld) this.logger.info('capture read its checkpoint again: streaming');
-    this.checkpointHeld = false;
+    if (this.heldTold) this.logger.info('capture read its checkpoint again: streaming');
+    this.heldTold = false;
+    this.heldSince = null;
     outageRecovered(this.logger, 'postgres', 'capture');
     outageRecovered(this.logger, 'kafka', 'capture');
   }
