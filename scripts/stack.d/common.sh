@@ -83,15 +83,22 @@ stop_pid() {
 }
 
 # wait_for PART TIMEOUT LOGFILE PID MARKER CHECK...: poll CHECK until it succeeds; fail early if
-# the process dies, fail with the log's tail on timeout.
+# the process dies, fail with the log's tail on timeout. Gone means not seen on two looks in a
+# row: while the start_detached shell execs the server, /proc/PID/cmdline can read empty for
+# an instant (a clean-clone run failed 'prometheus: process exited during start-up' with
+# that very process up and listening).
 wait_for() {
   local part=$1 t=$2 logf=$3 pid=$4 marker=$5; shift 5
-  local deadline=$((SECONDS + t))
+  local deadline=$((SECONDS + t)) missed=0
   while ((SECONDS < deadline)); do
     "$@" && return 0
     if [[ -n $pid ]] && ! pid_is "$pid" "$marker"; then
-      fail "$part" "$logf" "process $pid exited during start-up"
-      return 1
+      if ((++missed >= 2)); then
+        fail "$part" "$logf" "process $pid exited during start-up"
+        return 1
+      fi
+    else
+      missed=0
     fi
     sleep 0.2
   done

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import type { Logger } from '../../src/core/logger.js';
 import { forwardLogs, isBrokenTransaction, isNativeFenced, librdkafkaSettings } from '../../src/core/clients/librdkafka.js';
 import { isFenced } from '../../src/core/kafka/retry.js';
-import { logRetried } from '../../src/core/clients/batch-consumer.js';
+import { logRetried, seekUntilApplied } from '../../src/core/clients/batch-consumer.js';
 import { outageFailure, outageRecovered, resetOutages } from '../../src/core/outages.js';
 import { stackConfig } from '../helpers/stack.js';
 
@@ -91,6 +91,27 @@ describe('librdkafka settings and logs', () => {
       'warn kafka unreachable since ' + lines[4]!.slice('warn kafka unreachable since '.length),
       'debug batch failed; reading it again',
     ]);
+  });
+
+  it('a seek that fails is tried again while it matters, and says whether it was applied', async () => {
+    const run = async (outcomes: Array<Error | null>, wanted: () => boolean = () => true) => {
+      const waits: number[] = [];
+      const retries: number[] = [];
+      let calls = 0;
+      const applied = await seekUntilApplied(
+        async () => outcomes[calls++] ?? null,
+        wanted,
+        (_err, attempt) => void retries.push(attempt),
+        3,
+        async (ms) => void waits.push(ms),
+      );
+      return { applied, calls, waits, retries };
+    };
+    const failed = new Error('Local: Erroneous state');
+    assert.deepEqual(await run([null]), { applied: true, calls: 1, waits: [], retries: [] });
+    assert.deepEqual(await run([failed, failed, null]), { applied: true, calls: 3, waits: [100, 200], retries: [1, 2] });
+    assert.deepEqual(await run([failed, failed, failed, null]), { applied: false, calls: 3, waits: [100, 200], retries: [1, 2, 3] });
+    assert.deepEqual(await run([failed, null], () => false), { applied: false, calls: 1, waits: [], retries: [] }, 'revoked or sought again: not retried');
   });
 
   it('knows a fenced producer by librdkafka code (-144, PRODUCER_FENCED, INVALID_PRODUCER_EPOCH), not other fatal errors', () => {

@@ -83,6 +83,8 @@ export class BatchConsumer {
   private seeks: Promise<void> = Promise.resolve();
   /** The offset each partition was last sought to (until the next assignment). */
   private readonly seekTargets = new Map<number, string>();
+  /** Seeks that failed: the partition is read from nowhere else until one succeeds (seekUntilApplied). */
+  private readonly unsettledSeeks = new Map<number, string>();
   /** What the read loop is doing and since when (for a stop or a stall that must say where it waits). */
   private current: { doing: string; since: number } = { doing: 'not started', since: Date.now() };
 
@@ -145,7 +147,7 @@ export class BatchConsumer {
     try {
       if (err.code === rdkafka.CODES.ERRORS.ERR__ASSIGN_PARTITIONS) {
         // No generation bump here: no record of these partitions can have been read before assign() below.
-        for (const p of partitions) (this.assigned.add(p), this.paused.delete(p), this.committed.delete(p), this.seekTargets.delete(p));
+        for (const p of partitions) (this.assigned.add(p), this.paused.delete(p), this.committed.delete(p), this.seekTargets.delete(p), this.unsettledSeeks.delete(p));
         let from: Record<number, string> = {};
         try {
           from = (await this.options.onAssign?.(partitions)) ?? {};
@@ -160,7 +162,7 @@ export class BatchConsumer {
           for (const t of offsets ?? []) if (t.offset >= 0 && this.committed.get(t.partition) === undefined) this.committed.set(t.partition, BigInt(t.offset));
         });
       } else {
-        for (const p of partitions) (this.bump(p), this.assigned.delete(p), this.paused.delete(p));
+        for (const p of partitions) (this.bump(p), this.assigned.delete(p), this.paused.delete(p), this.unsettledSeeks.delete(p));
         consumer.unassign();
       }
     } catch (e) {
@@ -189,6 +191,12 @@ export class BatchConsumer {
         const reseek = new Map<number, string>();
         for (const m of messages) {
           if (m.topic !== o.topic || !this.assigned.has(m.partition)) continue;
+          const unsettled = this.unsettledSeeks.get(m.partition);
+          if (unsettled !== undefined) {
+            // Read from where a failed seek left the position: aside, and the seek again.
+            reseek.set(m.partition, unsettled);
+            continue;
+          }
           if (this.generations.get(m.partition) !== before.get(m.partition)) {
             // A seek (or a revocation and new assignment) happened while this read was under
             // way: these records may come from before or after it, and the position has moved
@@ -254,7 +262,7 @@ export class BatchConsumer {
     // records set aside for a seek or a pause included: seek() bumps the generation). Its
     // position is past records nobody delivered; committing it would skip them if the
     // partition moved before they were read again (a rebalance during a Kafka restart did).
-    const idle = [...this.assigned].filter((p) => !busy.has(p) && !this.paused.has(p) && this.generations.get(p) === before.get(p));
+    const idle = [...this.assigned].filter((p) => !busy.has(p) && !this.paused.has(p) && !this.unsettledSeeks.has(p) && this.generations.get(p) === before.get(p));
     if (idle.length === 0) return;
     let positions: TopicPartitionOffset[];
     try {
@@ -290,15 +298,20 @@ export class BatchConsumer {
     if (!consumer || !this.assigned.has(partition)) return;
     this.bump(partition);
     this.seekTargets.set(partition, offset);
-    this.seeks = this.seeks.then(
-      () =>
-        new Promise<void>((resolve) =>
-          consumer.seek({ topic: this.options.topic, partition, offset: Number(offset) }, 5000, (err) => {
-            if (err) logRetried(this.options.logger, 'seek failed', err, { partition, offset });
-            resolve();
-          }),
-        ),
-    );
+    const generation = this.generations.get(partition);
+    // Revoked, sought again, or stopping: that seek, the next owner or the next start decides.
+    const wanted = () => this.running && this.assigned.has(partition) && this.generations.get(partition) === generation;
+    this.seeks = this.seeks.then(async () => {
+      const applied = await seekUntilApplied(
+        () => new Promise<Error | null>((resolve) => consumer.seek({ topic: this.options.topic, partition, offset: Number(offset) }, 5000, (err) => resolve(err ? Object.assign(new Error(err.message), { code: err.code }) : null))),
+        wanted,
+        (err, attempt) => logRetried(this.options.logger, 'seek failed; trying again', err, { partition, offset, attempt }),
+      );
+      // Still failing: the partition's records are set aside and the seek made again after each
+      // read (which also serves a rebalance that may be why it fails), never delivered from here.
+      if (applied) this.unsettledSeeks.delete(partition);
+      else if (wanted()) this.unsettledSeeks.set(partition, offset);
+    });
   }
 
   /** Stops fetching `partitions` (all assigned when omitted). */
@@ -334,6 +347,31 @@ export class BatchConsumer {
     this.doing('leaving the group (librdkafka closing the consumer)');
     if (consumer?.isConnected()) await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
     this.doing('stopped');
+  }
+}
+
+/**
+ * A seek, tried `attempts` times while it still matters; true once applied. A seek that
+ * failed left the position where the read had moved it, past the records it was meant to
+ * read again (the rest of a batch stopped by an open circuit or a failure), and the next
+ * commits would have passed them: those records would never have reached the sink
+ * (BatchConsumer keeps such a partition's records aside until a seek succeeds).
+ */
+export async function seekUntilApplied(
+  seekOnce: () => Promise<Error | null>,
+  stillWanted: () => boolean,
+  onRetry: (err: Error, attempt: number) => void,
+  attempts = 3,
+  wait: (ms: number) => Promise<void> = sleep,
+): Promise<boolean> {
+  for (let attempt = 1; ; attempt++) {
+    const err = await seekOnce();
+    if (err === null) return true;
+    if (!stillWanted()) return false;
+    onRetry(err, attempt);
+    if (attempt >= attempts) return false;
+    await wait(100 * attempt);
+    if (!stillWanted()) return false;
   }
 }
 
