@@ -93,7 +93,11 @@ describe('stuck detection and slot warnings', { timeout: 240_000 }, () => {
     await setMaxMessageBytes(1024);
     await db.query(`INSERT INTO ${table} VALUES (1, $1)`, ['x'.repeat(4000)]);
     const stuck = await waitFor('/ready to say capture is stuck', async () => {
-      const r = await ready();
+      // A stream that died or stopped answering says why (a clean-clone run once got only "fetch failed" here).
+      if (stream!.child.exitCode !== null) throw new Error(`the stream exited with ${stream!.child.exitCode}: ${stream!.log.text.slice(-3000)}`);
+      const r = await ready().catch((err: Error) => {
+        throw new Error(`${err.message} (${(err.cause as Error | undefined)?.message ?? 'no cause'}); the stream's log:\n${stream!.log.text.slice(-3000)}`);
+      });
       return r.status === 503 && r.body.stuck.some((s) => s.component === 'capture') ? r.body : false;
     }, 60_000);
     assert.equal(stuck.ready, false);

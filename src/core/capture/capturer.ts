@@ -64,6 +64,9 @@ interface Batch {
   partial: { commitLsn: bigint; position: number } | null;
 }
 
+/** How long this capturer's own replication connection may take to leave the slot after a failure (Capturer.heldByAnother). */
+const OWN_SLOT_RELEASE_MS = 5000;
+
 /** A checkpoint held back longer than this is the broker's stuck transaction, not a restart's coordinator loading. */
 const HELD_BACK_MS = 60_000;
 
@@ -226,7 +229,7 @@ export class Capturer {
       const postgres = (async () => {
         await pgAdmin.connect();
         pgAdmin.on('error', () => {});
-        if (!takeOver && (await this.slotHolder(pgAdmin)) !== null) throw new CaptureFencedError();
+        if (!takeOver && (await this.heldByAnother(pgAdmin))) throw new CaptureFencedError();
       })();
       // A restarting capturer must know the slot is not held by its replacement before it
       // fences anyone; one that is starting may connect to both servers at once.
@@ -272,6 +275,22 @@ export class Capturer {
   private async slotHolder(client: pg.Client): Promise<number | null> {
     const { rows } = await client.query<{ active_pid: number | null }>('SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1', [this.names.slot]);
     return rows[0]?.active_pid ?? null;
+  }
+
+  /**
+   * The slot is held by another session, for longer than this capturer's own last connection
+   * takes to go away. A restart comes right after a failure, and PostgreSQL may not have
+   * ended that connection's walsender yet: stuck-status, under load, saw a capturer take its
+   * own lingering connection for a replacement and stop as fenced (exit 1). A replacement
+   * holds the slot for good, so waiting a few seconds does not change that verdict.
+   */
+  private async heldByAnother(client: pg.Client): Promise<boolean> {
+    const deadline = Date.now() + OWN_SLOT_RELEASE_MS;
+    for (;;) {
+      if ((await this.slotHolder(client)) === null) return false;
+      if (Date.now() > deadline) return true;
+      await sleep(200);
+    }
   }
 
   private async takeOverSlot(client: pg.Client): Promise<void> {
