@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { breakerFor, retryPolicyFor } from '../../src/core/delivery/policies.js';
+import { settleReporting } from '../../src/core/delivery/deliverer.js';
 import { SinkRunner } from '../../src/core/delivery/runner.js';
 import { ProgressWatch } from '../../src/core/health/progress.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -12,8 +13,7 @@ import type { Sink } from '../../src/core/sinks/contract.js';
  * restart, a read that never returns) runs no batch, so it never says it has work: only its
  * consumer group's lag shows it. /ready and `status` must call it stuck, and say where it is.
  */
-describe('a sink that stops reading while its lag grows', () => {
-  const runner = (metrics: PipelineMetrics) =>
+const runnerFor = (metrics: PipelineMetrics) =>
     new SinkRunner({
       kafka: {} as never,
       sink: { name: 'http', storesOffsets: false, start: async () => {}, stop: async () => {}, write: async () => [], healthCheck: async () => {} } as unknown as Sink,
@@ -32,6 +32,9 @@ describe('a sink that stops reading while its lag grows', () => {
       sessionTimeoutMs: 6000,
       onCrash: () => {},
     });
+
+describe('a sink that stops reading while its lag grows', () => {
+  const runner = runnerFor;
 
   it('without a consumer (it could not start): stuck once it had lag and no progress for the threshold, and the reason says so', async () => {
     const metrics = new PipelineMetrics();
@@ -54,6 +57,44 @@ describe('a sink that stops reading while its lag grows', () => {
     await new Promise((resolve) => setTimeout(resolve, 40));
     r.lagged(7);
     assert.equal(metrics.progress.stuck(30).length, 1);
+  });
+});
+
+describe('a sink whose consumer holds one step', () => {
+  it('is work (then stuck) once the step has lasted over 30 s with lag waiting; a consumer moving step by step is not', async () => {
+    const withConsumer = (forMs: number) => {
+      const metrics = new PipelineMetrics();
+      const r = runnerFor(metrics);
+      // The consumer's own view of its step (BatchConsumer.phase), as a started runner holds it.
+      (r as unknown as { consumer: unknown }).consumer = { phase: () => ({ doing: 'reading from Kafka', forMs, assigned: [0, 1] }) };
+      r.lagged(9);
+      return metrics;
+    };
+    const held = withConsumer(31_000);
+    const moving = withConsumer(400);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.deepEqual(moving.progress.stuck(10), [], 'a consumer reading round after round: its lag may be another member\'s');
+    const stuck = held.progress.stuck(10);
+    assert.equal(stuck.length, 1);
+    assert.match(stuck[0]!.reason, /now: consumer reading from Kafka for 31 s \(partitions 0,1\)$/);
+  });
+});
+
+describe('settleReporting (a stop that takes long says what it waits for)', () => {
+  it('names each task still running at every interval, and stops naming it once it is done', async () => {
+    const named: string[] = [];
+    let finish!: () => void;
+    const slow = new Promise<void>((resolve) => (finish = resolve));
+    const fast = Promise.resolve();
+    const done = settleReporting([['http', slow], ['redis', fast]], 20, (name) => void named.push(name));
+    await new Promise((resolve) => setTimeout(resolve, 70));
+    finish();
+    await done;
+    const after = named.length;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(after >= 2, `reported ${after} times`);
+    assert.ok(named.every((n) => n === 'http'), named.join());
+    assert.equal(named.length, after, 'no report once everything settled');
   });
 });
 

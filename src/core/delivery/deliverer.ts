@@ -48,6 +48,17 @@ export function configuredSinks(config: Config, logger: Logger, plugins: readonl
 /** How often a stop that is taking long says what it still waits for. */
 const STOP_REPORT_MS = 10_000;
 
+/** Waits for every task; every `everyMs` until then, calls `report` with the name of each one still running. */
+export async function settleReporting(tasks: ReadonlyArray<readonly [string, Promise<unknown>]>, everyMs: number, report: (name: string) => void): Promise<void> {
+  const pending = new Set(tasks.map(([name]) => name));
+  const timer = setInterval(() => pending.forEach(report), everyMs);
+  try {
+    await Promise.all(tasks.map(([name, task]) => task.finally(() => pending.delete(name))));
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /** What the lag timer asks for the DLQ depth: letters not resolved by replay-dlq. */
 export interface OpenLetterCount {
   count(admin: OffsetsAdmin): Promise<OpenLetters>;
@@ -60,7 +71,6 @@ export interface OpenLetterCount {
  */
 export class Deliverer {
   private readonly kafka: Kafka;
-  private readonly runners: SinkRunner[] = [];
   private readonly runnerOf = new Map<string, SinkRunner>();
   private readonly dlq: DlqWriter;
   private admin: OffsetsAdmin | null = null;
@@ -148,7 +158,6 @@ export class Deliverer {
           void runner.stop().then(() => this.startWithRetry(sink.name, runner));
         },
       });
-      this.runners.push(runner);
       this.runnerOf.set(sink.name, runner);
       void this.startWithRetry(sink.name, runner);
     }
@@ -176,12 +185,12 @@ export class Deliverer {
 
   /** Sinks being rebuilt or refusing to go on after losing their state (/ready false, `status` exit 4). */
   sinkStateProblems(): SinkStateProblem[] {
-    return this.runners.map((r) => r.stateProblem()).filter((p): p is SinkStateProblem => p !== null);
+    return [...this.runnerOf.values()].map((r) => r.stateProblem()).filter((p): p is SinkStateProblem => p !== null);
   }
 
   /** Sinks that lost stored history this process replayed from the topic, with what is gone for good. */
   historyLost(): HistoryLost[] {
-    return this.runners.map((r) => r.historyLost()).filter((h): h is HistoryLost => h !== null);
+    return [...this.runnerOf.values()].map((r) => r.historyLost()).filter((h): h is HistoryLost => h !== null);
   }
 
   /** Consumer lag per sink (queue_depth) and the DLQ's size, into the metrics. */
@@ -203,15 +212,11 @@ export class Deliverer {
     this.stopped.abort();
     clearInterval(this.lagTimer);
     // A stop that takes long says, every STOP_REPORT_MS, which sinks it still waits for and where.
-    const pending = new Set(this.runnerOf.keys());
-    const report = setInterval(() => {
-      for (const name of pending) this.logger.warn(`still stopping sink ${name}`, { waiting_in: this.runnerOf.get(name)!.describe() });
-    }, STOP_REPORT_MS);
-    try {
-      await Promise.all([...this.runnerOf].map(([name, r]) => r.stop().catch(() => {}).finally(() => pending.delete(name))));
-    } finally {
-      clearInterval(report);
-    }
+    await settleReporting(
+      [...this.runnerOf].map(([name, r]) => [name, r.stop().catch(() => {})] as const),
+      STOP_REPORT_MS,
+      (name) => this.logger.warn(`still stopping sink ${name}`, { waiting_in: this.runnerOf.get(name)!.describe() }),
+    );
     await this.dlq.disconnect();
     await this.admin?.disconnect().catch(() => {});
   }
