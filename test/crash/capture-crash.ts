@@ -2,7 +2,8 @@ import type { ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { makePgClient } from '../../src/core/clients/postgres.js';
-import { readCheckpoint } from '../../src/core/capture/kafka-writer.js';
+import { checkpointGroupOf, readCheckpoint } from '../../src/core/capture/kafka-writer.js';
+import { RestartSafeAdmin } from '../../src/core/clients/restart-safe-admin.js';
 import { recordKey } from '../../src/core/event/identity.js';
 import { createWorkloadTables, runWorkload } from './workload.js';
 import { loadConfig, type Config } from '../../src/core/config/index.js';
@@ -10,7 +11,8 @@ import { kafkaClient } from '../../src/core/clients/rdkafka.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { SESSION_OPTIONS } from '../../src/core/source/pg-types.js';
 import { forEachSlotEvent } from '../helpers/slot-events.js';
-import { exited, startCapturer, streaming } from '../helpers/capturer.js';
+import { collectStderr, exited, startCapturer, streaming } from '../helpers/capturer.js';
+import { PrivateKafka } from '../helpers/private-servers.js';
 import { readTopic } from '../helpers/kafka-read.js';
 import { unique } from '../helpers/stack.js';
 
@@ -31,6 +33,13 @@ export interface CaptureCrashOptions {
   /** Kill after a random time in [minMs, maxMs] of the capturer running. */
   killWindowMs: [number, number];
   maxBatchEvents: number;
+  /**
+   * Instead of killing the capturer: one capturer runs throughout on a private Kafka broker,
+   * which is stopped this many times (SIGKILL and SIGTERM in turn, at a random instant of the
+   * kill window, down 0.5-3.5 s) and started again. Exercises capture's commits failing and
+   * being answered across a broker restart (./verified-confirms.ts in src/core/capture).
+   */
+  brokerRestarts?: number;
   log?: (line: string) => void;
 }
 
@@ -43,6 +52,8 @@ export interface CaptureCrashResult {
   workload_rows: number;
   kafka_records: number;
   seconds: number;
+  /** With brokerRestarts: hanging transactions Kafka left that were aborted as the README tells an operator to (README, "A Kafka transaction that never ends"). */
+  hanging_aborted?: string[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -54,7 +65,9 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
   // unique(): the name carries its time, so scripts/test can tell a stale slot from a live run's.
   const tag = unique('crash');
   const tables = { orders: `${tag}_orders`, items: `${tag}_items`, notes: `${tag}_notes` };
+  const broker = options.brokerRestarts ? await PrivateKafka.start() : null;
   const env: NodeJS.ProcessEnv = {
+    ...(broker?.env ?? {}),
     STREAMCTL_PIPELINE_ID: tag,
     STREAMCTL_PIPELINE_TOPIC_PREFIX: tag,
     STREAMCTL_POSTGRES_TABLES: Object.values(tables).map((t) => `public.${t}`).join(','),
@@ -82,7 +95,73 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
     let kills = 0;
     let workloadDone = false;
     void workload.finally(() => (workloadDone = true));
-    while (kills < options.kills || !workloadDone) {
+    let probes = 0;
+    const hangingAborted: string[] = [];
+    const safeAdmin = new RestartSafeAdmin(config.kafka, silentLogger, 0);
+    // With broker restarts: small inserts all the while, so each restart finds commits under
+    // way (the workload above is over within seconds); each one is a change the witness sees.
+    let steadyRows = 0;
+    let steadyStop = false;
+    let steady: Promise<void> = Promise.resolve();
+    const steadyDb = makePgClient(config.postgres);
+    if (broker) {
+      await safeAdmin.connect();
+      await steadyDb.connect();
+      steady = (async () => {
+        while (!steadyStop) {
+          await steadyDb.query(`INSERT INTO ${tables.notes} (body) VALUES ($1)`, [`steady ${steadyRows}`]);
+          steadyRows++;
+          await sleep(5);
+        }
+      })();
+      child = startCapturer(env, true);
+      const stderr = collectStderr(child);
+      const childExit = exited(child);
+      for (let restart = 1; restart <= options.brokerRestarts!; restart++) {
+        const [lo, hi] = options.killWindowMs;
+        await Promise.race([sleep(lo + rand(hi - lo)), childExit]);
+        if (child.exitCode !== null) throw new Error(`the capturer exited by itself with ${child.exitCode}: ${stderr.text.slice(-3000)}`);
+        await broker.stop(restart % 2 === 1 ? 'SIGKILL' : 'SIGTERM');
+        await sleep(500 + rand(3000));
+        await broker.restart();
+        kills++;
+        // Capture is back once a change written now is in a committed checkpoint. If it is not
+        // within 2 minutes, Kafka kept a transaction open that its coordinator forgot: aborted
+        // the way the README tells an operator to, then capture must go on and lose nothing.
+        // The checkpoint's events_total is its group's committed offset, read the consumer's way:
+        // the admin's offset fetch can abort the process around a broker restart (librdkafka#4605).
+        const committed = async () => {
+          const [topic] = await safeAdmin.fetchOffsets({ groupId: checkpointGroupOf(config), topics: [`${tag}.checkpoints`] }).catch(() => []);
+          return Number(topic?.partitions.find((p) => p.partition === 0)?.offset ?? -1);
+        };
+        const before = await committed();
+        await db.query(`INSERT INTO ${tables.notes} (body) VALUES ('probe after broker restart ${restart}')`);
+        probes++;
+        const moved = async (ms: number) => {
+          for (const end = Date.now() + ms; Date.now() < end; await sleep(500)) {
+            if (child!.exitCode !== null) throw new Error(`the capturer exited with ${child!.exitCode} after broker restart ${restart}: ${stderr.text.slice(-3000)}`);
+            if ((await committed()) > before) return true;
+          }
+          return false;
+        };
+        if (!(await moved(120_000))) {
+          const aborted = await broker.abortHangingTransactions();
+          if (aborted.length === 0 || !(await moved(120_000))) throw new Error(`capture did not resume after broker restart ${restart}: ${stderr.text.slice(-3000)}`);
+          hangingAborted.push(...aborted);
+          log(`broker restart ${restart}: Kafka left a hanging transaction; aborted ${aborted.join(', ')}`);
+        }
+        log(`broker restarts: ${restart}`);
+      }
+      steadyStop = true;
+      await steady;
+      await steadyDb.end();
+      child.kill('SIGTERM');
+      const code = await exited(child);
+      if (code !== 0) throw new Error(`graceful stop after the broker restarts exited ${code}: ${stderr.text.slice(-3000)}`);
+      child = null;
+      await safeAdmin.disconnect();
+    }
+    while (!broker && (kills < options.kills || !workloadDone)) {
       child = startCapturer(env);
       const [lo, hi] = options.killWindowMs;
       await Promise.race([sleep(lo + rand(hi - lo)), exited(child)]);
@@ -92,7 +171,8 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
       kills++;
       if (kills % 5 === 0) log(`kills: ${kills}`);
     }
-    const workloadRows = await workload;
+    // The probes after each broker restart are changes too, seen by the witness slot.
+    const workloadRows = (await workload) + probes + steadyRows;
     log(`workload done: ${workloadRows} row changes; catching up after ${kills} kills`);
 
     const expected = await readWitness(db, witness, config);
@@ -167,6 +247,7 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
       workload_rows: workloadRows,
       kafka_records: records.length,
       seconds: Math.round((performance.now() - started) / 100) / 10,
+      ...(broker ? { hanging_aborted: hangingAborted } : {}),
     };
   } finally {
     if (child && child.exitCode === null) {
@@ -177,8 +258,9 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
     await db.query(`DROP PUBLICATION IF EXISTS ${slot}`).catch(() => {});
     await db.query(`DROP TABLE IF EXISTS ${Object.values(tables).join(', ')}`).catch(() => {});
     await db.end();
-    await admin.deleteTopics({ topics: [`${tag}.changes`, `${tag}.checkpoints`, `${tag}.dlq`] }).catch(() => {});
+    if (!broker) await admin.deleteTopics({ topics: [`${tag}.changes`, `${tag}.checkpoints`, `${tag}.dlq`] }).catch(() => {});
     await admin.disconnect();
+    await broker?.destroy();
   }
 }
 

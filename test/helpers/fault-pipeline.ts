@@ -241,6 +241,9 @@ export async function judgeSinks(p: FaultPipeline, timeoutMs = 300_000, log: (li
       () => [],
       (err: Error) => [err.message],
     );
+    // Timed out waiting for HTTP: Redis and BigQuery were never compared (the && above), and
+    // an empty list must not read as "they match". Compared now, as they are.
+    if (unsettled.length > 0) await compare();
     const topic = await readTopic(kafka, names.changesTopic, { enough: () => true, quietMs: 3000 });
     const topicIds = topic.map((r) => (JSON.parse(r.value) as { id: string }).id);
     const captureDuplicates = topicIds.length - new Set(topicIds).size;

@@ -308,7 +308,7 @@ export class PrivateKafka {
 
   /** Starts the (stopped) broker on its data and waits until it says it started and listens. */
   async restart(): Promise<void> {
-    if (this.child && this.child.exitCode === null) throw new Error('the private Kafka is already running');
+    if (this.running) throw new Error('the private Kafka is already running');
     this.startedBefore = this.startedCount();
     const child = spawn('java', [...this.jvm(), 'kafka.Kafka', this.conf], { stdio: 'ignore', detached: false });
     this.child = child;

@@ -34,6 +34,16 @@ describe('capture confirm gate', () => {
     assert.deepEqual(confirmed, []);
   });
 
+  it('confirms nothing after a failed commit, not even an LSN that needed no write', () => {
+    // The loop learns of the failure at its next turn; a keepalive read in this one must not move the slot.
+    const { gate: g, confirmed } = gate();
+    g.begin();
+    g.failed();
+    g.confirmWhenCommitted(50n);
+    g.committed(60n);
+    assert.deepEqual(confirmed, []);
+  });
+
   it('a commit that covers only part of a transaction confirms only what was held', () => {
     const { gate: g, confirmed } = gate();
     g.begin();

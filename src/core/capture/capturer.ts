@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Pgoutput } from 'pg-logical-replication';
 import { isRoutineRetry, kafkaClient as makeKafka } from '../clients/rdkafka.js';
-import { checkpointAdmin } from '../clients/restart-safe-admin.js';
+import { checkpointAdmin, RestartSafeAdmin } from '../clients/restart-safe-admin.js';
 import { makePgClient } from '../clients/postgres.js';
 import { derivedNames } from '../config/names.js';
 import type { Config } from '../config/types.js';
@@ -14,11 +14,12 @@ import { isFenced } from '../kafka/retry.js';
 import type { Logger } from '../logger.js';
 import type { PipelineMetrics } from '../metrics.js';
 import { backoffDelays } from '../backoff.js';
-import { sleep, sleepUnlessAborted } from '../timeout.js';
+import { sleep, sleepUnlessAborted, withTimeout } from '../timeout.js';
 import { SESSION_OPTIONS, TypeRegistry } from '../source/pg-types.js';
 import { beginTransaction, eventsOf, type OpenTransaction, type SourceInfo } from './assembler.js';
 import { isCovered, isTransactionCovered, type Checkpoint } from './checkpoint.js';
-import { captureProducer, readCheckpoint, type CaptureProducer } from './kafka-writer.js';
+import { captureProducer, checkpointGroupOf, readCheckpoint, type CaptureProducer } from './kafka-writer.js';
+import { KafkaLostCommitError, VerifiedConfirms } from './verified-confirms.js';
 import { CheckpointUnreadableError } from '../kafka/checkpointed-producer.js';
 import { ChunkPool, RecordBuffer } from './record-buffer.js';
 import { ConfirmGate } from './confirm-gate.js';
@@ -68,6 +69,15 @@ interface Batch {
 const OWN_SLOT_RELEASE_MS = 5000;
 
 /** A checkpoint held back longer than this is the broker's stuck transaction, not a restart's coordinator loading. */
+/** How often capture reads its checkpoint back while an LSN waits to be confirmed (./verified-confirms.ts). */
+const READBACK_EVERY_MS = 1000;
+
+/** Read-backs failing this long while capture goes on: said once (the slot holds WAL meanwhile). */
+const READBACK_FAILING_MS = 60_000;
+
+/** The read-back at a graceful stop waits this long at most. */
+const LAST_READBACK_MS = 5000;
+
 const HELD_BACK_MS = 60_000;
 
 const emptyBatch = (pool: ChunkPool): Batch => ({ records: new RecordBuffer(pool), firstAt: 0, counts: new Map(), lastComplete: null, partial: null });
@@ -185,7 +195,8 @@ export class Capturer {
           // A cut connection that names no server: the one that refuses now, else PostgreSQL
           // (Kafka's client names its errors, so a bare socket error here is node-postgres's).
           (isConnectionError(err) ? ((await unreachableServer({ postgres: this.config.postgres, kafka: this.config.kafka.brokers })) ?? 'postgres') : undefined);
-        if (server) outageFailure(this.logger, server, err, 'capture', { attempt: this.failures, retry_in_ms: delay });
+        if (err instanceof KafkaLostCommitError) this.logger.error('Kafka lost a commit it had answered; restarting capture from the checkpoint Kafka shows', fields);
+        else if (server) outageFailure(this.logger, server, err, 'capture', { attempt: this.failures, retry_in_ms: delay });
         else if (isRoutineRetry((err as Error).message, {})) this.logger.debug('capture restarting after a routine broker answer', fields);
         // A broker restart can end the transaction that was open across it (INVALID_TXN_STATE, a
         // fatal producer): expected on the way back, so told as part of that outage.
@@ -222,6 +233,9 @@ export class Capturer {
   private async runOnce(signal: AbortSignal, takeOver: boolean): Promise<void> {
     const writer = captureProducer(this.config, this.logger);
     const admin = checkpointAdmin(this.config.kafka, this.logger);
+    // Reads the checkpoint back before PostgreSQL is told an LSN (./verified-confirms.ts): the
+    // consumer's committed(), a read_committed fetch that waits while offsets are pending.
+    const readback = new RestartSafeAdmin(this.config.kafka, this.logger, 0);
     const pgAdmin = makePgClient(this.config.postgres, { options: SESSION_OPTIONS });
     let stream: ReplicationStream | null = null;
     let lagTimer: NodeJS.Timeout | undefined;
@@ -235,7 +249,7 @@ export class Capturer {
       // fences anyone; one that is starting may connect to both servers at once.
       if (!takeOver) await postgres;
       const kafka = (async () => {
-        await admin.connect();
+        await Promise.all([admin.connect(), readback.connect()]);
         await writer.connect(); // fences any older capturer of this pipeline
         return readCheckpoint(admin, this.config);
       })();
@@ -254,7 +268,7 @@ export class Capturer {
       this.streaming();
       lagTimer = setInterval(() => void this.measureLag(pgAdmin), this.config.capture.slotLagIntervalMs);
       void this.measureLag(pgAdmin);
-      await this.loop(stream, writer, registry, checkpoint, signal);
+      await this.loop(stream, writer, registry, checkpoint, signal, () => this.readShown(readback));
     } finally {
       clearInterval(lagTimer);
       // On a failure, let the commit in flight finish (or fail) before the connections close under it.
@@ -262,7 +276,7 @@ export class Capturer {
       this.inFlight = null;
       await stream?.stop();
       await writer.disconnect();
-      await admin.disconnect().catch(() => {});
+      await Promise.all([admin.disconnect().catch(() => {}), readback.disconnect()]);
       await pgAdmin.end().catch(() => {});
     }
   }
@@ -326,7 +340,7 @@ export class Capturer {
    * (a skipped or empty transaction, a keepalive) is held back until the commit in flight
    * before it is done, so confirmations stay in LSN order.
    */
-  private async loop(stream: ReplicationStream, writer: CaptureProducer, registry: TypeRegistry, start: Checkpoint | null, signal: AbortSignal): Promise<void> {
+  private async loop(stream: ReplicationStream, writer: CaptureProducer, registry: TypeRegistry, start: Checkpoint | null, signal: AbortSignal, readShown: () => Promise<number>): Promise<void> {
     const { maxBatchEvents, maxBatchBytes, lingerMs } = this.config.capture;
     /** The checkpoint of the last batch handed to Kafka (committed or in flight). */
     let checkpoint = start;
@@ -338,7 +352,14 @@ export class Capturer {
     /** The checkpoint ends inside this transaction: only then can a single change of it be covered. */
     let partlyCovered = false;
     let commitFailure: unknown = null;
-    const gate = new ConfirmGate((lsn) => this.confirm(stream, lsn));
+    /** events_total of the last checkpoint whose commit Kafka answered: what an LSN offered now needs Kafka to show. */
+    let answered = start?.events_total ?? 0;
+    const verified = new VerifiedConfirms(answered, (lsn) => this.confirm(stream, lsn));
+    const gate = new ConfirmGate((lsn) => verified.offer(lsn, answered));
+    const readbacks = this.readBackEvery(verified, readShown, (err) => {
+      commitFailure ??= err;
+      stream.interrupt();
+    });
     const encoder = new ChangeEncoder(this.config.kafka.maxRecordBytes);
 
     const settled = async (): Promise<void> => {
@@ -366,7 +387,8 @@ export class Capturer {
           this.inFlight = null;
           this.committed();
           this.progress.progress(`checkpoint ${next.lsn}`);
-          // Only now may PostgreSQL forget the WAL of the transactions this commit covers.
+          // PostgreSQL may forget the WAL of the transactions this commit covers once Kafka shows it (readbacks).
+          answered = next.events_total;
           gate.committed(committing.lastComplete?.endLsn ?? null);
           stream.interrupt();
         },
@@ -421,79 +443,135 @@ export class Capturer {
       batch.counts.set(label, (batch.counts.get(label) ?? 0) + 1);
     };
 
-    while (!signal.aborted) {
+    try {
+      while (!signal.aborted) {
+        if (commitFailure !== null) throw commitFailure;
+        const lingerLeft = batch.records.length > 0 ? Math.max(0, lingerMs - (performance.now() - batch.firstAt)) : 1000;
+        // A batch past its linger goes as soon as the transaction before it is done; until
+        // then it keeps filling (the commit's callback interrupts the wait below).
+        if (batch.records.length > 0 && lingerLeft === 0 && tx === null && this.inFlight === null) {
+          await flush();
+          continue;
+        }
+        // What is already read is taken without awaiting (see ReplicationStream.poll); a commit's
+        // callback runs between items only when the loop waits, which it does whenever nothing is read.
+        const item = stream.poll() ?? (await stream.next(tx === null && lingerLeft > 0 ? lingerLeft : 1000));
+        if (item === null) {
+          if (stream.isEnded) throw new Error('the replication stream ended');
+          continue;
+        }
+        if (item.kind === 'keepalive') {
+          // Every change before this keepalive has been handled; with nothing pending, the
+          // slot may move up to here, so it does not hold WAL written for other tables.
+          if (tx === null && batch.records.length === 0) gate.confirmWhenCommitted(item.walEnd);
+          continue;
+        }
+        const message: Pgoutput.Message = item.message;
+        switch (message.tag) {
+          case 'begin':
+            tx = beginTransaction(message);
+            skipTx = isTransactionCovered(checkpoint, tx.commitLsn);
+            // Decided once per transaction (not parsing the checkpoint's LSN for every change): a
+            // checkpoint written later in this loop only covers changes of it already added.
+            partlyCovered = !skipTx && checkpoint !== null && parseLsn(checkpoint.lsn) === tx.commitLsn;
+            break;
+          case 'relation':
+            await registry.resolveForRelation(message);
+            break;
+          case 'commit': {
+            if (!tx) throw new Error('COMMIT without BEGIN in the replication stream');
+            const endLsn = message.commitEndLsn ? parseLsn(message.commitEndLsn) : tx.commitLsn;
+            if (batch.records.length === 0) {
+              // Nothing of it is waiting for Kafka (skipped, or no published change).
+              gate.confirmWhenCommitted(endLsn);
+            } else {
+              batch.lastComplete = { commitLsn: tx.commitLsn, endLsn };
+              batch.partial = null;
+              if (batch.records.length >= maxBatchEvents || batch.records.bytes >= maxBatchBytes) await flush();
+            }
+            tx = null;
+            break;
+          }
+          case 'insert':
+          case 'update':
+          case 'delete':
+          case 'truncate': {
+            if (!tx) throw new Error(`${message.tag} outside a transaction in the replication stream`);
+            for (const event of eventsOf(message, tx, registry, this.source)) {
+              if (skipTx || (partlyCovered && isCovered(checkpoint, tx.commitLsn, event.position!))) continue;
+              add(event);
+              // Moved along rather than made again for every change: the batch's own, read only when it is sent.
+              if (batch.partial) {
+                batch.partial.commitLsn = tx.commitLsn;
+                batch.partial.position = event.position!;
+              } else batch.partial = { commitLsn: tx.commitLsn, position: event.position! };
+              // A transaction too big for one batch is split here; the checkpoint records the position.
+              if (batch.records.length >= maxBatchEvents || batch.records.bytes >= maxBatchBytes) await flush();
+            }
+            break;
+          }
+          default:
+            break; // type, origin, logical messages: nothing to write
+        }
+      }
+      // Graceful stop: commit what is read (a partial transaction is safe: the checkpoint says where it stopped).
+      await flush();
+      await settled();
+      // What the last commits cover is confirmed once Kafka shows them, if it answers soon.
+      await readbacks.last();
       if (commitFailure !== null) throw commitFailure;
-      const lingerLeft = batch.records.length > 0 ? Math.max(0, lingerMs - (performance.now() - batch.firstAt)) : 1000;
-      // A batch past its linger goes as soon as the transaction before it is done; until
-      // then it keeps filling (the commit's callback interrupts the wait below).
-      if (batch.records.length > 0 && lingerLeft === 0 && tx === null && this.inFlight === null) {
-        await flush();
-        continue;
-      }
-      // What is already read is taken without awaiting (see ReplicationStream.poll); a commit's
-      // callback runs between items only when the loop waits, which it does whenever nothing is read.
-      const item = stream.poll() ?? (await stream.next(tx === null && lingerLeft > 0 ? lingerLeft : 1000));
-      if (item === null) {
-        if (stream.isEnded) throw new Error('the replication stream ended');
-        continue;
-      }
-      if (item.kind === 'keepalive') {
-        // Every change before this keepalive has been handled; with nothing pending, the
-        // slot may move up to here, so it does not hold WAL written for other tables.
-        if (tx === null && batch.records.length === 0) gate.confirmWhenCommitted(item.walEnd);
-        continue;
-      }
-      const message: Pgoutput.Message = item.message;
-      switch (message.tag) {
-        case 'begin':
-          tx = beginTransaction(message);
-          skipTx = isTransactionCovered(checkpoint, tx.commitLsn);
-          // Decided once per transaction (not parsing the checkpoint's LSN for every change): a
-          // checkpoint written later in this loop only covers changes of it already added.
-          partlyCovered = !skipTx && checkpoint !== null && parseLsn(checkpoint.lsn) === tx.commitLsn;
-          break;
-        case 'relation':
-          await registry.resolveForRelation(message);
-          break;
-        case 'commit': {
-          if (!tx) throw new Error('COMMIT without BEGIN in the replication stream');
-          const endLsn = message.commitEndLsn ? parseLsn(message.commitEndLsn) : tx.commitLsn;
-          if (batch.records.length === 0) {
-            // Nothing of it is waiting for Kafka (skipped, or no published change).
-            gate.confirmWhenCommitted(endLsn);
-          } else {
-            batch.lastComplete = { commitLsn: tx.commitLsn, endLsn };
-            batch.partial = null;
-            if (batch.records.length >= maxBatchEvents || batch.records.bytes >= maxBatchBytes) await flush();
-          }
-          tx = null;
-          break;
-        }
-        case 'insert':
-        case 'update':
-        case 'delete':
-        case 'truncate': {
-          if (!tx) throw new Error(`${message.tag} outside a transaction in the replication stream`);
-          for (const event of eventsOf(message, tx, registry, this.source)) {
-            if (skipTx || (partlyCovered && isCovered(checkpoint, tx.commitLsn, event.position!))) continue;
-            add(event);
-            // Moved along rather than made again for every change: the batch's own, read only when it is sent.
-            if (batch.partial) {
-              batch.partial.commitLsn = tx.commitLsn;
-              batch.partial.position = event.position!;
-            } else batch.partial = { commitLsn: tx.commitLsn, position: event.position! };
-            // A transaction too big for one batch is split here; the checkpoint records the position.
-            if (batch.records.length >= maxBatchEvents || batch.records.bytes >= maxBatchBytes) await flush();
-          }
-          break;
-        }
-        default:
-          break; // type, origin, logical messages: nothing to write
-      }
+    } finally {
+      readbacks.stop();
     }
-    // Graceful stop: commit what is read (a partial transaction is safe: the checkpoint says where it stopped).
-    await flush();
-    await settled();
+  }
+
+  /** The checkpoint group's committed offset: the events_total of the last checkpoint Kafka shows committed. */
+  private async readShown(readback: RestartSafeAdmin): Promise<number> {
+    const [topic] = await readback.fetchOffsets({ groupId: checkpointGroupOf(this.config), topics: [this.names.checkpointsTopic] });
+    const partition = topic?.partitions.find((p) => p.partition === 0);
+    return partition && partition.offset !== '-1' ? Number(partition.offset) : 0;
+  }
+
+  /**
+   * Reads the checkpoint back every READBACK_EVERY_MS while an LSN waits for it, one read at a
+   * time (./verified-confirms.ts). A read showing less than a commit Kafka answered calls
+   * `lost`; reads that keep failing while commits go on are said once (the slot keeps WAL).
+   */
+  private readBackEvery(verified: VerifiedConfirms, readShown: () => Promise<number>, lost: (err: KafkaLostCommitError) => void): { last(): Promise<void>; stop(): void } {
+    let reading: Promise<void> | null = null;
+    let failingSince: number | null = null;
+    let told = false;
+    const read = (): Promise<void> => {
+      const asked = verified.wanted();
+      if (asked === null) return Promise.resolve();
+      return readShown().then(
+        (shown) => {
+          if (told) this.logger.info('capture reads its checkpoint back from Kafka again: confirming to PostgreSQL');
+          failingSince = null;
+          told = false;
+          if (verified.readBack(shown, asked) === 'lost') lost(new KafkaLostCommitError(shown, asked));
+        },
+        (err: Error) => {
+          failingSince ??= Date.now();
+          const fields = { error: err.message };
+          if (Date.now() - failingSince > READBACK_FAILING_MS && !told) {
+            told = true;
+            this.logger.warn('capture cannot read its checkpoint back from Kafka: PostgreSQL is not told what Kafka holds, so the slot keeps its WAL; retrying', fields);
+          } else this.logger.debug('capture: checkpoint read-back failed', fields);
+        },
+      );
+    };
+    const timer = setInterval(() => {
+      if (reading === null && verified.wanted() !== null) reading = read().finally(() => (reading = null));
+    }, READBACK_EVERY_MS);
+    return {
+      // At a graceful stop: bounded, a Kafka gone away must not hold the stop (the slot just stays behind).
+      last: async () => {
+        await reading;
+        await withTimeout(read(), LAST_READBACK_MS, 'the last checkpoint read-back').catch(() => {});
+      },
+      stop: () => clearInterval(timer),
+    };
   }
 
   /** Called only when nothing read is waiting for Kafka, so confirming is progress too (health/progress.ts). */
