@@ -148,9 +148,13 @@ async function main(): Promise<void> {
       metricsUrl ??= /metrics listening url=(\S+)/.exec(log)?.[1] ?? null;
     });
     let maxRss = 0;
+    // BENCH_RSS_TRACE=1: the RSS once a second, to see when the peak comes (a transient or a climb).
+    const rssTrace: number[] = [];
+    let samples = 0;
     const rssTimer = setInterval(() => {
       const kb = rssKb(pid);
       if (kb !== null) maxRss = Math.max(maxRss, kb);
+      if (kb !== null && samples++ % 5 === 0) rssTrace.push(kb);
     }, 200);
     const marks = [0.25, 0.5, 0.75, 1];
     const rssAt: number[] = [];
@@ -199,6 +203,7 @@ async function main(): Promise<void> {
       `${kafkaTransactions} Kafka transactions, one every ~${cadenceMs} ms; capturer CPU ${cpu === null ? '?' : `${round(cpu, 1)} s = ${Math.round((100 * cpu) / oursSeconds)} % of one core, ${round((cpu * 100_000) / N, 2)} s per 100k events`})`);
     say(`         CPU meanwhile (% of one core): ${oursCpu}`);
     say(`         RSS max ${round(maxRss / 1024, 1)} MiB; at 25/50/75/100 % of events: ${rssAt.map((kb) => `${round(kb / 1024, 1)}`).join(' / ')} MiB`);
+    if (process.env['BENCH_RSS_TRACE']) say(`         RSS each second from the process start (MiB): ${rssTrace.map((kb) => Math.round(kb / 1024)).join(' ')}`);
     // Where the MiB are: V8's heap (used of committed), Buffers and other memory V8 tracks
     // outside it, and the rest of the RSS (code, native libraries and their threads: librdkafka, OpenSSL).
     say(`         of which at 25/50/75/100 %: ${memoryAt.map((m) => (m ? `heap ${m.heapUsed}/${m.heapTotal}, external ${m.external}, native rest ${round(m.rss - m.heapTotal - m.external, 1)}` : '?')).join(' | ')} MiB`);
