@@ -100,7 +100,21 @@ describe('enrichment', () => {
     );
   });
 
-  it('a dropped key column is masked in the key (rows must not collapse into one key), and needs the mask key', () => {
+  it('a column named __proto__ stays a column through drop, rename and mask (it does not set the row\'s prototype)', () => {
+    const row = (): Record<string, unknown> => {
+      const r: Record<string, unknown> = { id: '42', name: 'Ann' };
+      Object.defineProperty(r, '__proto__', { value: 'p', enumerable: true, writable: true, configurable: true });
+      return r;
+    };
+    const masked = makeEnricher(config({ 'public.users': table({ mask: ['__proto__'], drop: ['name'] }) }), MASK_KEY, 'p1')(event({ before: null, after: row() }));
+    assert.deepEqual(Object.keys(masked.after!), ['id', '__proto__']);
+    assert.equal(masked.after!['__proto__'], maskValue('p', MASK_KEY));
+    assert.equal(Object.getPrototypeOf(masked.after), Object.prototype);
+    const renamed = makeEnricher(config({ 'public.users': table({ rename: { name: '__proto__' }, add: { __proto__x: 1 } }) }), '', 'p1')(event({ before: null, after: { id: '42', name: 'Ann' } }));
+    assert.equal(JSON.stringify(renamed.after), '{"id":"42","__proto__":"Ann","__proto__x":1}');
+  });
+
+    it('a dropped key column is masked in the key (rows must not collapse into one key), and needs the mask key', () => {
     const enrich = makeEnricher(config({ 'public.users': table({ drop: ['email'] }) }), MASK_KEY, 'p1');
     const out = enrich(event());
     assert.deepEqual(out.key, { id: '42', email: maskValue('ann@example.com', MASK_KEY) });

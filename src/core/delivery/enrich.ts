@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { EnrichConfig, TableEnrichment } from '../config/types.js';
 import type { ChangeEvent, Row } from '../event/envelope.js';
 import { canonicalJson } from '../event/identity.js';
+import { setOwn } from '../event/own-member.js';
 
 export const MASK_PREFIX = 'hmac-sha256:';
 export const STAMP_FIELD = '_streamctl';
@@ -117,21 +118,21 @@ function reshape(row: Row, plan: TablePlan, maskKey: string, dropped: (column: s
   const renamedInto = new Set<string>();
   for (const [column, value] of Object.entries(row)) {
     if (plan.drop.has(column)) {
-      for (const [k, v] of dropped(column, value)) out[k] = v;
+      for (const [k, v] of dropped(column, value)) setOwn(out, k, v);
       continue;
     }
     const name = plan.rename.get(column) ?? column;
     // A renamed column wins over a column that already had its new name.
     if (renamedInto.has(name) && !plan.rename.has(column)) continue;
     if (plan.rename.has(column)) renamedInto.add(name);
-    out[name] = plan.mask.has(name) ? maskValue(value, maskKey) : value;
+    setOwn(out, name, plan.mask.has(name) ? maskValue(value, maskKey) : value);
   }
   return out;
 }
 
 function transformRow(row: Row, plan: TablePlan, maskKey: string): Row {
   const out = reshape(row, plan, maskKey, () => []);
-  for (const [field, value] of plan.add) out[field] = value;
+  for (const [field, value] of plan.add) setOwn(out, field, value);
   return out;
 }
 

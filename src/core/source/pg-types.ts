@@ -30,6 +30,7 @@
  * row and are listed in `unchanged` instead (see decodeTuple).
  */
 import { parse as parsePgArray } from 'postgres-array';
+import { setOwn } from '../event/own-member.js';
 import { RowIdentities, type RelationLike } from './row-identity.js';
 
 /**
@@ -496,7 +497,7 @@ export function decodeTuple(
   for (let i = 0; i < count; i++) {
     const name = columns[i]!.name;
     const value = byIndex ? byIndex[i] : byName![name];
-    if (name === PROTO) {
+    if (name === '__proto__') {
       if (value !== undefined) setOwn(row, name, typeof value === 'string' ? decoders[i]!(value) : decodeText(value, columns[i]!.typeOid, name, registry));
       else if (byIndex || Object.hasOwn(byName!, name)) unchanged.push(name);
     } else if (typeof value === 'string') row[name] = decoders[i]!(value);
@@ -526,18 +527,6 @@ export function decodeQueryRow(
     setOwn(out, field.name, decodeText(value, field.dataTypeID, field.name, registry));
   });
   return out;
-}
-
-/**
- * A column may be named "__proto__" (a quoted identifier): assigned to a plain object, that
- * name sets the object's prototype instead of adding a member, and the column vanished from
- * the row (found by the capjson engineer of #11). Defined as an own member, it is a member
- * like any other (JSON.stringify and Object.keys see it).
- */
-const PROTO = '__proto__';
-function setOwn(row: Record<string, unknown>, name: string, value: unknown): void {
-  if (name === PROTO) Object.defineProperty(row, name, { value, enumerable: true, writable: true, configurable: true });
-  else row[name] = value;
 }
 
 function decodeText(value: unknown, oid: number, column: string, registry: TypeRegistry): unknown {
