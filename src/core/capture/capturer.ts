@@ -14,12 +14,13 @@ import { isFenced } from '../kafka/retry.js';
 import type { Logger } from '../logger.js';
 import type { PipelineMetrics } from '../metrics.js';
 import { backoffDelays } from '../backoff.js';
-import { sleep, sleepUnlessAborted, withTimeout } from '../timeout.js';
+import { sleep, sleepUnlessAborted } from '../timeout.js';
 import { SESSION_OPTIONS, TypeRegistry } from '../source/pg-types.js';
 import { beginTransaction, eventsOf, type OpenTransaction, type SourceInfo } from './assembler.js';
 import { isCovered, isTransactionCovered, type Checkpoint } from './checkpoint.js';
 import { captureProducer, checkpointGroupOf, readCheckpoint, type CaptureProducer } from './kafka-writer.js';
 import { KafkaLostCommitError, VerifiedConfirms } from './verified-confirms.js';
+import { startReadBacks } from './read-backs.js';
 import { CheckpointUnreadableError } from '../kafka/checkpointed-producer.js';
 import { ChunkPool, RecordBuffer } from './record-buffer.js';
 import { ConfirmGate } from './confirm-gate.js';
@@ -68,7 +69,6 @@ interface Batch {
 /** How long this capturer's own replication connection may take to leave the slot after a failure (Capturer.heldByAnother). */
 const OWN_SLOT_RELEASE_MS = 5000;
 
-/** A checkpoint held back longer than this is the broker's stuck transaction, not a restart's coordinator loading. */
 /** How often capture reads its checkpoint back while an LSN waits to be confirmed (./verified-confirms.ts). */
 const READBACK_EVERY_MS = 1000;
 
@@ -78,6 +78,7 @@ const READBACK_FAILING_MS = 60_000;
 /** The read-back at a graceful stop waits this long at most. */
 const LAST_READBACK_MS = 5000;
 
+/** A checkpoint held back longer than this is the broker's stuck transaction, not a restart's coordinator loading. */
 const HELD_BACK_MS = 60_000;
 
 const emptyBatch = (pool: ChunkPool): Batch => ({ records: new RecordBuffer(pool), firstAt: 0, counts: new Map(), lastComplete: null, partial: null });
@@ -356,9 +357,18 @@ export class Capturer {
     let answered = start?.events_total ?? 0;
     const verified = new VerifiedConfirms(answered, (lsn) => this.confirm(stream, lsn));
     const gate = new ConfirmGate((lsn) => verified.offer(lsn, answered));
-    const readbacks = this.readBackEvery(verified, readShown, (err) => {
-      commitFailure ??= err;
-      stream.interrupt();
+    const readbacks = startReadBacks({
+      verified,
+      readShown,
+      lost: (err) => {
+        commitFailure ??= err;
+        stream.interrupt();
+      },
+      logger: this.logger,
+      kafkaAway: () => downOrJustBack('kafka'),
+      everyMs: READBACK_EVERY_MS,
+      failingMs: READBACK_FAILING_MS,
+      lastMs: LAST_READBACK_MS,
     });
     const encoder = new ChangeEncoder(this.config.kafka.maxRecordBytes);
 
@@ -530,48 +540,6 @@ export class Capturer {
     const [topic] = await readback.fetchOffsets({ groupId: checkpointGroupOf(this.config), topics: [this.names.checkpointsTopic] });
     const partition = topic?.partitions.find((p) => p.partition === 0);
     return partition && partition.offset !== '-1' ? Number(partition.offset) : 0;
-  }
-
-  /**
-   * Reads the checkpoint back every READBACK_EVERY_MS while an LSN waits for it, one read at a
-   * time (./verified-confirms.ts). A read showing less than a commit Kafka answered calls
-   * `lost`; reads that keep failing while commits go on are said once (the slot keeps WAL).
-   */
-  private readBackEvery(verified: VerifiedConfirms, readShown: () => Promise<number>, lost: (err: KafkaLostCommitError) => void): { last(): Promise<void>; stop(): void } {
-    let reading: Promise<void> | null = null;
-    let failingSince: number | null = null;
-    let told = false;
-    const read = (): Promise<void> => {
-      const asked = verified.wanted();
-      if (asked === null) return Promise.resolve();
-      return readShown().then(
-        (shown) => {
-          if (told) this.logger.info('capture reads its checkpoint back from Kafka again: confirming to PostgreSQL');
-          failingSince = null;
-          told = false;
-          if (verified.readBack(shown, asked) === 'lost') lost(new KafkaLostCommitError(shown, asked));
-        },
-        (err: Error) => {
-          failingSince ??= Date.now();
-          const fields = { error: err.message };
-          if (Date.now() - failingSince > READBACK_FAILING_MS && !told) {
-            told = true;
-            this.logger.warn('capture cannot read its checkpoint back from Kafka: PostgreSQL is not told what Kafka holds, so the slot keeps its WAL; retrying', fields);
-          } else this.logger.debug('capture: checkpoint read-back failed', fields);
-        },
-      );
-    };
-    const timer = setInterval(() => {
-      if (reading === null && verified.wanted() !== null) reading = read().finally(() => (reading = null));
-    }, READBACK_EVERY_MS);
-    return {
-      // At a graceful stop: bounded, a Kafka gone away must not hold the stop (the slot just stays behind).
-      last: async () => {
-        await reading;
-        await withTimeout(read(), LAST_READBACK_MS, 'the last checkpoint read-back').catch(() => {});
-      },
-      stop: () => clearInterval(timer),
-    };
   }
 
   /** Called only when nothing read is waiting for Kafka, so confirming is progress too (health/progress.ts). */
