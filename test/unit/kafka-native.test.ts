@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import type { Logger } from '../../src/core/logger.js';
-import { forwardLogs, isBrokenTransaction, isNativeFenced, librdkafkaSettings } from '../../src/core/clients/librdkafka.js';
+import { forwardLogs, isBrokenTransaction, isKafkaBrokerChurn, isNativeFenced, librdkafkaSettings } from '../../src/core/clients/librdkafka.js';
 import { isFenced } from '../../src/core/kafka/retry.js';
 import { logRetried, seekUntilApplied } from '../../src/core/clients/batch-consumer.js';
 import { outageFailure, outageRecovered, resetOutages } from '../../src/core/outages.js';
@@ -21,6 +21,16 @@ function recordingLogger(): { logger: Logger; lines: string[] } {
 }
 
 describe('librdkafka settings and logs', () => {
+  it('tells the broker restarting or moving a coordinator from other failures', () => {
+    // The failure server-restarts saw 4 s after the broker came back (code 16, NOT_COORDINATOR).
+    const notCoordinator = Object.assign(new Error('Failed to commit offsets to transaction on broker 127.0.0.1:35985/1: p.checkpoints((null))[0](Broker: Not coordinator) (after 43ms)'), { code: 16 });
+    assert.equal(isKafkaBrokerChurn(notCoordinator), true);
+    assert.equal(isKafkaBrokerChurn(Object.assign(new Error('Broker: Coordinator load in progress'), { code: -1 })), true, 'by its text when the code is -1');
+    assert.equal(isKafkaBrokerChurn(new Error('the replication stream timed out')), false, 'our own timeouts are not Kafka');
+    assert.equal(isKafkaBrokerChurn(Object.assign(new Error('Broker: Topic authorization failed'), { code: 29 })), false);
+    assert.equal(isKafkaBrokerChurn(null), false);
+  });
+
   it('turns KafkaConfig into librdkafka settings', () => {
     const kafka = { ...stackConfig().kafka, brokers: ['k1:9092', 'k2:9092'], clientId: 'me', retry: { retries: 'forever' as const, initialDelayMs: 300, maxDelayMs: 30_000 } };
     const s = librdkafkaSettings(kafka, { connectionTimeoutMs: 5000 });

@@ -29,7 +29,7 @@ import { ensurePublication, ensureSlot, preflight } from './setup.js';
 import { StreamctlError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
 import { downOrJustBack, isConnectionError, outageFailure, outageRecovered, portsOf, serverOf, unreachableServer } from '../outages.js';
-import { isBrokenTransaction } from '../clients/librdkafka.js';
+import { isBrokenTransaction, isKafkaBrokerChurn } from '../clients/librdkafka.js';
 
 /**
  * Both results once both have settled, or the first failure (a's before b's). Never leaves
@@ -195,7 +195,11 @@ export class Capturer {
           serverOf(err, { postgres: this.config.postgres.port, kafka: portsOf(this.config.kafka.brokers) }) ??
           // A cut connection that names no server: the one that refuses now, else PostgreSQL
           // (Kafka's client names its errors, so a bare socket error here is node-postgres's).
-          (isConnectionError(err) ? ((await unreachableServer({ postgres: this.config.postgres, kafka: this.config.kafka.brokers })) ?? 'postgres') : undefined);
+          (isConnectionError(err) ? ((await unreachableServer({ postgres: this.config.postgres, kafka: this.config.kafka.brokers })) ?? 'postgres') : undefined) ??
+          // The broker's own answer for a coordinator restarting or moving (NOT_COORDINATOR on the
+          // checkpoint's offsets, 4 s after the broker came back, failed one server-restarts run of
+          // ~25 with a warning beside the outage's line): Kafka's restart, told as its outage.
+          (isKafkaBrokerChurn(err) ? 'kafka' : undefined);
         if (err instanceof KafkaLostCommitError) this.logger.error('Kafka lost a commit it had answered; restarting capture from the checkpoint Kafka shows', fields);
         else if (server) outageFailure(this.logger, server, err, 'capture', { attempt: this.failures, retry_in_ms: delay });
         else if (isRoutineRetry((err as Error).message, {})) this.logger.debug('capture restarting after a routine broker answer', fields);

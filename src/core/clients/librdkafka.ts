@@ -125,6 +125,18 @@ export function isKafkaChurn(err: unknown): boolean {
 }
 
 /**
+ * A librdkafka error that is the broker restarting or moving a coordinator: its code
+ * (isRoutineError), or the broker's answer in its text. Not any text that says "timed out":
+ * capture's own errors can, and they are not Kafka's (capture tells these as Kafka's outage).
+ */
+export function isKafkaBrokerChurn(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (!e) return false;
+  if (typeof e.code === 'number' && e.code !== -1 && isRoutineError({ code: e.code, message: '' })) return true;
+  return typeof e.message === 'string' && /\bBroker: (Not coordinator|Coordinator load in progress|Coordinator not available|Leader not available)\b/i.test(e.message);
+}
+
+/**
  * A librdkafka fenced producer: `ERR__FENCED` (-144, the fatal error librdkafka raises once
  * the broker said the epoch is old) or the broker's own PRODUCER_FENCED / INVALID_PRODUCER_EPOCH.
  */
