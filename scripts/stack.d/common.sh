@@ -28,6 +28,16 @@ pid_is() {
   [[ $state != Z ]] || return 1
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$marker"
 }
+# pid_alive PID: the process exists and is not a zombie. What wait_for asks during a start:
+# the marker check of pid_is can miss while the start shell execs the server (/proc/PID/cmdline
+# reads empty until the new program's arguments are set up, longer under load), and a PID
+# reused within a start's seconds is not a worry there.
+pid_alive() {
+  local pid=$1 state
+  [[ $pid =~ ^[0-9]+$ ]] && [[ -d /proc/$pid ]] || return 1
+  state=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [[ -n $state && $state != Z ]]
+}
 read_pid() { [[ -f $1 ]] && head -n1 "$1" 2>/dev/null | tr -dc '0-9'; }
 
 port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
@@ -83,16 +93,18 @@ stop_pid() {
 }
 
 # wait_for PART TIMEOUT LOGFILE PID MARKER CHECK...: poll CHECK until it succeeds; fail early if
-# the process dies, fail with the log's tail on timeout. Gone means not seen on two looks in a
-# row: while the start_detached shell execs the server, /proc/PID/cmdline can read empty for
-# an instant (a clean-clone run failed 'prometheus: process exited during start-up' with
-# that very process up and listening).
+# the process dies, fail with the log's tail on timeout. Gone means no such process (or a
+# zombie) on two looks in a row, not a marker missing from its command line: two clean-clone
+# runs failed 'prometheus: process exited during start-up' with that very process up and
+# listening, the second after a fix that only asked for two misses of the marker in a row
+# (MARKER stays in the signature: the callers name what they start).
 wait_for() {
   local part=$1 t=$2 logf=$3 pid=$4 marker=$5; shift 5
   local deadline=$((SECONDS + t)) missed=0
+  : "$marker"
   while ((SECONDS < deadline)); do
     "$@" && return 0
-    if [[ -n $pid ]] && ! pid_is "$pid" "$marker"; then
+    if [[ -n $pid ]] && ! pid_alive "$pid"; then
       if ((++missed >= 2)); then
         fail "$part" "$logf" "process $pid exited during start-up"
         return 1
