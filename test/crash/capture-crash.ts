@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { makePgClient } from '../../src/core/clients/postgres.js';
-import { checkpointGroupOf, readCheckpoint } from '../../src/core/capture/kafka-writer.js';
+import { readCheckpoint, shownEventsTotal } from '../../src/core/capture/kafka-writer.js';
 import { RestartSafeAdmin } from '../../src/core/clients/restart-safe-admin.js';
 import { recordKey } from '../../src/core/event/identity.js';
 import { createWorkloadTables, runWorkload } from './workload.js';
@@ -128,12 +128,8 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
         // Capture is back once a change written now is in a committed checkpoint. If it is not
         // within 2 minutes, Kafka kept a transaction open that its coordinator forgot: aborted
         // the way the README tells an operator to, then capture must go on and lose nothing.
-        // The checkpoint's events_total is its group's committed offset, read the consumer's way:
-        // the admin's offset fetch can abort the process around a broker restart (librdkafka#4605).
-        const committed = async () => {
-          const [topic] = await safeAdmin.fetchOffsets({ groupId: checkpointGroupOf(config), topics: [`${tag}.checkpoints`] }).catch(() => []);
-          return Number(topic?.partitions.find((p) => p.partition === 0)?.offset ?? -1);
-        };
+        // Read the consumer's way: the admin's offset fetch can abort the process around a broker restart (librdkafka#4605).
+        const committed = () => shownEventsTotal(safeAdmin, config).catch(() => -1);
         const before = await committed();
         await db.query(`INSERT INTO ${tables.notes} (body) VALUES ('probe after broker restart ${restart}')`);
         probes++;

@@ -35,7 +35,8 @@ describe('capture reads its checkpoint back', () => {
     mock.timers.tick(3000);
     await settle();
     assert.equal(reads, 0, 'nothing waits: no read');
-    verified.offer(100n, 20);
+    verified.handedOver(20);
+    verified.committed(100n, 20);
     mock.timers.tick(1000);
     await settle();
     assert.deepEqual(confirmed, [100n]);
@@ -45,11 +46,22 @@ describe('capture reads its checkpoint back', () => {
     r.stop();
   });
 
-  it('a read showing less than an answered commit reports the commit lost', async () => {
+  it('a read showing less than a commit answered before it began reports the commit lost; one still in flight does not', async () => {
+    const inFlight = new VerifiedConfirms(10, () => {});
+    const none: KafkaLostCommitError[] = [];
+    const r0 = start(inFlight, async () => 10, { lost: (e) => none.push(e) });
+    inFlight.handedOver(20);
+    inFlight.unwritten(130n); // a keepalive waiting for the batch in flight (checkpoint 20, not answered yet)
+    mock.timers.tick(1000);
+    await settle();
+    assert.deepEqual(none, []);
+    r0.stop();
+
     const verified = new VerifiedConfirms(10, () => {});
     const lost: KafkaLostCommitError[] = [];
     const r = start(verified, async () => 10, { lost: (e) => lost.push(e) });
-    verified.offer(100n, 20);
+    verified.handedOver(20);
+    verified.committed(100n, 20);
     mock.timers.tick(1000);
     await settle();
     assert.equal(lost.length, 1);
@@ -65,7 +77,8 @@ describe('capture reads its checkpoint back', () => {
       if (failing) throw new Error('kafka: request fetchOffsets timed out');
       return 20;
     }, { away: () => away });
-    verified.offer(100n, 20);
+    verified.handedOver(20);
+    verified.committed(100n, 20);
     for (let s = 0; s < 90; s++) {
       mock.timers.tick(1000);
       await settle();
@@ -89,7 +102,8 @@ describe('capture reads its checkpoint back', () => {
     const confirmed: bigint[] = [];
     const verified = new VerifiedConfirms(10, (lsn) => confirmed.push(lsn));
     const r = start(verified, async () => 30);
-    verified.offer(100n, 30);
+    verified.handedOver(30);
+    verified.committed(100n, 30);
     r.stop();
     await r.last();
     assert.deepEqual(confirmed, [100n]);

@@ -7,53 +7,69 @@ const make = (startEventsTotal: number) => {
   return { confirmed, v: new VerifiedConfirms(startEventsTotal, (lsn) => confirmed.push(lsn)) };
 };
 
-describe('capture confirms only what Kafka shows again', () => {
-  it('an LSN covered by what Kafka already showed (the start checkpoint) is confirmed at once', () => {
+describe('capture confirms only what Kafka shows', () => {
+  it('an LSN that needed no write, with nothing unshown before it, is confirmed at once', () => {
     const { v, confirmed } = make(10);
-    v.offer(5n, 10);
+    v.unwritten(5n);
     assert.deepEqual(confirmed, [5n]);
-    assert.equal(v.wanted(), null);
+    assert.equal(v.waits(), false);
   });
 
-  it('an LSN of a commit Kafka answered waits for a read that shows that commit', () => {
+  it('a batch Kafka answered waits for a read that shows its checkpoint', () => {
     const { v, confirmed } = make(10);
-    v.offer(100n, 20);
+    v.handedOver(20);
+    v.committed(100n, 20);
+    assert.equal(v.answered(), 20);
     assert.deepEqual(confirmed, []);
-    assert.equal(v.wanted(), 20);
-    assert.equal(v.readBack(20, 20), 'ok');
+    assert.equal(v.waits(), true);
+    v.readBack(10);
+    assert.deepEqual(confirmed, [], 'a read of the older checkpoint confirms nothing');
+    v.readBack(20);
     assert.deepEqual(confirmed, [100n]);
-    assert.equal(v.wanted(), null);
+    assert.equal(v.waits(), false);
   });
 
-  it('a keepalive after the batch waits with it; a later commit waits for its own read', () => {
+  it('an LSN read while a batch commits waits for that batch, then goes with it, in LSN order', () => {
+    const { v, confirmed } = make(10);
+    v.handedOver(20); // the batch ending at 100
+    v.unwritten(130n); // a keepalive read while it commits
+    v.readBack(10);
+    assert.deepEqual(confirmed, [], 'not before the batch in flight');
+    v.committed(100n, 20);
+    v.handedOver(30);
+    v.committed(140n, 30);
+    v.readBack(20);
+    assert.deepEqual(confirmed, [130n]);
+    v.readBack(30);
+    assert.deepEqual(confirmed, [130n, 140n]);
+  });
+
+  it('after a failed commit nothing is confirmed: what waits needs a checkpoint Kafka never shows', () => {
+    const { v, confirmed } = make(10);
+    v.handedOver(20);
+    v.unwritten(130n); // read while the batch commits; then its commit fails
+    v.unwritten(150n); // a keepalive of the same turn, before the loop sees the failure
+    v.readBack(10);
+    assert.deepEqual(confirmed, []);
+    assert.equal(v.answered(), 10, 'the failed commit was never answered');
+  });
+
+  it('a partial batch (no whole PostgreSQL transaction) is answered without an LSN of its own', () => {
     const { v, confirmed } = make(0);
-    v.offer(100n, 20);
-    v.offer(120n, 20); // nothing to write after the batch: the same commit covers it
-    v.offer(130n, 30);
-    assert.equal(v.wanted(), 30);
-    // A read begun before the second commit was answered shows the first only.
-    assert.equal(v.readBack(20, 20), 'ok');
-    assert.deepEqual(confirmed, [120n]);
-    assert.equal(v.readBack(30, 30), 'ok');
-    assert.deepEqual(confirmed, [120n, 130n]);
-  });
-
-  it('a read showing less than an answered commit is a lost commit: nothing past what it shows is confirmed', () => {
-    const { v, confirmed } = make(10);
-    v.offer(100n, 20);
-    v.offer(200n, 30);
-    assert.equal(v.readBack(20, 30), 'lost');
-    assert.deepEqual(confirmed, [100n]);
-    assert.equal(v.readBack(10, 30), 'lost');
-    assert.deepEqual(confirmed, [100n]);
-  });
-
-  it('what waits is never confirmed at once by a later offer, so confirmations stay in LSN order', () => {
-    const { v, confirmed } = make(10);
-    v.offer(100n, 20);
-    v.offer(110n, 10); // cannot happen in capture (needs only grow); kept in order all the same
+    v.handedOver(20);
+    v.committed(null, 20);
+    assert.equal(v.answered(), 20);
+    assert.equal(v.waits(), false);
     assert.deepEqual(confirmed, []);
-    v.readBack(20, 20);
-    assert.deepEqual(confirmed, [110n]);
+  });
+
+  it('a read showing more than one waiting checkpoint confirms the last LSN it covers only', () => {
+    const { v, confirmed } = make(0);
+    for (const [lsn, total] of [[100n, 20], [200n, 30], [300n, 40]] as const) {
+      v.handedOver(total);
+      v.committed(lsn, total);
+    }
+    v.readBack(35);
+    assert.deepEqual(confirmed, [200n]);
   });
 });

@@ -18,12 +18,11 @@ import { sleep, sleepUnlessAborted } from '../timeout.js';
 import { SESSION_OPTIONS, TypeRegistry } from '../source/pg-types.js';
 import { beginTransaction, eventsOf, type OpenTransaction, type SourceInfo } from './assembler.js';
 import { isCovered, isTransactionCovered, type Checkpoint } from './checkpoint.js';
-import { captureProducer, checkpointGroupOf, readCheckpoint, type CaptureProducer } from './kafka-writer.js';
+import { captureProducer, readCheckpoint, shownEventsTotal, type CaptureProducer } from './kafka-writer.js';
 import { KafkaLostCommitError, VerifiedConfirms } from './verified-confirms.js';
 import { startReadBacks } from './read-backs.js';
 import { CheckpointUnreadableError } from '../kafka/checkpointed-producer.js';
 import { ChunkPool, RecordBuffer } from './record-buffer.js';
-import { ConfirmGate } from './confirm-gate.js';
 import { ReplicationStream } from './replication-stream.js';
 import { ensurePublication, ensureSlot, preflight } from './setup.js';
 import { StreamctlError } from '../errors.js';
@@ -273,7 +272,7 @@ export class Capturer {
       this.streaming();
       lagTimer = setInterval(() => void this.measureLag(pgAdmin), this.config.capture.slotLagIntervalMs);
       void this.measureLag(pgAdmin);
-      await this.loop(stream, writer, registry, checkpoint, signal, () => this.readShown(readback));
+      await this.loop(stream, writer, registry, checkpoint, signal, () => shownEventsTotal(readback, this.config));
     } finally {
       clearInterval(lagTimer);
       // On a failure, let the commit in flight finish (or fail) before the connections close under it.
@@ -357,10 +356,7 @@ export class Capturer {
     /** The checkpoint ends inside this transaction: only then can a single change of it be covered. */
     let partlyCovered = false;
     let commitFailure: unknown = null;
-    /** events_total of the last checkpoint whose commit Kafka answered: what an LSN offered now needs Kafka to show. */
-    let answered = start?.events_total ?? 0;
-    const verified = new VerifiedConfirms(answered, (lsn) => this.confirm(stream, lsn));
-    const gate = new ConfirmGate((lsn) => verified.offer(lsn, answered));
+    const verified = new VerifiedConfirms(start?.events_total ?? 0, (lsn) => this.confirm(stream, lsn));
     const readbacks = startReadBacks({
       verified,
       readShown,
@@ -384,7 +380,6 @@ export class Capturer {
     const commit = (committing: Batch, next: Checkpoint): Promise<void> => {
       const started = performance.now();
       const count = committing.records.length;
-      gate.begin();
       // Once produced, every record is copied into the client's queue: the batch's buffers go
       // back to the pool then, not at the commit (they were a second copy of the batch for
       // the whole of the commit's round trips).
@@ -401,15 +396,14 @@ export class Capturer {
           this.inFlight = null;
           this.committed();
           this.progress.progress(`checkpoint ${next.lsn}`);
-          // PostgreSQL may forget the WAL of the transactions this commit covers once Kafka shows it (readbacks).
-          answered = next.events_total;
-          gate.committed(committing.lastComplete?.endLsn ?? null);
+          // PostgreSQL may forget the WAL of the transactions this commit covers once Kafka shows it (read-backs).
+          verified.committed(committing.lastComplete?.endLsn ?? null, next.events_total);
           stream.interrupt();
         },
         (err: unknown) => {
+          // Nothing more is confirmed: what waits needs this checkpoint, which Kafka never shows.
           commitFailure = err;
           this.inFlight = null;
-          gate.failed();
           stream.interrupt();
         },
       );
@@ -440,6 +434,7 @@ export class Capturer {
           };
       eventsTotal = next.events_total;
       checkpoint = next;
+      verified.handedOver(next.events_total);
       this.inFlight = commit(batch, next);
       batch = emptyBatch(pool);
     };
@@ -477,7 +472,7 @@ export class Capturer {
         if (item.kind === 'keepalive') {
           // Every change before this keepalive has been handled; with nothing pending, the
           // slot may move up to here, so it does not hold WAL written for other tables.
-          if (tx === null && batch.records.length === 0) gate.confirmWhenCommitted(item.walEnd);
+          if (tx === null && batch.records.length === 0) verified.unwritten(item.walEnd);
           continue;
         }
         const message: Pgoutput.Message = item.message;
@@ -497,7 +492,7 @@ export class Capturer {
             const endLsn = message.commitEndLsn ? parseLsn(message.commitEndLsn) : tx.commitLsn;
             if (batch.records.length === 0) {
               // Nothing of it is waiting for Kafka (skipped, or no published change).
-              gate.confirmWhenCommitted(endLsn);
+              verified.unwritten(endLsn);
             } else {
               batch.lastComplete = { commitLsn: tx.commitLsn, endLsn };
               batch.partial = null;
@@ -537,13 +532,6 @@ export class Capturer {
     } finally {
       readbacks.stop();
     }
-  }
-
-  /** The checkpoint group's committed offset: the events_total of the last checkpoint Kafka shows committed. */
-  private async readShown(readback: RestartSafeAdmin): Promise<number> {
-    const [topic] = await readback.fetchOffsets({ groupId: checkpointGroupOf(this.config), topics: [this.names.checkpointsTopic] });
-    const partition = topic?.partitions.find((p) => p.partition === 0);
-    return partition && partition.offset !== '-1' ? Number(partition.offset) : 0;
   }
 
   /** Called only when nothing read is waiting for Kafka, so confirming is progress too (health/progress.ts). */

@@ -40,3 +40,15 @@ export function captureProducer(config: Config, logger: Logger): CaptureProducer
 export async function readCheckpoint(admin: OffsetAdmin, config: Config): Promise<Checkpoint | null> {
   return readStoredCheckpoint(admin, captureCheckpointStore(config));
 }
+
+/**
+ * The events_total of the last capture checkpoint Kafka shows committed: the checkpoint group's
+ * committed offset (0 when none). With the consumer's committed() (RestartSafeAdmin), a
+ * read_committed fetch that waits while a transaction's offsets are pending.
+ */
+export async function shownEventsTotal(admin: Pick<OffsetAdmin, 'fetchOffsets'>, config: Config): Promise<number> {
+  const store = captureCheckpointStore(config);
+  const [topic] = await admin.fetchOffsets({ groupId: store.group, topics: [store.checkpointsTopic] });
+  const partition = topic?.partitions.find((p) => p.partition === 0);
+  return partition && partition.offset !== '-1' ? Number(partition.offset) : 0;
+}

@@ -20,22 +20,26 @@ export interface ReadBackOptions {
 
 /**
  * Reads capture's checkpoint back every `everyMs` while an LSN waits to be confirmed, one read
- * at a time (./verified-confirms.ts says why). Reads that keep failing for `failingMs` while
- * Kafka is not known to be away are said once, and their end once.
+ * at a time (./verified-confirms.ts says why). A read showing less than a commit Kafka had
+ * answered when the read began (a read_committed read waits for pending offsets, so it cannot
+ * show an older one) means Kafka lost that commit: `lost`, and capture restarts from what
+ * Kafka shows, reading those changes from PostgreSQL again. Reads that keep failing for
+ * `failingMs` while Kafka is not known to be away are said once, and their end once.
  */
 export function startReadBacks(o: ReadBackOptions): { last(): Promise<void>; stop(): void } {
   let reading: Promise<void> | null = null;
   let failingSince: number | null = null;
   let told = false;
   const read = (): Promise<void> => {
-    const asked = o.verified.wanted();
-    if (asked === null) return Promise.resolve();
+    if (!o.verified.waits()) return Promise.resolve();
+    const asked = o.verified.answered();
     return o.readShown().then(
       (shown) => {
         if (told) o.logger.info('capture reads its checkpoint back from Kafka again: confirming to PostgreSQL');
         failingSince = null;
         told = false;
-        if (o.verified.readBack(shown, asked) === 'lost') o.lost(new KafkaLostCommitError(shown, asked));
+        o.verified.readBack(shown);
+        if (shown < asked) o.lost(new KafkaLostCommitError(shown, asked));
       },
       (err: Error) => {
         failingSince ??= Date.now();
@@ -49,7 +53,7 @@ export function startReadBacks(o: ReadBackOptions): { last(): Promise<void>; sto
     );
   };
   const timer = setInterval(() => {
-    if (reading === null && o.verified.wanted() !== null) reading = read().finally(() => (reading = null));
+    if (reading === null && o.verified.waits()) reading = read().finally(() => (reading = null));
   }, o.everyMs);
   return {
     // At a graceful stop: bounded, a Kafka gone away must not hold the stop (the slot just stays behind).
