@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { makePgClient } from '../../src/core/clients/postgres.js';
@@ -73,7 +74,8 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
     STREAMCTL_POSTGRES_TABLES: Object.values(tables).map((t) => `public.${t}`).join(','),
     STREAMCTL_METRICS_PORT: '0',
     STREAMCTL_CAPTURE_MAX_BATCH_EVENTS: String(options.maxBatchEvents),
-    STREAMCTL_LOG_LEVEL: 'warn',
+    // CRASH_CAPTURER_LOG_LEVEL (info, debug): more of the capturer's story, for a failure's diagnosis.
+    STREAMCTL_LOG_LEVEL: process.env['CRASH_CAPTURER_LOG_LEVEL'] ?? 'warn',
   };
   const config: Config = loadConfig({ env });
   const slot = `streamctl_${tag}`;
@@ -116,6 +118,9 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
       })();
       child = startCapturer(env, true);
       const stderr = collectStderr(child);
+      // CRASH_CAPTURER_LOG=FILE: the broker-restart capturer's whole log, written there at the end (or on a failure).
+      const logFile = process.env['CRASH_CAPTURER_LOG'];
+      if (logFile) child.once('exit', () => writeFileSync(logFile, stderr.text));
       const childExit = exited(child);
       for (let restart = 1; restart <= options.brokerRestarts!; restart++) {
         const [lo, hi] = options.killWindowMs;

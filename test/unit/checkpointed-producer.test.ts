@@ -110,6 +110,25 @@ describe('checkpointed producer', () => {
     await assert.rejects(producer.begin(), /fenced/);
   });
 
+  it('a fencing of a transaction open past its timeout is Kafka aborting it (TransactionTimedOutError), not another process', async () => {
+    const { isFenced, TransactionTimedOutError } = await import('../../src/core/kafka/retry.js');
+    const past = recordingClient({ fenceOnCommit: true });
+    // Timeout 0: any transaction is past it by the time it commits.
+    const timedOut = new CheckpointedProducer(past.client, { changesTopic: 'changes', store, transactionTimeoutMs: 0 });
+    await timedOut.connect();
+    const err = await timedOut.commitAll([record(10)], { n: 1 }).then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof TransactionTimedOutError, String(err));
+    assert.equal(isFenced(err), false, 'the capturer and backfill must not take it for a takeover');
+    assert.equal(timedOut.state, 'fenced', 'the producer is finished all the same: a new one is made');
+    // Within its timeout, the same answer is a takeover.
+    const young = recordingClient({ fenceOnCommit: true });
+    const fenced = new CheckpointedProducer(young.client, { changesTopic: 'changes', store, transactionTimeoutMs: 60_000 });
+    await fenced.connect();
+    const err2 = await fenced.commitAll([record(10)], { n: 1 }).then(() => null, (e: unknown) => e);
+    assert.equal(isFenced(err2), true);
+    assert.ok(!(err2 instanceof TransactionTimedOutError));
+  });
+
   it('is fenced when the abort says so, though the failure that led to it was only the records purged (what librdkafka does to a zombie)', async () => {
     const { client } = recordingClient({ failFlush: true, fenceOnAbort: true });
     const producer = producerOn(client);

@@ -10,7 +10,7 @@ import { oversizeLogFields } from '../event/oversize.js';
 import { ChangeEncoder } from './change-encoder.js';
 import { formatLsn, parseLsn } from '../event/lsn.js';
 import { ensureTopics } from '../kafka/topics.js';
-import { isFenced } from '../kafka/retry.js';
+import { isFenced, TransactionTimedOutError } from '../kafka/retry.js';
 import type { Logger } from '../logger.js';
 import type { PipelineMetrics } from '../metrics.js';
 import { backoffDelays } from '../backoff.js';
@@ -204,7 +204,7 @@ export class Capturer {
         else if (isRoutineRetry((err as Error).message, {})) this.logger.debug('capture restarting after a routine broker answer', fields);
         // A broker restart can end the transaction that was open across it (INVALID_TXN_STATE, a
         // fatal producer): expected on the way back, so told as part of that outage.
-        else if (isBrokenTransaction(err) && downOrJustBack('kafka')) this.logger.info('the Kafka restart ended the open transaction; restarting from the last checkpoint', fields);
+        else if ((isBrokenTransaction(err) || err instanceof TransactionTimedOutError) && downOrJustBack('kafka')) this.logger.info('the Kafka restart ended the open transaction; restarting from the last checkpoint', fields);
         else this.logger.warn('capture interrupted, restarting from the last checkpoint', fields);
         await sleepUnlessAborted(delay, signal);
       }

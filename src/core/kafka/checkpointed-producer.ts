@@ -1,6 +1,6 @@
 import type { KafkaConfig } from '../config/types.js';
 import type { Logger } from '../logger.js';
-import { isFenced } from './retry.js';
+import { explainFenced, isFenced } from './retry.js';
 import { TransactionStateMachine } from './transaction-state.js';
 import { NativeTransactionalClient, type TransactionalClient } from './transactional-client.js';
 
@@ -51,7 +51,7 @@ export class CheckpointedProducer<T> {
 
   constructor(
     private readonly client: TransactionalClient,
-    private readonly options: Pick<CheckpointedProducerOptions<T>, 'changesTopic' | 'store'>,
+    private readonly options: Pick<CheckpointedProducerOptions<T>, 'changesTopic' | 'store'> & Partial<Pick<CheckpointedProducerOptions<T>, 'transactionTimeoutMs'>>,
   ) {}
 
   get state(): TransactionStateMachine['state'] {
@@ -113,11 +113,18 @@ export class CheckpointedProducer<T> {
  * (memory holds at most the queue's bound).
  */
 export class CheckpointedTransaction<T> {
+  private readonly openedAt = Date.now();
+
   constructor(
     private readonly client: TransactionalClient,
     private readonly machine: TransactionStateMachine,
-    private readonly options: Pick<CheckpointedProducerOptions<T>, 'changesTopic' | 'store'>,
+    private readonly options: Pick<CheckpointedProducerOptions<T>, 'changesTopic' | 'store'> & Partial<Pick<CheckpointedProducerOptions<T>, 'transactionTimeoutMs'>>,
   ) {}
+
+  /** What is thrown: a fencing of this transaction once it is past its timeout is Kafka's abort of it, not another process (retry.ts). */
+  private explain(err: unknown): unknown {
+    return explainFenced(err, Date.now() - this.openedAt, this.options.transactionTimeoutMs);
+  }
 
   /** Returns a promise only when the record has to wait for room in the client's queue (see TransactionalClient.produce). */
   add(record: OutgoingRecord): Promise<void> | void {
@@ -127,12 +134,12 @@ export class CheckpointedTransaction<T> {
       waiting = this.client.produce(this.options.changesTopic, record.key, record.value, record.headers);
     } catch (err) {
       this.failed(err);
-      throw err;
+      throw this.explain(err);
     }
     if (!waiting) return;
     return waiting.catch((err: unknown) => {
       this.failed(err);
-      throw err;
+      throw this.explain(err);
     });
   }
 
@@ -166,7 +173,7 @@ export class CheckpointedTransaction<T> {
     } catch (err) {
       if (isFenced(err)) {
         if (!this.machine.fenced) this.machine.transitionTo('fenced');
-        throw err;
+        throw this.explain(err);
       }
       await this.abort();
       throw err;
@@ -184,7 +191,7 @@ export class CheckpointedTransaction<T> {
       // here was only its side effect (records purged from the queue): fenced is final.
       if (isFenced(err)) {
         this.machine.transitionTo('fenced');
-        throw err;
+        throw this.explain(err);
       }
       // Anything else: the broker aborts the transaction when it times out, or when this id is initialised again.
     }
