@@ -62,11 +62,20 @@ export function outageFailure(logger: Logger, server: ServerName, error: unknown
  * evidence must be an answer to a request made now (a new connection, a commit, a probe):
  * records a consumer hands over are not, as librdkafka fetches ahead and kept handing over
  * what it had read before the outage (server-restarts saw "reachable again" 2.2 s into a 30 s
- * Kafka outage, then a second outage opened).
+ * Kafka outage, then a second outage opened), nor is an answer to a request sent before the
+ * outage began (`askedAt`).
  */
-export function outageRecovered(logger: Logger, server: ServerName, reportedBy: string): void {
+export function outageRecovered(logger: Logger, server: ServerName, reportedBy: string, askedAt?: number): void {
   const current = open.get(server);
   if (!current) return;
+  // An answer to a request sent before the outage began (`askedAt`, Date.now() when it was
+  // sent) is not evidence that it ended: a broker shutting down on SIGTERM refuses new
+  // connections first and still answers, for a moment, what its open ones had sent (a commit
+  // in flight), which used to end the outage at once and open a second one a moment later.
+  if (askedAt !== undefined && askedAt < current.since) {
+    logger.debug(`${server}: an answer to a request sent before the outage began; still unreachable`, { asked_at: new Date(askedAt).toISOString() });
+    return;
+  }
   open.delete(server);
   ended.set(server, Date.now());
   const seconds = Math.round((Date.now() - current.since) / 100) / 10;

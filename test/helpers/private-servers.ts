@@ -334,8 +334,15 @@ export class PrivateKafka {
     for (const line of stdout.split('\n').slice(1)) {
       const [topic, partition, , , , startOffset] = line.trim().split(/\s+/);
       if (!topic || !partition || !startOffset || !/^\d+$/.test(startOffset)) continue;
-      await tool('abort', '--topic', topic, '--partition', partition, '--start-offset', startOffset);
-      aborted.push(`${topic}-${partition}@${startOffset}`);
+      try {
+        await tool('abort', '--topic', topic, '--partition', partition, '--start-offset', startOffset);
+        aborted.push(`${topic}-${partition}@${startOffset}`);
+      } catch (err) {
+        // Between find-hanging and abort the broker may end it itself (its transaction timeout
+        // ran out): found hanging all the same, and no longer in the way.
+        if (!/Could not find any open transactions/.test(String((err as { stderr?: string }).stderr ?? err))) throw err;
+        aborted.push(`${topic}-${partition}@${startOffset} (ended by the broker before the abort)`);
+      }
     }
     return aborted;
   }

@@ -61,6 +61,20 @@ describe('outages: one line when a server goes away, one when it is back', () =>
     assert.equal(openOutages().length, 1);
   });
 
+  it('an answer to a request sent before the outage began does not end it; one sent since does', async () => {
+    const log = recorder();
+    const sentBefore = Date.now() - 50; // a commit in flight when a broker on SIGTERM stopped taking connections
+    outageFailure(log, 'kafka', new Error('connect ECONNREFUSED 127.0.0.1:9092'), 'the kafka client');
+    outageRecovered(log, 'kafka', 'capture', sentBefore);
+    assert.equal(openOutages().length, 1, 'still open');
+    assert.equal(log.lines.filter(([level]) => level === 'info').length, 0);
+    await new Promise((r) => setTimeout(r, 5));
+    outageRecovered(log, 'kafka', 'capture', Date.now());
+    assert.deepEqual(openOutages(), []);
+    assert.equal(log.lines.filter(([level]) => level === 'info').length, 1);
+    assert.equal(log.lines.filter(([level]) => level === 'warn').length, 1);
+  });
+
   it('outages of different servers are separate', () => {
     const log = recorder();
     assert.equal(outageFailure(log, 'kafka', 'x', 'capture'), true);

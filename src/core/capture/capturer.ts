@@ -27,7 +27,7 @@ import { ReplicationStream } from './replication-stream.js';
 import { ensurePublication, ensureSlot, preflight } from './setup.js';
 import { StreamctlError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
-import { downOrJustBack, isConnectionError, outageFailure, outageRecovered, portsOf, serverOf, unreachableServer } from '../outages.js';
+import { downOrJustBack, isConnectionError, openOutages, outageFailure, outageRecovered, portsOf, serverOf, unreachableServer } from '../outages.js';
 import { isBrokenTransaction, isKafkaBrokerChurn } from '../clients/librdkafka.js';
 
 /**
@@ -177,14 +177,18 @@ export class Capturer {
         const delay = this.delays();
         const fields = { error: (err as Error).message, attempt: this.failures, retry_in_ms: delay };
         // Kafka answers but holds the checkpoint back. For a while that is a restart's (a group
-        // coordinator still loading), told as part of the outage below; past HELD_BACK_MS it is
-        // the broker's own stuck transaction: said once, with the fix, and retried quietly.
+        // coordinator still loading): part of the outage while one is open, else at debug (the
+        // broker answers: it is no outage of its own; server-restarts saw it told as three
+        // one-second outages, each ended by the monitor's next answer from Kafka). Past
+        // HELD_BACK_MS it is the broker's own stuck transaction: said once, with the fix, and
+        // retried quietly.
         if (err instanceof CheckpointUnreadableError) {
           this.heldSince ??= Date.now();
-          if (Date.now() - this.heldSince > HELD_BACK_MS) {
-            if (!this.heldTold) this.logger.warn('capture cannot start: its checkpoint is held back by Kafka; retrying', fields);
-            else this.logger.debug('capture: the checkpoint is still held back', fields);
-            this.heldTold = true;
+          const long = Date.now() - this.heldSince > HELD_BACK_MS;
+          if (long || !openOutages().some((o) => o.server === 'kafka')) {
+            if (long && !this.heldTold) this.logger.warn('capture cannot start: its checkpoint is held back by Kafka; retrying', fields);
+            else this.logger.debug('capture: the checkpoint is held back', fields);
+            this.heldTold ||= long;
             await sleepUnlessAborted(delay, signal);
             continue;
           }
@@ -213,19 +217,19 @@ export class Capturer {
   }
 
   /** Streaming again after a restart: both servers answered (the slot is open and the checkpoint read). */
-  private streaming(): void {
+  private streaming(askedAt: number): void {
     if (this.heldTold) this.logger.info('capture read its checkpoint again: streaming');
     this.heldTold = false;
     this.heldSince = null;
-    outageRecovered(this.logger, 'postgres', 'capture');
-    outageRecovered(this.logger, 'kafka', 'capture');
+    outageRecovered(this.logger, 'postgres', 'capture', askedAt);
+    outageRecovered(this.logger, 'kafka', 'capture', askedAt);
   }
 
   /** A Kafka transaction committed: the backoff starts from the beginning at the next failure. */
-  private committed(): void {
+  private committed(askedAt: number): void {
     this.failures = 0;
     this.delays = backoffDelays(this.config.kafka.retry);
-    outageRecovered(this.logger, 'kafka', 'capture');
+    outageRecovered(this.logger, 'kafka', 'capture', askedAt);
   }
 
   /**
@@ -243,6 +247,7 @@ export class Capturer {
     const pgAdmin = makePgClient(this.config.postgres, { options: SESSION_OPTIONS });
     let stream: ReplicationStream | null = null;
     let lagTimer: NodeJS.Timeout | undefined;
+    const attemptStarted = Date.now(); // what answers this attempt can end an outage that began before it
     try {
       const postgres = (async () => {
         await pgAdmin.connect();
@@ -269,7 +274,7 @@ export class Capturer {
       const registry = new TypeRegistry((sql, params) => pgAdmin.query(sql, params));
       stream = new ReplicationStream(this.config.postgres, this.names.slot, this.names.publication);
       await stream.start(parseLsn(slot.confirmedFlushLsn));
-      this.streaming();
+      this.streaming(attemptStarted);
       lagTimer = setInterval(() => void this.measureLag(pgAdmin), this.config.capture.slotLagIntervalMs);
       void this.measureLag(pgAdmin);
       await this.loop(stream, writer, registry, checkpoint, signal, () => shownEventsTotal(readback, this.config));
@@ -379,6 +384,7 @@ export class Capturer {
 
     const commit = (committing: Batch, next: Checkpoint): Promise<void> => {
       const started = performance.now();
+      const askedAt = Date.now();
       const count = committing.records.length;
       // Once produced, every record is copied into the client's queue: the batch's buffers go
       // back to the pool then, not at the commit (they were a second copy of the batch for
@@ -394,7 +400,7 @@ export class Capturer {
           }
           this.stats = { eventsWritten: this.stats.eventsWritten + count, transactionsCommitted: this.stats.transactionsCommitted + 1, checkpoint: next };
           this.inFlight = null;
-          this.committed();
+          this.committed(askedAt);
           this.progress.progress(`checkpoint ${next.lsn}`);
           // PostgreSQL may forget the WAL of the transactions this commit covers once Kafka shows it (read-backs).
           verified.committed(committing.lastComplete?.endLsn ?? null, next.events_total);

@@ -63,6 +63,7 @@ export class ComponentWatch {
     await Promise.all(
       this.components.map(async (name) => {
         const endpoint = endpointOf(name, this.config);
+        const askedAt = Date.now();
         const { health } = await probeComponent(name, this.config, this.logger, this.timeoutMs);
         const was = this.down.get(name);
         if (health.state === 'down') {
@@ -75,7 +76,7 @@ export class ComponentWatch {
           } else this.logger.error(`${name} is down: not ready until it answers`, { endpoint, error });
         } else if (was) {
           this.down.delete(name);
-          if (name === 'postgres' || name === 'kafka') outageRecovered(this.logger, name, 'the health check');
+          if (name === 'postgres' || name === 'kafka') outageRecovered(this.logger, name, 'the health check', askedAt);
           else this.logger.info(`${name} answers again`, { endpoint, down_since: was.since });
         }
       }),

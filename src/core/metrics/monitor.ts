@@ -55,6 +55,7 @@ export class PipelineMonitor {
 
   private async observeSlot(): Promise<void> {
     const slot = derivedNames(this.config).slot;
+    const askedAt = Date.now();
     const pg = makePgClient(this.config.postgres);
     pg.on('error', () => {});
     try {
@@ -74,7 +75,7 @@ export class PipelineMonitor {
       if (row.retained !== null) this.metrics.slotRetainedWalBytes.set({ slot }, Number(row.retained));
       if (row.confirmed !== null) this.metrics.slotConfirmedLsn.set({ slot }, Number(row.confirmed));
       // PostgreSQL answers: ends an outage even while capture is idle (else /ready would stay 503).
-      outageRecovered(this.logger, 'postgres', 'monitor');
+      outageRecovered(this.logger, 'postgres', 'monitor', askedAt);
     } catch (err) {
       logFailure(this.logger, 'could not measure the replication slot', err, this.ports, 'monitor');
     } finally {
@@ -83,12 +84,13 @@ export class PipelineMonitor {
   }
 
   private async observeBackfills(): Promise<void> {
+    const askedAt = Date.now();
     const { runs, errors } = await backfillStatus(this.config, this.logger);
     if (errors.length > 0) {
       logFailure(this.logger, 'could not read the backfill runs', new Error(errors.join('; ')), this.ports, 'monitor');
       return;
     }
-    outageRecovered(this.logger, 'kafka', 'monitor'); // Kafka answers, as above
+    outageRecovered(this.logger, 'kafka', 'monitor', askedAt); // Kafka answers, as above
     for (const state of ['running', 'interrupted', 'done'] as const) {
       this.metrics.backfillRuns.set({ state }, runs.filter((r) => r.state === state).length);
     }
