@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { cpuTimes, stealPercent, type CpuTimes } from '../src/core/stress/machine.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -68,8 +69,9 @@ export interface CpuMark {
   procs: Map<number, { comm: string; ticks: number }>;
   self: [number, number];
   at: number;
+  machine: CpuTimes | null;
 }
-export const cpuMark = (): CpuMark => ({ procs: cpuSnapshot(), self: selfTicks(), at: performance.now() });
+export const cpuMark = (): CpuMark => ({ procs: cpuSnapshot(), self: selfTicks(), at: performance.now(), machine: cpuTimes() });
 
 /** CPU used since `mark`, in % of one core, per command, busiest first (USER_HZ = 100). */
 export function cpuSince(mark: CpuMark, children: string): string {
@@ -88,7 +90,9 @@ export function cpuSince(mark: CpuMark, children: string): string {
     .filter(([, t]) => pct(t) >= 3)
     .sort((a, b) => b[1] - a[1])
     .map(([comm, t]) => `${comm} ${pct(t)}%`);
-  return `${parts.join(', ')}; all processes ${pct(total)}% of ${os.cpus().length * 100}%`;
+  // Steal: what the host of a virtual machine gave to others; the "of 200 %" is less than that then.
+  const steal = stealPercent(mark.machine, cpuTimes());
+  return `${parts.join(', ')}; all processes ${pct(total)}% of ${os.cpus().length * 100}%${steal === null ? '' : `; steal ${steal}%`}`;
 }
 
 export const load = () => os.loadavg().map((v) => v.toFixed(2)).join(' ');

@@ -261,7 +261,7 @@ function summaryText(out: Output, r: StressReport, files: string[]): string {
     `drain ${r.drain.drained ? `done in ${r.drain.seconds} s` : `NOT done within ${r.drain.timeout_s} s (waiting for ${r.drain.waiting_for.join(', ')})`}` +
     (r.faults.deliverer_kills ? `; ${r.faults.deliverer_kills} deliverer kills` : ''));
   const m = r.machine;
-  lines.push(`machine: ${m.cpus} CPUs (${m.cpu_model}), load average ${m.loadavg_start.join(' ')} -> ${m.loadavg_end.join(' ')}; CPU % of one core: ${m.processes.map((p) => `${p.name} ${v(p.cpu_percent)}`).join(', ')}`);
+  lines.push(`machine: ${m.cpus} CPUs (${m.cpu_model}), load average ${m.loadavg_start.join(' ')} -> ${m.loadavg_end.join(' ')}; CPU % of one core: ${m.processes.map((p) => `${p.name} ${v(p.cpu_percent)}`).join(', ')}; steal ${m.steal_percent === null ? '-' : `${m.steal_percent} %`} (the host's share of this machine's CPU time)`);
   lines.push(r.ok ? c.green(`SLOs met: ${r.settings.slo}`) : c.red(`SLO missed (exit 3):\n${r.slo.missed.map((x) => `  - ${x}`).join('\n')}`));
   if (files.length) lines.push(`report written: ${files.map((f2) => path.resolve(f2)).join(', ')}`);
   return lines.join('\n');

@@ -98,6 +98,8 @@ describe('stress-test --spawn on the real stack', () => {
     assert.equal(rep.sinks['bigquery']!.counts!.expected, rep.load.committed_events);
     assert.ok(rep.load.large_values > 0, 'the run wrote large TOASTed values');
     assert.ok(rep.machine.processes.some((p) => p.name === 'stream'), 'CPU of the stream process is reported');
+    // What the host took (a virtual machine's steal) is part of what shared the machine.
+    assert.ok(typeof rep.machine.steal_percent === 'number' && rep.machine.steal_percent >= 0 && rep.machine.steal_percent <= 100, `steal: ${rep.machine.steal_percent}`);
     // After the drain verify compared the load table's final state: equal in Redis and BigQuery; HTTP keeps no state.
     assert.equal(rep.settings.verify, true);
     for (const sink of ['redis', 'bigquery']) {

@@ -13,6 +13,41 @@ export interface MachineFigures {
   loadavg_end: number[];
   /** % of one core over the measured window; 100 = one core busy the whole time. */
   processes: Array<{ name: string; pid: number; cpu_percent: number | null }>;
+  /**
+   * Steal over the measured window: % of this virtual machine's CPU time its host gave to
+   * others (/proc/stat), null where it cannot be read. A run at 30 % steal had a third less
+   * machine than its core count says (seen on 2026-12-03: README, "Performance").
+   */
+  steal_percent: number | null;
+}
+
+/** The machine-wide CPU counters of /proc/stat's first line, in ticks; null when absent. */
+export interface CpuTimes {
+  total: number;
+  steal: number;
+}
+
+/** Parses /proc/stat's `cpu` line (user nice system idle iowait irq softirq steal ...). */
+export function parseCpuTimes(procStat: string): CpuTimes | null {
+  const line = procStat.split('\n').find((l) => /^cpu\s/.test(l));
+  if (!line) return null;
+  const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (ticks.length < 8 || ticks.some((t) => !Number.isFinite(t))) return null;
+  return { total: ticks.reduce((a, b) => a + b, 0), steal: ticks[7]! };
+}
+
+export function cpuTimes(): CpuTimes | null {
+  try {
+    return parseCpuTimes(readFileSync('/proc/stat', 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** % of the CPU time between two readings that was stolen (one decimal); null without both or without time. */
+export function stealPercent(start: CpuTimes | null, end: CpuTimes | null): number | null {
+  if (!start || !end || end.total <= start.total) return null;
+  return Math.round((1000 * (end.steal - start.steal)) / (end.total - start.total)) / 10;
 }
 
 /** utime + stime of a process, in seconds (USER_HZ is 100 on Linux); null once it is gone. */
@@ -32,9 +67,15 @@ export const loadavg = (): number[] => os.loadavg().map((v) => Math.round(v * 10
 export class CpuWindow {
   private readonly start = new Map<number, number | null>();
   private readonly at = Date.now();
+  private readonly machineAt = cpuTimes();
 
   constructor(private readonly processes: () => Array<{ name: string; pid: number }>) {
     for (const p of processes()) this.start.set(p.pid, cpuSeconds(p.pid));
+  }
+
+  /** The machine's steal since the window opened (MachineFigures.steal_percent). */
+  steal(): number | null {
+    return stealPercent(this.machineAt, cpuTimes());
   }
 
   percent(): Array<{ name: string; pid: number; cpu_percent: number | null }> {

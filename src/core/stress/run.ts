@@ -282,6 +282,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
     // A deliverer killed meanwhile started its histograms again: no window to take a difference over.
     const stages = stagesBefore && stagesAfter && kills === 0 ? stageReport(stagesBefore, stagesAfter, o.sinks, writer.commitLagFigures()) : null;
     const cpuFigures = cpu.percent();
+    const steal = cpu.steal();
     const loadEnd = loadavg();
     const endLsn = (await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
 
@@ -407,6 +408,7 @@ export async function runStressTest(o: StressOptions): Promise<StressReport> {
         loadavg_start: loadStart,
         loadavg_end: loadEnd,
         processes: cpuFigures,
+        steal_percent: steal,
         note: `shared: PostgreSQL, Kafka, Redis and the BigQuery emulator serve this run on the same ${os.cpus().length} cores, beside whatever else runs (load average above)`,
       },
       timeline,
