@@ -69,9 +69,9 @@ export function outageRecovered(logger: Logger, server: ServerName, reportedBy: 
   const current = open.get(server);
   if (!current) return;
   // An answer to a request sent before the outage began (`askedAt`, Date.now() when it was
-  // sent) is not evidence that it ended: a broker shutting down on SIGTERM refuses new
-  // connections first and still answers, for a moment, what its open ones had sent (a commit
-  // in flight), which used to end the outage at once and open a second one a moment later.
+  // sent) is no evidence that it ended: the answer may have come before the failure that
+  // opened the outage and only been handled after it (a reply waits for the event loop, which
+  // lagged by hundreds of ms under load). One sent after `since` was answered after it.
   if (askedAt !== undefined && askedAt < current.since) {
     logger.debug(`${server}: an answer to a request sent before the outage began; still unreachable`, { asked_at: new Date(askedAt).toISOString() });
     return;

@@ -27,7 +27,7 @@ import { ReplicationStream } from './replication-stream.js';
 import { ensurePublication, ensureSlot, preflight } from './setup.js';
 import { StreamctlError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
-import { downOrJustBack, isConnectionError, openOutages, outageFailure, outageRecovered, portsOf, serverOf, unreachableServer } from '../outages.js';
+import { downOrJustBack, isConnectionError, outageFailure, outageRecovered, portsOf, serverOf, unreachableServer } from '../outages.js';
 import { isBrokenTransaction, isKafkaBrokerChurn } from '../clients/librdkafka.js';
 
 /**
@@ -176,23 +176,21 @@ export class Capturer {
         this.progress.work(); // the same position will be tried again: work with no progress yet
         const delay = this.delays();
         const fields = { error: (err as Error).message, attempt: this.failures, retry_in_ms: delay };
-        // Kafka answers but holds the checkpoint back. For a while that is a restart's (a group
-        // coordinator still loading): part of the outage while one is open, else at debug (the
-        // broker answers: it is no outage of its own; server-restarts saw it told as three
-        // one-second outages, each ended by the monitor's next answer from Kafka). Past
-        // HELD_BACK_MS it is the broker's own stuck transaction: said once, with the fix, and
-        // retried quietly.
+        // Kafka answers but holds the checkpoint back: no outage (the broker answers; told as one
+        // it became three short outages in a server-restarts run, each ended by the monitor's
+        // next answer from Kafka). For a while that is a restart's (a group coordinator still
+        // loading): retried at debug. Past HELD_BACK_MS it is the broker's own stuck transaction:
+        // said once, with the fix, and retried quietly.
         if (err instanceof CheckpointUnreadableError) {
           this.heldSince ??= Date.now();
           const long = Date.now() - this.heldSince > HELD_BACK_MS;
-          if (long || !openOutages().some((o) => o.server === 'kafka')) {
-            if (long && !this.heldTold) this.logger.warn('capture cannot start: its checkpoint is held back by Kafka; retrying', fields);
-            else this.logger.debug('capture: the checkpoint is held back', fields);
-            this.heldTold ||= long;
-            await sleepUnlessAborted(delay, signal);
-            continue;
-          }
-        } else this.heldSince = null;
+          if (long && !this.heldTold) this.logger.warn('capture cannot start: its checkpoint is held back by Kafka; retrying', fields);
+          else this.logger.debug('capture: the checkpoint is held back', fields);
+          this.heldTold ||= long;
+          await sleepUnlessAborted(delay, signal);
+          continue;
+        }
+        this.heldSince = null;
         // A server gone away (a restart, a full disk): one line for the whole outage (outages.ts).
         const server =
           serverOf(err, { postgres: this.config.postgres.port, kafka: portsOf(this.config.kafka.brokers) }) ??

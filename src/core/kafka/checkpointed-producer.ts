@@ -252,7 +252,7 @@ export async function readCheckpoint<T>(admin: OffsetAdmin, store: CheckpointSto
  * with SIGTERM during capture's first transactions (kafka-transactions describe-producers
  * showed the checkpoints partition with a transaction of producer epoch 0 open, while the
  * coordinator had the id at epoch 30 and Empty). Only an operator can end one: the message says
- * how. Its text names no timeout, so it is not taken for Kafka being unreachable (outages.ts).
+ * how. Capture retries it without calling it an outage (the broker answers): capturer.ts.
  */
 export class CheckpointUnreadableError extends Error {
   override readonly name = 'CheckpointUnreadableError';

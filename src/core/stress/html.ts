@@ -42,7 +42,7 @@ svg{border:1px solid #ddd;background:#fff}.axis{stroke:#888}.grid{stroke:#eee}te
   document.getElementById('context').textContent = r.load.committed_events + ' events committed at ' + r.load.achieved_rate +
     ' events/s (offered ' + r.settings.rate + ') for ' + r.settings.duration_s + ' s, pipeline ' + r.pipeline.mode +
     (r.pipeline.layout ? ' (' + r.pipeline.layout + ')' : '') + '; machine ' + m.cpus + ' CPUs, load average ' + m.loadavg_start.join(' ') +
-    ' -> ' + m.loadavg_end.join(' ') + '; CPU: ' + m.processes.map(function (p) { return p.name + ' ' + p.cpu_percent + '%'; }).join(', ') + (m.steal_percent === null || m.steal_percent === undefined ? '' : '; steal ' + m.steal_percent + '%');
+    ' -> ' + m.loadavg_end.join(' ') + '; CPU: ' + m.processes.map(function (p) { return p.name + ' ' + p.cpu_percent + '%'; }).join(', ') + (m.steal_percent == null ? '' : '; steal ' + m.steal_percent + '%');
   var t = document.getElementById('sinks');
   var head = ['sink', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'events', 'lost', 'dup', 'order', 'dlq', 'verify (final state)', 'method'];
   // verify: absent for HTTP (no state), null with --no-verify, else its verdict on the load table's rows.
