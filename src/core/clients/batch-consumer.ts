@@ -3,6 +3,7 @@ import type { Assignment, LibrdKafkaError, Message, TopicPartitionOffset } from 
 import type { Logger } from '../logger.js';
 import { forwardLogs, isKafkaChurn } from './librdkafka.js';
 import { sleep } from '../timeout.js';
+import { CommitBatcher } from './commit-batcher.js';
 
 /** A record as the engine reads it (kafkajs's shape: offsets as decimal strings, Buffers). */
 export interface ConsumedRecord {
@@ -72,6 +73,8 @@ type NativeConsumer = InstanceType<typeof rdkafka.KafkaConsumer> & {
  */
 export class BatchConsumer {
   private consumer: NativeConsumer | null = null;
+  /** The connected consumer's offset commits, gathered per loop turn. */
+  private commits: CommitBatcher | null = null;
   private running = false;
   private loop: Promise<void> | null = null;
   /** Bumped by a seek, an assignment or a revocation: a batch started under an older one is stale. */
@@ -120,6 +123,8 @@ export class BatchConsumer {
     consumer.setDefaultIsTimeoutOnlyForFirstMessage(true);
     await new Promise<void>((resolve, reject) => consumer.connect({ timeout: 10_000 }, (err) => (err ? reject(err) : resolve())));
     this.consumer = consumer;
+    const topic = o.topic;
+    this.commits = new CommitBatcher((offsets, done) => consumer.commitCb(offsets.map(({ partition, offset }) => ({ topic, partition, offset })), done));
     this.running = true;
     if ('assign' in o.mode) {
       for (const p of o.mode.assign) this.assigned.add(p.partition);
@@ -278,11 +283,10 @@ export class BatchConsumer {
 
   /** Commits `next` (the offset of the next record to read) for `partition`. */
   async commit(partition: number, next: string): Promise<void> {
-    const consumer = this.consumer;
-    if (!consumer) throw new Error('consumer not connected');
-    await new Promise<void>((resolve, reject) =>
-      consumer.commitCb([{ topic: this.options.topic, partition, offset: Number(next) }], (err) => (err ? reject(err) : resolve())),
-    );
+    const commits = this.commits;
+    if (!this.consumer || !commits) throw new Error('consumer not connected');
+    // With the other commits of this loop turn, in one call (./commit-batcher.ts).
+    await commits.commit(partition, Number(next));
     const at = BigInt(next);
     if (at > (this.committed.get(partition) ?? -1n)) this.committed.set(partition, at);
   }
@@ -344,6 +348,7 @@ export class BatchConsumer {
     this.loop = null;
     const consumer = this.consumer;
     this.consumer = null;
+    this.commits = null;
     this.doing('leaving the group (librdkafka closing the consumer)');
     if (consumer?.isConnected()) await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
     this.doing('stopped');
