@@ -5,16 +5,16 @@
  *  - Kafka's ProducerPerformance writing as many records of the same average size (key +
  *    value of our events), acks=all, in transactions as long as our chunks took.
  * Ours is `streamctl backfill --table t`, timed from process start to exit (start-up
- * included), with its peak RSS sampled every 200 ms. It runs with the node flags of
- * bin/streamctl's shebang, as `streamctl` runs when installed (npm's bin link, PATH; Docker
- * sets the same in NODE_OPTIONS): before, the bench ran `node bin/streamctl` without them,
- * a process no user runs (its young generation three times as large: +40-50 MiB RSS).
+ * included), with its peak RSS sampled every 200 ms. It runs bin/streamctl as a program, with
+ * the node flags its launcher gives, as `streamctl` runs when installed (npm's bin link, PATH,
+ * Docker's ENTRYPOINT): before, the bench ran `node bin/streamctl` without them, a process no
+ * user runs (its young generation three times as large: +40-50 MiB RSS).
  *
  * Figures only, never assertions. The last stdout line is one JSON object.
  * Environment: BENCH_ROWS (3000000), BENCH_CHUNK_SIZE (10000), BENCH_BACKFILL_NODE_ARGS (node flags for the
  * backfill process only, space-separated, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
-import { launchOf } from '../src/core/program-launch.js';
+import { nodeFlagsOf, programSpawn } from '../src/core/program-launch.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -98,10 +98,8 @@ async function main(): Promise<void> {
     mark = cpuMark();
     const childCpuBefore = reapedChildSeconds();
     const oursStarted = performance.now();
-    const launch = launchOf(BIN);
-    const nodeArgs = [...launch.nodeFlags, ...(process.env['BENCH_BACKFILL_NODE_ARGS'] ?? '').split(' ').filter(Boolean)];
-    say(`ours     node ${nodeArgs.join(' ')} bin/streamctl backfill (the shebang's flags${process.env['BENCH_BACKFILL_NODE_ARGS'] ? ' and BENCH_BACKFILL_NODE_ARGS' : ''})`);
-    child = spawn(process.execPath, [...nodeArgs, BIN, 'backfill', '--table', `public.${table}`, '--chunk-size', String(CHUNK), '--json'], { env: { ...process.env, ...launch.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const launch = programSpawn(BIN, ['backfill', '--table', `public.${table}`, '--chunk-size', String(CHUNK), '--json'], (process.env['BENCH_BACKFILL_NODE_ARGS'] ?? '').split(' ').filter(Boolean));
+    child = spawn(launch.command, launch.args, { env: { ...process.env, ...env, ...launch.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const pid = child.pid!;
     let out = '';
     let log = '';
@@ -109,12 +107,15 @@ async function main(): Promise<void> {
     child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
     let maxRss = 0;
     const samples: number[] = [];
+    let nodeFlags = null as string[] | null;
     const rssTimer = setInterval(() => {
       const kb = rssKb(pid);
       if (kb !== null) {
         maxRss = Math.max(maxRss, kb);
         samples.push(kb);
       }
+      // Once the launcher has exec'd node (the same pid): the flags it gave.
+      if (nodeFlags === null || nodeFlags.length === 0) nodeFlags = nodeFlagsOf(pid);
     }, 200);
     const code = await exited(child);
     const oursSeconds = (performance.now() - oursStarted) / 1000;
@@ -128,6 +129,7 @@ async function main(): Promise<void> {
     if (summary.rows !== N) say(`warning: the backfill wrote ${summary.rows} rows, expected ${N}`);
     const ours = N / oursSeconds;
     const q = (f: number) => samples.length === 0 ? 0 : samples[Math.min(samples.length - 1, Math.floor(f * samples.length))]!;
+    say(`ours     node ${nodeFlags === null ? '(flags unread)' : nodeFlags.join(' ')} bin/streamctl backfill (bin/streamctl's launcher${process.env['BENCH_BACKFILL_NODE_ARGS'] ? ' and BENCH_BACKFILL_NODE_ARGS' : ''})`);
     say(`ours     streamctl backfill: ${round(oursSeconds, 2)} s from process start, ${Math.round(ours)} rows/s ` +
       `(${Math.round(summary.rowsPerSecond)} rows/s by its own clock, ${summary.chunks} chunks, one Kafka transaction each)`);
     say(`         CPU meanwhile (% of one core): ${oursCpu}`);

@@ -4,8 +4,8 @@
  *    own slot: how fast PostgreSQL can decode and send it;
  *  - limit B: Kafka's own ProducerPerformance writing as many records of the same average
  *    size, acks=all, in transactions of about our commit cadence: how fast Kafka takes it.
- * Ours is `streamctl stream --role capture` (with the variables and node flags of
- * bin/streamctl's shebang, as when it runs as a program), timed from process start until its checkpoint
+ * Ours is `streamctl stream --role capture` (bin/streamctl run as a program: its launcher's
+ * variables and node flags, as a user gets them), timed from process start until its checkpoint
  * says every event is in Kafka (start-up included; reported separately too).
  *
  * Figures only, never assertions. The last stdout line is one JSON object (with the
@@ -14,7 +14,7 @@
  * Environment: BENCH_EVENTS (200000), BENCH_TX_ROWS (1000), STREAMCTL_CAPTURE_MAX_BATCH_EVENTS
  * (5000), BENCH_TX_MS (producer-perf transaction duration; default: our measured commit
  * cadence), BENCH_CAPTURER_NODE_ARGS (node flags for the capturer only, space-separated,
- * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; Node 20 refuses --cpu-prof in NODE_OPTIONS).
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, after the launcher's own: STREAMCTL_NODE_ARGS).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,7 +22,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { launchOf } from '../src/core/program-launch.js';
+import { nodeFlagsOf, programSpawn } from '../src/core/program-launch.js';
 import { kafkaClient } from '../src/core/clients/rdkafka.js';
 import { makePgClient } from '../src/core/clients/postgres.js';
 import { readCheckpoint, checkpointGroupOf } from '../src/core/capture/kafka-writer.js';
@@ -132,19 +132,22 @@ async function main(): Promise<void> {
     say(`         CPU meanwhile (% of one core): ${cpuSince(mark, 'pg_recvlogical')}`);
 
     // --- ours ----------------------------------------------------------------------------
-    // streamctl as a user runs it: with what bin/streamctl's shebang sets (`node BIN` alone would drop it).
-    const shebang = launchOf(BIN);
-    const nodeArgs = [...shebang.nodeFlags, ...(process.env['BENCH_CAPTURER_NODE_ARGS'] ?? '').split(' ').filter(Boolean)];
+    // streamctl as a user runs it: through bin/streamctl's launcher, which picks node's flags (`node BIN` would skip it).
+    const launch = programSpawn(BIN, ['stream', '--role', 'capture'], (process.env['BENCH_CAPTURER_NODE_ARGS'] ?? '').split(' ').filter(Boolean));
     mark = cpuMark();
     const oursStarted = performance.now();
-    child = spawn(process.execPath, [...nodeArgs, BIN, 'stream', '--role', 'capture'], { env: { ...process.env, ...shebang.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(launch.command, launch.args, { env: { ...process.env, ...env, ...launch.env }, stdio: ['ignore', 'ignore', 'pipe'] });
     const pid = child.pid!;
     let log = '';
     let streamingAt: number | null = null;
+    let nodeFlags = null as string[] | null;
     let metricsUrl: string | null = null;
     child.stderr?.on('data', (d: Buffer) => {
       log += d.toString();
-      if (streamingAt === null && log.includes('capture starting')) streamingAt = performance.now();
+      if (streamingAt === null && log.includes('capture starting')) {
+        streamingAt = performance.now();
+        nodeFlags = nodeFlagsOf(pid);
+      }
       metricsUrl ??= /metrics listening url=(\S+)/.exec(log)?.[1] ?? null;
     });
     let maxRss = 0;
@@ -197,6 +200,7 @@ async function main(): Promise<void> {
     const firstCheckpoint = firstCheckpointAt !== null ? (firstCheckpointAt - oursStarted) / 1000 : null;
     const steady = firstCheckpoint !== null ? oursSeconds - firstCheckpoint : oursSeconds;
     const cadenceMs = Math.max(1, Math.round((steady * 1000) / Math.max(1, kafkaTransactions - 1)));
+    say(`ours     node ${nodeFlags === null ? '(flags unread)' : nodeFlags.join(' ')} bin/streamctl stream --role capture (bin/streamctl's launcher${process.env['BENCH_CAPTURER_NODE_ARGS'] ? ' and BENCH_CAPTURER_NODE_ARGS' : ''})`);
     say(`ours     streamctl capture: ${round(oursSeconds, 2)} s from process start, ${Math.round(ours)} events/s ` +
       `(streaming after ${startup === null ? '?' : round(startup, 2)} s, first checkpoint at ${firstCheckpoint === null ? '?' : round(firstCheckpoint, 2)} s, ` +
       `${Math.round((N - firstCheckpointEvents) / steady)} events/s from there; ` +

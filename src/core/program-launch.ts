@@ -1,27 +1,38 @@
 import { readFileSync } from 'node:fs';
 
-/** What starting a program the way its shebang would takes, when it is started as `node <bin>`. */
-export interface Launch {
+/** How to start a program from node code as it starts when installed: command, arguments, environment to add. */
+export interface ProgramSpawn {
+  command: string;
+  args: string[];
   env: Record<string, string>;
-  nodeFlags: string[];
 }
 
 /**
- * The variables and node flags a `#!/usr/bin/env -S NAME=value node --flag ...` line gives
- * the program. bin/streamctl's (memory settings: see there) apply only when it runs as a
- * program (npm's bin link, PATH, systemd); `stress-test --spawn` and the benches start it as
- * `node bin/streamctl`, which would silently measure a process no user runs.
+ * bin/streamctl run as a program, so its launcher picks node's flags as it does for a user
+ * (the young generation by role, glibc's malloc settings: see there). `node bin/streamctl`
+ * would skip the launcher and silently measure a process no user runs.
+ *
+ * It runs this process's node (STREAMCTL_NODE). `nodeArgs` (a bench's profiling flags, say;
+ * Node 20 refuses --cpu-prof in NODE_OPTIONS) go after the launcher's own flags
+ * (STREAMCTL_NODE_ARGS), so a young-generation size among them wins over its choice.
  */
-export function launchOf(bin: string): Launch {
-  const first = readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '';
-  return launchOfShebang(first);
+export function programSpawn(bin: string, args: readonly string[], nodeArgs: readonly string[] = []): ProgramSpawn {
+  const env: Record<string, string> = { STREAMCTL_NODE: process.execPath };
+  if (nodeArgs.length > 0) env['STREAMCTL_NODE_ARGS'] = nodeArgs.join(' ');
+  return { command: bin, args: [...args], env };
 }
 
-export function launchOfShebang(line: string): Launch {
-  if (!line.startsWith('#!')) return { env: {}, nodeFlags: [] };
-  const words = line.replace(/^#!\S*env\s+(-S\s+)?/, '').split(/\s+/).filter(Boolean);
-  const node = words.findIndex((w) => w === 'node' || w.endsWith('/node'));
-  if (node === -1) return { env: {}, nodeFlags: [] };
-  const env = Object.fromEntries(words.slice(0, node).filter((w) => w.includes('=')).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
-  return { env, nodeFlags: words.slice(node + 1).filter((w) => w.startsWith('--')) };
+/** The node flags of a running process (its command line up to the script), for a bench to say what it measured; null if unreadable. */
+export function nodeFlagsOf(pid: number): string[] | null {
+  try {
+    const words = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    const flags: string[] = [];
+    for (const word of words.slice(1)) {
+      if (!word.startsWith('-')) break;
+      flags.push(word);
+    }
+    return flags;
+  } catch {
+    return null;
+  }
 }

@@ -78,15 +78,16 @@ describe('docker/: compose files, Dockerfile and entry points (no Docker engine)
     const entrypoint = JSON.parse(/^ENTRYPOINT\s+(\[.*\])$/m.exec(text)![1]!) as string[];
     const cmd = JSON.parse(/^CMD\s+(\[.*\])$/m.exec(text.slice(text.lastIndexOf('\nFROM ')))![1]!) as string[];
     assert.deepEqual(cmd, ['stream']);
-    const [program, script] = [entrypoint[0]!, entrypoint[1]!.replace(/^\/app\//, REPO)];
-    assert.equal(program, 'node');
-    const help = await runCli([script, ...cmd, '--help'], {}, 30_000, process.execPath);
+    // The launcher itself, run as a program (it execs node with its flags: bin/streamctl).
+    assert.deepEqual(entrypoint, ['/app/bin/streamctl']);
+    const program = entrypoint[0]!.replace(/^\/app\//, REPO);
+    const help = await runCli([...cmd, '--help'], {}, 30_000, program);
     assert.equal(help.code, 0, help.stderr);
     assert.match(help.stdout, /Usage: streamctl stream/);
     // `status` with exactly the environment compose gives `stream`: an unknown or invalid
     // STREAMCTL_ setting would exit 2; here the hosts do not resolve, so components are down (3).
     const env = composeConfig('docker-compose.yml').services['stream']!.environment!;
-    const status = await runCli([script, '--json', 'status', '--timeout', '3000'], env, 60_000, process.execPath);
+    const status = await runCli(['--json', 'status', '--timeout', '3000'], env, 60_000, program);
     assert.equal(status.code, 3, status.stdout + status.stderr);
     const report = JSON.parse(status.stdout) as { components: Record<string, { endpoint: string }> };
     assert.match(report.components['postgres']!.endpoint, /postgres:5432/);

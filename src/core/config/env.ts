@@ -8,8 +8,12 @@ import { CONFIG_SCHEMA, schemaLeaves } from './schema.js';
  * mistake instead of being ignored.
  */
 
-/** Variables that are not config leaves but that streamctl reads itself. */
-export const RESERVED_ENV = new Set(['STREAMCTL_CONFIG']);
+/**
+ * Variables that are not config leaves but that streamctl reads itself: the config file's
+ * path, and what bin/streamctl's launcher reads before node starts (which node, its young
+ * generation, more node flags), still in the environment node gets.
+ */
+export const RESERVED_ENV = new Set(['STREAMCTL_CONFIG', 'STREAMCTL_NODE', 'STREAMCTL_SEMI_SPACE_MB', 'STREAMCTL_NODE_ARGS']);
 
 export const envNameFor = (path: readonly string[]): string =>
   'STREAMCTL_' + path.map((part) => part.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { launchOf } from '../program-launch.js';
+import { programSpawn } from '../program-launch.js';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
@@ -63,10 +63,9 @@ export class SpawnedPipeline {
 
   private launch(p: PipelineProcess): void {
     const o = this.options;
-    // As the program runs when installed: its shebang's memory settings (program-launch.ts).
-    const launch = launchOf(o.bin);
-    const args = [...launch.nodeFlags, ...(o.nodeArgs ?? []), o.bin, 'stream', '--role', p.role, ...(p.role === 'deliver' ? p.sinks.flatMap((s) => ['--sink', s]) : [])];
-    p.child = spawn(process.execPath, args, { env: { ...process.env, ...launch.env, ...o.env, STREAMCTL_METRICS_PORT: String(p.metricsPort) }, stdio: ['ignore', 'ignore', 'pipe'] });
+    // As the program runs when installed: through its launcher, which picks node's flags (program-launch.ts).
+    const launch = programSpawn(o.bin, ['stream', '--role', p.role, ...(p.role === 'deliver' ? p.sinks.flatMap((s) => ['--sink', s]) : [])], o.nodeArgs ?? []);
+    p.child = spawn(launch.command, launch.args, { env: { ...process.env, ...o.env, ...launch.env, STREAMCTL_METRICS_PORT: String(p.metricsPort) }, stdio: ['ignore', 'ignore', 'pipe'] });
     let log = this.logs.get(p.name);
     if (!log) this.logs.set(p.name, (log = { text: '', file: createWriteStream(p.logFile, { flags: 'a' }) }));
     log.text = '';
