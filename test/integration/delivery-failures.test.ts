@@ -41,12 +41,12 @@ async function readDlq(kafka: Kafka, topic: string, atLeast: number): Promise<De
 describe('delivery failures: DLQ, retries and the circuit breaker (HTTP sink)', { timeout: 240_000 }, () => {
   const table = unique('df');
   // Arrival order of each row's values, for the ordering check.
-  const arrivals: Array<{ id: number; v: string }> = [];
+  const arrivals: Array<{ id: number; v: string; at: number }> = [];
   const receiver = new HttpReceiver({
     hmacKey: RECEIVER_KEY,
     onAccepted: ({ body }) => {
       const e = body as { after?: { id?: number; v?: string } | null };
-      if (e.after?.id !== undefined) arrivals.push({ id: e.after.id, v: String(e.after.v) });
+      if (e.after?.id !== undefined) arrivals.push({ id: e.after.id, v: String(e.after.v), at: Date.now() });
     },
   });
   let receiverUrl = '';
@@ -155,7 +155,9 @@ describe('delivery failures: DLQ, retries and the circuit breaker (HTTP sink)', 
     // the held row without anything being held back.)
     const base = (await stats()).unique_keys;
     arrivals.length = 0;
+    const faultsBefore = (await stats()).faults['429'] ?? 0;
     await control({ next: ['429'], retryAfterSeconds: 30 });
+    const sentAt = Date.now();
     await db.query(`BEGIN; INSERT INTO ${table} SELECT g, 'first' FROM generate_series(1000, 2499) g; UPDATE ${table} SET v = 'second' WHERE id >= 1000; COMMIT`);
     await waitFor('every event to arrive', async () => (await stats()).unique_keys >= base + 3000, 90_000);
     const seen = new Map<number, string[]>();
@@ -164,7 +166,12 @@ describe('delivery failures: DLQ, retries and the circuit breaker (HTTP sink)', 
     for (const [id, vs] of seen) assert.deepEqual(vs, ['first', 'second'], `row ${id} arrived out of order`);
     // The held row is the one whose insert came last; its two events are the last two arrivals.
     const last = arrivals.slice(-2);
-    assert.equal(last[0]?.id, last[1]?.id, `the last two arrivals are not one row: ${JSON.stringify(last)}`);
-    assert.deepEqual(last.map((a) => a.v), ['first', 'second']);
+    // What a failure needs to be told apart (seen once, not explained): whether the 429 was answered, and when the rows came.
+    const statsAfter = await stats();
+    const story = () =>
+      `429s answered: ${(statsAfter.faults['429'] ?? 0) - faultsBefore}; the last 4 arrivals [id, v, ms after the transaction was sent]: ` +
+      `${JSON.stringify(arrivals.slice(-4).map((a) => [a.id, a.v, a.at - sentAt]))}; the 2,998th at ${(arrivals[2997]?.at ?? NaN) - sentAt} ms`;
+    assert.equal(last[0]?.id, last[1]?.id, `the last two arrivals are not one row: ${story()}`);
+    assert.deepEqual(last.map((a) => a.v), ['first', 'second'], story());
   });
 });
