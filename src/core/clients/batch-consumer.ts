@@ -283,8 +283,8 @@ export class BatchConsumer {
 
   /** Commits `next` (the offset of the next record to read) for `partition`. */
   async commit(partition: number, next: string): Promise<void> {
-    const commits = this.commits;
-    if (!this.consumer || !commits) throw new Error('consumer not connected');
+    const commits = this.commits; // set and cleared with the consumer
+    if (!commits) throw new Error('consumer not connected');
     // With the other commits of this loop turn, in one call (./commit-batcher.ts).
     await commits.commit(partition, Number(next));
     const at = BigInt(next);

@@ -138,9 +138,9 @@ export class HttpObserver implements SinkObserver {
 /**
  * How long a Redis latency sample waits before its next poll: the poll interval while the
  * sample is young, then a fixed share of its age. Polling every sample every 10 ms cost
- * more the further the pipeline fell behind (3 s behind, 100 transactions a second: 30,000
- * HGETs a second, Redis at a fifth of a core and the observer with it, on the same 2 cores
- * as the pipeline it measures); with the share, a sample costs about 20 polls to reach
+ * more the further the pipeline fell behind (3 s behind at 100 transactions a second: 30,000
+ * HGETs a second, by arithmetic, on the same 2 cores as the pipeline it measures; Redis took a
+ * fifth of a core in a run 13 s behind); with the share, a sample costs about 20 polls to reach
  * 200 ms and 20 more each time its age grows by e (2.7x), and its error stays within
  * max(pollMs, share x latency): 10 ms under 200 ms, 150 ms at 3 s.
  */
