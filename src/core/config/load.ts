@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { ErrorObject } from 'ajv';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError } from '../errors.js';
-import { makeAjv } from '../json-schema.js';
 import { defaultConfig } from './defaults.js';
 import { readEnvOverrides } from './env.js';
 import { CONFIG_SCHEMA, configSchema } from './schema.js';
 import type { Schema } from '../schema-kit.js';
 import type { Config } from './types.js';
+import { configValidator } from './validator.js';
 import type { AnySinkPlugin } from '../sinks/plugin.js';
 import { SINK_PLUGINS, sinkConfigOf } from '../sinks/registry.js';
 
@@ -21,9 +21,6 @@ export interface LoadConfigOptions {
   /** The sinks whose settings `sinks.*` holds (src/core/sinks/registry.ts); another list only in tests. */
   sinks?: readonly AnySinkPlugin[];
 }
-
-const ajv = makeAjv({ errorMessages: true });
-const validateDefault = ajv.compile<Config>(CONFIG_SCHEMA);
 
 type Tree = Record<string, unknown>;
 const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -141,6 +138,13 @@ function resolveFilePaths(tree: Tree, baseDir: string, plugins: readonly AnySink
   }
 }
 
+/**
+ * The YAML parser, loaded when a file is read: configured by the environment alone (the
+ * benchmarks, containers) or asked for `--help`, a process did not need its 40 ms of start.
+ * CommonJS, so it loads synchronously, as loadConfig is.
+ */
+const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
+
 function readConfigFile(file: string, problems: string[], plugins: readonly AnySinkPlugin[]): Tree {
   let text: string;
   try {
@@ -149,6 +153,7 @@ function readConfigFile(file: string, problems: string[], plugins: readonly AnyS
     problems.push(`--config ${file}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
     return {};
   }
+  const { parse: parseYaml, YAMLParseError } = yaml();
   try {
     const parsed: unknown = parseYaml(text);
     if (parsed === null || parsed === undefined) return {};
@@ -173,7 +178,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const env = options.env ?? process.env;
   const plugins = options.sinks ?? SINK_PLUGINS;
   const schema = options.sinks ? configSchema(plugins) : CONFIG_SCHEMA;
-  const validate = options.sinks ? ajv.compile<Config>(schema) : validateDefault;
+  const { validate } = configValidator<Config>(schema);
   const problems: string[] = [];
   const file = options.file ?? env['STREAMCTL_CONFIG'];
   let tree = defaultConfig(plugins) as unknown as Tree;
