@@ -269,6 +269,18 @@ describe('decodeTuple and decodeQueryRow', () => {
   it('refuses values a type parser already converted', () => {
     const tuple = { id: '1', at: new Date(0), note: null, body: 'x' };
     assert.throws(() => decodeTuple(relation, tuple, registry), /raw text/);
+    const fields = relation.columns.map((c) => ({ name: c.name, dataTypeID: c.typeOid }));
+    assert.throws(() => decodeQueryRow(fields, ['1', new Date(0), null, 'x'], registry), /column at is not raw text/);
+    assert.throws(() => decodeQueryRow(fields, ['1'], registry), /column at is not raw text/);
+  });
+
+  it('a field list decoded before a type is added decodes by the added type after', () => {
+    const reg = new TypeRegistry();
+    reg.add({ ...MOOD, oid: 90100, name: 'flag', typtype: 'd', baseOid: T.text });
+    const fields = [{ name: 'f', dataTypeID: 90100 }];
+    assert.deepEqual(decodeQueryRow(fields, ['t'], reg), { f: 't' });
+    reg.add({ ...MOOD, oid: 90100, name: 'flag', typtype: 'd', baseOid: T.bool });
+    assert.deepEqual(decodeQueryRow(fields, ['t'], reg), { f: true });
   });
 
   it('query rows, object and array mode, give the same JSON as the tuple', () => {

@@ -1,5 +1,5 @@
 import { ENVELOPE_VERSION, type ChangeEvent, type Row } from '../event/envelope.js';
-import { assertRunId, backfillEventIdOfCanonical, canonicalJson, recordKeyPrefix } from '../event/identity.js';
+import { assertRunId, backfillEventIdOfCanonical, canonicalKeyJson, recordKeyPrefix } from '../event/identity.js';
 import { encodeEvent, type EncodedEvent } from '../event/oversize.js';
 import { keyOf, type TableRef } from './plan.js';
 import type { RecordArena } from './record-arena.js';
@@ -35,7 +35,8 @@ const AFTER = '\u0001after\u0001';
  *  - the text every event of the chunk shares (op, schema, table, lsn, time, source) is
  *    printed once, from a template event with placeholders, so it cannot drift from the
  *    event's own layout; per row only the id, the key and the row are printed;
- *  - the key's canonical JSON is made once and serves the id and the record key.
+ *  - the key's canonical JSON is made once and serves the id and the record key (and is
+ *    the key's own JSON when it has one column: canonicalKeyJson).
  * A row over kafka.maxRecordBytes goes through `encodeEvent` itself (its oversize marker).
  */
 export class ReadEventEncoder {
@@ -59,10 +60,11 @@ export class ReadEventEncoder {
 
   encode(after: Row): ReadRecord {
     const key = keyOf(after, this.context.keyColumns);
-    const canonical = canonicalJson(key);
+    const keyJson = JSON.stringify(key);
+    const canonical = canonicalKeyJson(key, keyJson);
     const id = backfillEventIdOfCanonical(this.context.run, this.context.table.schema, this.context.table.table, canonical);
     const [a, b, c, d] = this.parts;
-    const text = `${a}"${id}"${b}${JSON.stringify(key)}${c}${JSON.stringify(after)}${d}`;
+    const text = `${a}"${id}"${b}${keyJson}${c}${JSON.stringify(after)}${d}`;
     const value = this.arena ? this.arena.put(text) : Buffer.from(text);
     if (value.length > this.context.maxRecordBytes) {
       const event = readEvent(this.context, id, key, after);

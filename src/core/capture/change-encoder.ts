@@ -1,5 +1,5 @@
 import type { ChangeEvent } from '../event/envelope.js';
-import { canonicalJson, recordKeyPrefix } from '../event/identity.js';
+import { canonicalKeyJson, recordKeyPrefix } from '../event/identity.js';
 import { encodeEventText, type EncodedEventText } from '../event/oversize.js';
 
 /** An encoded change, plus the metrics label of its table and op. Reused: read it before the next `encode`. */
@@ -64,8 +64,7 @@ export class ChangeEncoder {
     const bytes = Buffer.byteLength(value);
     // Over the limit: encodeEventText trims `before` or writes the oversize marker.
     if (bytes > this.maxBytes) return this.generic(event, template.label);
-    // A key of one column with a plain value prints the same either way: its JSON serves both.
-    out.key = template.keyPrefix + (isOneScalar(event.key!) ? keyJson : canonicalJson(event.key));
+    out.key = template.keyPrefix + canonicalKeyJson(event.key!, keyJson);
     out.value = value;
     out.bytes = bytes;
     out.oversize = null;
@@ -110,17 +109,6 @@ export class ChangeEncoder {
     }
     return template;
   }
-}
-
-/** The key has exactly one member and its value is no object (canonicalJson of it is JSON.stringify of it). */
-function isOneScalar(key: Record<string, unknown>): boolean {
-  let members = 0;
-  let value: unknown;
-  for (const name in key) {
-    if (++members > 1) return false;
-    value = key[name];
-  }
-  return members === 1 && (value === null || typeof value !== 'object');
 }
 
 function makeTemplate(event: ChangeEvent): Template | null {

@@ -35,6 +35,21 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
+ * canonicalJson of a row key whose JSON.stringify is `keyJson`, without sorting when there
+ * is nothing to sort: a key of one column with a plain value prints the same either way
+ * (most keys: a primary key of one column), so its JSON serves both.
+ */
+export function canonicalKeyJson(key: Row, keyJson: string): string {
+  let members = 0;
+  let value: unknown;
+  for (const name in key) {
+    if (++members > 1) return canonicalJson(key);
+    value = key[name];
+  }
+  return members === 1 && (value === null || typeof value !== 'object') && value !== undefined && typeof value !== 'bigint' ? keyJson : canonicalJson(key);
+}
+
+/**
  * Id of a captured change: commit LSN and position inside the transaction. Both are fixed
  * by PostgreSQL for a committed change, so reading the WAL again (after a crash, from
  * another capturer) yields the same id: the basis of every dedup downstream.

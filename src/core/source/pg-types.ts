@@ -166,6 +166,8 @@ export class TypeRegistry {
   private decoders = new Map<number, ValueDecoder>();
   /** The decoders of a relation's columns, by the relation's column list (a new relation message is a new list). */
   private columnDecoders = new WeakMap<object, ValueDecoder[]>();
+  /** The decoders of a query's fields, in field order, cached with the field list itself. */
+  private fieldDecoders = new WeakMap<object, ValueDecoder[]>();
   /** Key columns of the relations seen (see row-identity.ts). */
   readonly identities: RowIdentities;
 
@@ -184,6 +186,7 @@ export class TypeRegistry {
     // A decoder built before may have followed what this replaces (a domain's base, an element type).
     this.decoders = new Map();
     this.columnDecoders = new WeakMap();
+    this.fieldDecoders = new WeakMap();
   }
 
   /**
@@ -205,6 +208,16 @@ export class TypeRegistry {
     if (decoders === undefined) {
       decoders = columns.map((c) => this.decoder(c.typeOid));
       this.columnDecoders.set(columns, decoders);
+    }
+    return decoders;
+  }
+
+  /** decodersOf for a query's fields (pg's `fields`: `dataTypeID` where a relation has `typeOid`). */
+  decodersOfFields(fields: ReadonlyArray<{ dataTypeID: number }>): ValueDecoder[] {
+    let decoders = this.fieldDecoders.get(fields);
+    if (decoders === undefined) {
+      decoders = fields.map((f) => this.decoder(f.dataTypeID));
+      this.fieldDecoders.set(fields, decoders);
     }
     return decoders;
   }
@@ -515,17 +528,27 @@ export const RAW_TEXT_TYPES = { getTypeParser: () => (value: string) => value };
 /**
  * Decodes a row of a plain query run with raw-text parsers
  * (`types: { getTypeParser: () => (v: string) => v }`), object or array row mode.
+ *
+ * Backfill decodes every row of a table here: the column decoders come from the registry
+ * once per field list (decodersOfFields), not by a Map lookup per value, and members are
+ * assigned, defined only for a column named `__proto__` (own-member.ts). A value neither
+ * text nor NULL throws, as decodeText says.
  */
 export function decodeQueryRow(
   fields: ReadonlyArray<{ name: string; dataTypeID: number }>,
   row: Record<string, unknown> | readonly unknown[],
   registry: TypeRegistry,
 ): Record<string, unknown> {
+  const decoders = registry.decodersOfFields(fields);
+  const byIndex = Array.isArray(row) ? (row as readonly unknown[]) : null;
   const out: Record<string, unknown> = {};
-  fields.forEach((field, i) => {
-    const value = Array.isArray(row) ? row[i] : (row as Record<string, unknown>)[field.name];
-    setOwn(out, field.name, decodeText(value, field.dataTypeID, field.name, registry));
-  });
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
+    const value = byIndex ? byIndex[i] : (row as Record<string, unknown>)[field.name];
+    const decoded = typeof value === 'string' ? decoders[i]!(value) : decodeText(value, field.dataTypeID, field.name, registry);
+    if (field.name === '__proto__') setOwn(out, field.name, decoded);
+    else out[field.name] = decoded;
+  }
   return out;
 }
 
