@@ -164,10 +164,11 @@ export class TypeRegistry {
   private readonly types = new Map<number, PgTypeInfo>();
   /** One decoder per OID, built on first use (see `decoder`). */
   private decoders = new Map<number, ValueDecoder>();
-  /** The decoders of a relation's columns, by the relation's column list (a new relation message is a new list). */
-  private columnDecoders = new WeakMap<object, ValueDecoder[]>();
-  /** The decoders of a query's fields, in field order, cached with the field list itself. */
-  private fieldDecoders = new WeakMap<object, ValueDecoder[]>();
+  /**
+   * The decoders of a relation's columns or a query's fields, by the list itself (a new
+   * relation message, a new query's result, is a new list).
+   */
+  private listDecoders = new WeakMap<object, ValueDecoder[]>();
   /** Key columns of the relations seen (see row-identity.ts). */
   readonly identities: RowIdentities;
 
@@ -185,8 +186,7 @@ export class TypeRegistry {
     this.types.set(info.oid, info);
     // A decoder built before may have followed what this replaces (a domain's base, an element type).
     this.decoders = new Map();
-    this.columnDecoders = new WeakMap();
-    this.fieldDecoders = new WeakMap();
+    this.listDecoders = new WeakMap();
   }
 
   /**
@@ -204,20 +204,20 @@ export class TypeRegistry {
 
   /** The decoders of a relation's columns, in column order, cached with the column list itself. */
   decodersOf(columns: ReadonlyArray<{ typeOid: number }>): ValueDecoder[] {
-    let decoders = this.columnDecoders.get(columns);
-    if (decoders === undefined) {
-      decoders = columns.map((c) => this.decoder(c.typeOid));
-      this.columnDecoders.set(columns, decoders);
-    }
-    return decoders;
+    return this.decodersOfList(columns, (c) => c.typeOid);
   }
 
   /** decodersOf for a query's fields (pg's `fields`: `dataTypeID` where a relation has `typeOid`). */
   decodersOfFields(fields: ReadonlyArray<{ dataTypeID: number }>): ValueDecoder[] {
-    let decoders = this.fieldDecoders.get(fields);
+    return this.decodersOfList(fields, (f) => f.dataTypeID);
+  }
+
+  /** A list is a relation's columns or a query's fields, never both, so one cache serves the two. */
+  private decodersOfList<T>(list: readonly T[], oidOf: (item: T) => number): ValueDecoder[] {
+    let decoders = this.listDecoders.get(list);
     if (decoders === undefined) {
-      decoders = fields.map((f) => this.decoder(f.dataTypeID));
-      this.fieldDecoders.set(fields, decoders);
+      decoders = list.map((item) => this.decoder(oidOf(item)));
+      this.listDecoders.set(list, decoders);
     }
     return decoders;
   }
