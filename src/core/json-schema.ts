@@ -7,9 +7,9 @@ import type addFormatsModule from 'ajv-formats';
 
 /**
  * ajv and its plug-ins are loaded on the first makeAjv call, not when this module is: a
- * process that compiles no schema at run time (capture; any command whose configuration is
- * checked by the build's precompiled validator, config/validator.ts) did not need the 37 ms
- * their 50-odd files took to load on the 12-04 machine. All four are CommonJS, so a plain
+ * process that compiles no schema at run time (`stream --role capture`, `--help`: the
+ * configuration is checked by the build's precompiled validator, config/validator.ts) did
+ * not need the 37 ms their 50-odd files took to load on the 12-04 machine. All four are CommonJS, so a plain
  * require loads them synchronously, as makeAjv's callers expect.
  */
 const require = createRequire(import.meta.url);
