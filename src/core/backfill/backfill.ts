@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
-import QueryStream from 'pg-query-stream';
+import { to as copyTo } from 'pg-copy-streams';
 import { checkpointAdmin } from '../clients/restart-safe-admin.js';
 import { makePgClient } from '../clients/postgres.js';
 import type { Config } from '../config/types.js';
@@ -17,7 +17,8 @@ import { decodeQueryRow, RAW_TEXT_TYPES, SESSION_OPTIONS, TypeRegistry } from '.
 import { backfillProducer, readProgress, type BackfillProducer } from './kafka-writer.js';
 import { ChunkPipeline } from './chunk-pipeline.js';
 import { lockTables } from './lock.js';
-import { chunkQuery, parseTableName, qualified, tableText, type TableRef } from './plan.js';
+import { copyRowBatches, drainCopy, type TextRow } from './copy-rows.js';
+import { chunkCopy, parseTableName, qualified, tableText, type TableRef } from './plan.js';
 import { afterChunk, afterTable, encodeProgress, isDone, newProgress, newRunId, totalRows, type BackfillProgress, type RunSettings } from './progress.js';
 import type { SinkName } from '../sinks/contract.js';
 import { targetSinksHeaders } from '../event/targets.js';
@@ -84,51 +85,6 @@ export interface BackfillSummary {
 }
 
 export const DEFAULT_CHUNK_SIZE = 10_000;
-
-/**
- * The rows an object-mode stream has buffered, a batch at a time: one await per batch of
- * pg-query-stream's cursor (it reads the next while this one is handled) instead of one
- * per row, which for-await over the stream costs.
- */
-async function* batchesOf<T>(stream: Readable): AsyncGenerator<T[]> {
-  // Kept from the start: an error while the consumer handles a batch has nobody else to go to.
-  let failure: unknown = null;
-  const onError = (err: unknown): void => {
-    failure ??= err;
-  };
-  stream.on('error', onError);
-  try {
-    for (;;) {
-      if (failure !== null) throw failure;
-      const batch: T[] = [];
-      for (let row = stream.read() as T | null; row !== null; row = stream.read() as T | null) batch.push(row);
-      if (batch.length > 0) {
-        yield batch;
-        continue;
-      }
-      if (stream.readableEnded) return;
-      if (stream.destroyed) throw failure ?? new Error('the query stream closed before its end');
-      // 'readable' comes with more rows or at the end (read() then returns null and 'end' follows); an error closes the stream.
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          stream.off('readable', done).off('end', done).off('close', done);
-          resolve();
-        };
-        stream.on('readable', done).on('end', done).on('close', done);
-      });
-    }
-  } finally {
-    stream.off('error', onError);
-  }
-}
-
-/**
- * Rows per cursor read (pg-query-stream reads the next batch while one is handled). Small
- * enough that a batch dies young: with 1,000 its rows outlived two scavenges and filled the
- * old generation (300k rows: peak RSS 198 MiB, 2.2 CPU s per 100k rows; 250: 150 MiB,
- * 1.95-2.1; 100: 132 MiB, 2.3, the round trips showing).
- */
-const READ_BATCH_ROWS = 250;
 
 /** Records of the next chunk held while the previous one commits (chunk-pipeline.ts); past this, reading waits. */
 const MAX_WAITING_BYTES = 16 * 1024 * 1024;
@@ -334,15 +290,19 @@ export class Backfill {
   ): Promise<{ progress: BackfillProgress; rows: number; tableIndex: number; tableDone: boolean; snapshotLsn: string }> {
     const tableIndex = progress.table_index;
     const snapshotLsn = await snapshots.begin(data);
+    /** The chunk's COPY while it is being read: a failure must read it to its end before ROLLBACK (drainCopy). */
+    let copy: Readable | null = null;
     try {
-      // Types of the columns as they are in this snapshot (a column may have been added).
-      const { rows: typeRows } = await data.query<{ oid: number }>(
-        'SELECT atttypid::int AS oid FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped',
-        [qualified(info.ref)],
-      );
-      await registry.resolve(typeRows.map((r) => r.oid));
-      const query = chunkQuery(info.ref, info.keyColumns, progress.last_key, progress.where, chunkSize);
-      const stream = data.query(new QueryStream(query.text, query.values, { batchSize: READ_BATCH_ROWS, rowMode: 'array', types: RAW_TEXT_TYPES } as never));
+      // The columns of SELECT * as they are in this snapshot (a column may have been added):
+      // names and types, which COPY's output does not carry. The same transaction holds the
+      // table's lock from here, so the COPY below has exactly these columns.
+      const { fields } = await data.query({ text: `SELECT * FROM ${qualified(info.ref)} LIMIT 0`, rowMode: 'array', types: RAW_TEXT_TYPES });
+      await registry.resolveForFields(fields);
+      const keyIndexes = info.keyColumns.map((c) => fields.findIndex((f) => f.name === c));
+      const reading = data.query(copyTo(chunkCopy(info.ref, info.keyColumns, progress.last_key, progress.where, chunkSize)));
+      // Errors while reading come out of the loop below; one after a failure (the COPY being drained) must not crash the process.
+      reading.on('error', () => {});
+      copy = reading;
       const encoder = new ReadEventEncoder({
         run,
         table: info.ref,
@@ -353,14 +313,8 @@ export class Backfill {
         maxRecordBytes: this.config.kafka.maxRecordBytes,
       }, pipeline.arena);
       let rows = 0;
-      let lastRaw: unknown[] | null = null;
-      let keyIndexes: number[] | null = null;
-      let fields: Array<{ name: string; dataTypeID: number }> | null = null;
-      for await (const batch of batchesOf<unknown[]>(stream)) {
-        if (fields === null) {
-          fields = (stream as unknown as { _result: { fields: Array<{ name: string; dataTypeID: number }> } })._result.fields;
-          keyIndexes = info.keyColumns.map((c) => fields!.findIndex((f) => f.name === c));
-        }
+      let lastRaw: TextRow | null = null;
+      for await (const batch of copyRowBatches(reading)) {
         for (const raw of batch) {
           const record = encoder.encode(decodeQueryRow(fields, raw, registry));
           // Over the size limit: a marker instead, so a resumed run never fails on the same row (oversize.ts).
@@ -371,14 +325,16 @@ export class Backfill {
         lastRaw = batch[batch.length - 1]!;
         rows += batch.length;
       }
+      copy = null;
       await data.query('COMMIT');
       let next = progress;
-      if (rows > 0) next = afterChunk(next, rows, keyIndexes!.map((i) => lastRaw![i] as string), snapshotLsn, new Date());
+      if (rows > 0) next = afterChunk(next, rows, keyIndexes.map((i) => lastRaw![i] as string), snapshotLsn, new Date());
       const tableDone = rows < chunkSize;
       if (tableDone) next = afterTable(next, new Date());
       return { progress: next, rows, tableIndex, tableDone, snapshotLsn };
     } catch (err) {
       await pipeline.abort();
+      if (copy) await drainCopy(copy);
       await data.query('ROLLBACK').catch(() => {});
       throw err;
     }

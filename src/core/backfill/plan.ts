@@ -1,5 +1,8 @@
 import type { Row } from '../event/envelope.js';
+import pg from 'pg';
 import { quoteIdent, quoteTable } from '../postgres/sql.js';
+
+const { escapeLiteral } = pg;
 
 /**
  * The SQL of a backfill, as pure functions: table names, the keyset query of one chunk
@@ -75,7 +78,15 @@ export const qualified = (t: TableRef): string => quoteTable(t.schema, t.table);
  * own types. `where` is the operator's own condition, bracketed so an OR in it cannot
  * escape the keyset condition.
  */
-export function chunkQuery(t: TableRef, keyColumns: readonly string[], afterKey: readonly string[] | null, where: string | null, limit: number): { text: string; values: string[] } {
+export function chunkQuery(
+  t: TableRef,
+  keyColumns: readonly string[],
+  afterKey: readonly string[] | null,
+  where: string | null,
+  limit: number,
+  /** How the i-th saved key value is written in the statement: a parameter unless told otherwise (chunkCopy). */
+  valueAt: (i: number) => string = (i) => `$${i + 1}`,
+): { text: string; values: string[] } {
   if (keyColumns.length === 0) throw new RangeError(`${tableText(t)} has no key columns`);
   if (afterKey !== null && afterKey.length !== keyColumns.length) {
     throw new RangeError(`the saved key of ${tableText(t)} has ${afterKey.length} values for ${keyColumns.length} key columns; did the primary key change?`);
@@ -84,7 +95,7 @@ export function chunkQuery(t: TableRef, keyColumns: readonly string[], afterKey:
   const cols = keyColumns.map(quoteIdent);
   const conditions: string[] = [];
   if (afterKey !== null) {
-    const params = keyColumns.map((_, i) => `$${i + 1}`);
+    const params = keyColumns.map((_, i) => valueAt(i));
     conditions.push(cols.length === 1 ? `${cols[0]} > ${params[0]}` : `(${cols.join(', ')}) > (${params.join(', ')})`);
   }
   if (where !== null && where.trim() !== '') conditions.push(`(${where})`);
@@ -97,6 +108,18 @@ export function chunkQuery(t: TableRef, keyColumns: readonly string[], afterKey:
     .filter((s) => s !== '')
     .join(' ');
   return { text, values: afterKey === null ? [] : [...afterKey] };
+}
+
+/**
+ * One chunk as `COPY (SELECT ...) TO STDOUT` (what backfill reads: see backfill.ts). COPY
+ * takes no parameters, so the saved key values are literals (pg's escapeLiteral), left
+ * untyped like the parameters they replace: each is read as the type of the key column it is
+ * compared with. Written into the statement where the parameters would be, never by
+ * replacing `$n` in its text (a quoted table name or the operator's condition may hold one).
+ */
+export function chunkCopy(t: TableRef, keyColumns: readonly string[], afterKey: readonly string[] | null, where: string | null, limit: number): string {
+  const { text } = chunkQuery(t, keyColumns, afterKey, where, limit, (i) => escapeLiteral(afterKey![i]!));
+  return `COPY (${text}) TO STDOUT`;
 }
 
 /** The key of a row as the envelope carries it: the key columns' decoded values. */
