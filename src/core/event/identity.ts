@@ -46,7 +46,7 @@ export function canonicalKeyJson(key: Row, keyJson: string): string {
     if (++members > 1) return canonicalJson(key);
     value = key[name];
   }
-  return members === 1 && (value === null || typeof value !== 'object') && value !== undefined && typeof value !== 'bigint' ? keyJson : canonicalJson(key);
+  return members === 1 && (value === null || typeof value !== 'object') ? keyJson : canonicalJson(key);
 }
 
 /**
