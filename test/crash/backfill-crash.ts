@@ -68,6 +68,9 @@ export async function runBackfillCrash(options: BackfillCrashOptions): Promise<B
   const bq = makeBigQuery(config.sinks.bigquery);
   const children: ChildProcess[] = [];
   let stopWorkload = false;
+  // Awaited in `finally` before the table is dropped: a workload still writing would fail on the
+  // dropped table as an unhandled rejection, reported in place of the failure that got here.
+  let workload: Promise<void> = Promise.resolve();
   try {
     await db.query(`CREATE TABLE ${table} (id int8 PRIMARY KEY, v int NOT NULL, payload text, amount numeric(14,2), updated timestamptz NOT NULL DEFAULT now())`);
     await db.query(`INSERT INTO ${table} SELECT g, 0, repeat(md5(g::text), 3), g * 1.25, now() FROM generate_series(1, $1::int) g`, [options.rows]);
@@ -80,7 +83,7 @@ export async function runBackfillCrash(options: BackfillCrashOptions): Promise<B
     await waitFor('the stream to start', async () => (stream.log.text.includes('capture starting') && stream.log.text.split('sink delivering').length > 2) || (stream.child.exitCode !== null && Promise.reject(new Error(stream.log.text))), 90_000);
 
     let workloadChanges = 0;
-    const workload = (async () => {
+    workload = (async () => {
       const w = makePgClient(config.postgres);
       await w.connect();
       let nextId = options.rows + 1;
@@ -101,6 +104,7 @@ export async function runBackfillCrash(options: BackfillCrashOptions): Promise<B
         await w.end();
       }
     })();
+    workload.catch(() => {}); // its failure is reported where it is awaited
 
     // The backfill, killed and resumed. The runs that will be killed are rate-capped so that
     // between them they cannot finish the table even if every kill lands at the end of its
@@ -240,6 +244,7 @@ export async function runBackfillCrash(options: BackfillCrashOptions): Promise<B
     };
   } finally {
     stopWorkload = true;
+    await workload.catch(() => {});
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     for (const c of children) await exited(c);
     const keys = await redis.keys(`${tag}:*`);

@@ -86,6 +86,14 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
   const admin = kafka.admin();
   await admin.connect();
   let child: ChildProcess | null = null;
+  // Opened only with broker restarts, closed in `finally` whatever happened: an open client or a
+  // loop still inserting would keep this process alive after a failure (the test file never
+  // ends and the suite runs into CI's limit) and hide the failure behind its own error.
+  const safeAdmin = new RestartSafeAdmin(config.kafka, silentLogger, 0);
+  const steadyDb = makePgClient(config.postgres);
+  let steadyStop = false;
+  let steady: Promise<void> = Promise.resolve();
+  let steadyOpen = false;
   try {
     await createWorkloadTables(db, tables);
     await db.query(`CREATE PUBLICATION ${slot} FOR TABLE ${Object.values(tables).join(', ')}`);
@@ -99,16 +107,13 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
     void workload.finally(() => (workloadDone = true));
     let probes = 0;
     const hangingAborted: string[] = [];
-    const safeAdmin = new RestartSafeAdmin(config.kafka, silentLogger, 0);
     // With broker restarts: small inserts all the while, so each restart finds commits under
     // way (the workload above is over within seconds); each one is a change the witness sees.
     let steadyRows = 0;
-    let steadyStop = false;
-    let steady: Promise<void> = Promise.resolve();
-    const steadyDb = makePgClient(config.postgres);
     if (broker) {
       await safeAdmin.connect();
       await steadyDb.connect();
+      steadyOpen = true;
       steady = (async () => {
         while (!steadyStop) {
           await steadyDb.query(`INSERT INTO ${tables.notes} (body) VALUES ($1)`, [`steady ${steadyRows}`]);
@@ -116,7 +121,11 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
           await sleep(5);
         }
       })();
-      child = startCapturer(env, true);
+      // A failed insert ends the loop; it is reported where the loop is awaited, never as an unhandled rejection.
+      steady.catch(() => {});
+      // Info by default: the capturer's story of each restart is what a failure's message shows
+      // (kept in memory, printed only then).
+      child = startCapturer({ ...env, STREAMCTL_LOG_LEVEL: process.env['CRASH_CAPTURER_LOG_LEVEL'] ?? 'info' }, true);
       const stderr = collectStderr(child);
       // CRASH_CAPTURER_LOG=FILE: the broker-restart capturer's whole log, written there at the end (or on a failure).
       const logFile = process.env['CRASH_CAPTURER_LOG'];
@@ -136,18 +145,26 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
         // Read the consumer's way: the admin's offset fetch can abort the process around a broker restart (librdkafka#4605).
         const committed = () => shownEventsTotal(safeAdmin, config).catch(() => -1);
         const before = await committed();
+        let last = before;
         await db.query(`INSERT INTO ${tables.notes} (body) VALUES ('probe after broker restart ${restart}')`);
         probes++;
         const moved = async (ms: number) => {
           for (const end = Date.now() + ms; Date.now() < end; await sleep(500)) {
             if (child!.exitCode !== null) throw new Error(`the capturer exited with ${child!.exitCode} after broker restart ${restart}: ${stderr.text.slice(-3000)}`);
-            if ((await committed()) > before) return true;
+            last = await committed();
+            if (last > before) return true;
           }
           return false;
         };
         if (!(await moved(120_000))) {
           const aborted = await broker.abortHangingTransactions();
-          if (aborted.length === 0 || !(await moved(120_000))) throw new Error(`capture did not resume after broker restart ${restart}: ${stderr.text.slice(-3000)}`);
+          if (aborted.length === 0 || !(await moved(120_000))) {
+            // -1: the checkpoint could not be read at all (the test's reader, not capture, may be the one stuck).
+            throw new Error(
+              `capture did not resume after broker restart ${restart} (events in committed checkpoints: ${before} before, ${last} last read; hanging transactions aborted: ${aborted.length})\n` +
+                `--- capturer\n${stderr.text.slice(-6000)}\n--- private broker\n${broker.logTail(3000)}`,
+            );
+          }
           hangingAborted.push(...aborted);
           log(`broker restart ${restart}: Kafka left a hanging transaction; aborted ${aborted.join(', ')}`);
         }
@@ -155,12 +172,12 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
       }
       steadyStop = true;
       await steady;
+      steadyOpen = false;
       await steadyDb.end();
       child.kill('SIGTERM');
       const code = await exited(child);
       if (code !== 0) throw new Error(`graceful stop after the broker restarts exited ${code}: ${stderr.text.slice(-3000)}`);
       child = null;
-      await safeAdmin.disconnect();
     }
     while (!broker && (kills < options.kills || !workloadDone)) {
       child = startCapturer(env);
@@ -251,6 +268,10 @@ export async function runCaptureCrash(options: CaptureCrashOptions): Promise<Cap
       ...(broker ? { hanging_aborted: hangingAborted } : {}),
     };
   } finally {
+    steadyStop = true;
+    await steady.catch(() => {});
+    if (steadyOpen) await steadyDb.end().catch(() => {});
+    if (broker) await safeAdmin.disconnect().catch(() => {});
     if (child && child.exitCode === null) {
       child.kill('SIGKILL');
       await exited(child);
