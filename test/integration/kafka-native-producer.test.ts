@@ -12,6 +12,7 @@ import { isFenced } from '../../src/core/kafka/retry.js';
 import { checkpointAdmin } from '../../src/core/clients/restart-safe-admin.js';
 import { KafkaConsumer, librdkafkaSettings, nativeCall } from '../../src/core/clients/librdkafka.js';
 import { stackConfig, unique } from '../helpers/stack.js';
+import { commitAll } from '../helpers/commit-all.js';
 
 /**
  * The checkpointed producer on librdkafka's native API against the stack's Kafka: where
@@ -102,8 +103,7 @@ describe('the native checkpointed producer (librdkafka)', () => {
       for (let i = 0; i < 500; i++) many.push(`public.orders:{"id":"${i * 7919}"}`);
       const writer = producer(topic, unique('g'));
       await writer.connect();
-      await writer.commitAll(
-        many.map((k) => ({ key: Buffer.from(k), value: Buffer.from(`v-${k}`) })),
+      await commitAll(writer, many.map((k) => ({ key: Buffer.from(k), value: Buffer.from(`v-${k}`) })),
         { n: many.length, text: 'x' },
       );
       await writer.disconnect();
@@ -128,7 +128,7 @@ describe('the native checkpointed producer (librdkafka)', () => {
     const nativeGroup = unique('g');
     const writer = producer(topics.one, nativeGroup);
     await writer.connect();
-    await writer.commitAll([{ key: Buffer.from('k'), value: Buffer.from('v') }], { n: 7, text });
+    await commitAll(writer, [{ key: Buffer.from('k'), value: Buffer.from('v') }], { n: 7, text });
     await writer.disconnect();
     // Through the admin capture and backfill read with, many times: the library's own admin
     // read of metadata without a NUL (kafkajs') had stray heap bytes after it about 1 read in 100.
@@ -160,11 +160,11 @@ describe('the native checkpointed producer (librdkafka)', () => {
     const zombie = make();
     await zombie.connect();
     after(() => zombie.disconnect());
-    await zombie.commitAll([{ key: Buffer.from('k'), value: Buffer.from('before') }], { n: 1, text: 'zombie' });
+    await commitAll(zombie, [{ key: Buffer.from('k'), value: Buffer.from('before') }], { n: 1, text: 'zombie' });
     const successor = make();
     await successor.connect(); // InitProducerId: bumps the epoch
     after(() => successor.disconnect());
-    const err = await zombie.commitAll([{ key: Buffer.from('k'), value: Buffer.from('zombie') }], { n: 2, text: 'zombie' }).then(
+    const err = await commitAll(zombie, [{ key: Buffer.from('k'), value: Buffer.from('zombie') }], { n: 2, text: 'zombie' }).then(
       () => null,
       (e: unknown) => e,
     );
@@ -172,7 +172,7 @@ describe('the native checkpointed producer (librdkafka)', () => {
     assert.ok(isFenced(err), `not seen as fenced: ${JSON.stringify(err)}`);
     assert.equal(zombie.state, 'fenced');
     await assert.rejects(zombie.begin(), /fenced/);
-    await successor.commitAll([{ key: Buffer.from('k'), value: Buffer.from('after') }], { n: 3, text: 'successor' });
+    await commitAll(successor, [{ key: Buffer.from('k'), value: Buffer.from('after') }], { n: 3, text: 'successor' });
     assert.deepEqual(await readCheckpoint(admin, textStore(topics.checkpoints, group)), { n: 3, text: 'successor' });
     assert.deepEqual(
       (await readCommitted(topics.fenced, 1, 2)).map((r) => r.value),
@@ -185,8 +185,7 @@ describe('the native checkpointed producer (librdkafka)', () => {
     const writer = new CheckpointedProducer(client, { changesTopic: topics.queue, store: textStore(topics.checkpoints, unique('g')) });
     await writer.connect();
     const n = 3000;
-    await writer.commitAll(
-      Array.from({ length: n }, (_, i) => ({ key: Buffer.from(`q${i}`), value: Buffer.from(`queued-${i}`) })),
+    await commitAll(writer, Array.from({ length: n }, (_, i) => ({ key: Buffer.from(`q${i}`), value: Buffer.from(`queued-${i}`) })),
       { n, text: 'q' },
     );
     await writer.disconnect();
@@ -202,7 +201,7 @@ describe('the native checkpointed producer (librdkafka)', () => {
     await writer.connect();
     after(() => writer.disconnect());
     await assert.rejects(
-      writer.commitAll([{ key: Buffer.from('ok'), value: Buffer.from('first') }, { key: Buffer.from('big'), value: Buffer.alloc(50_000, 120) }], { n: 2, text: 'lost' }),
+      commitAll(writer, [{ key: Buffer.from('ok'), value: Buffer.from('first') }, { key: Buffer.from('big'), value: Buffer.alloc(50_000, 120) }], { n: 2, text: 'lost' }),
       /too large/i,
     );
     assert.equal(writer.state, 'ready');
@@ -212,7 +211,7 @@ describe('the native checkpointed producer (librdkafka)', () => {
     // epoch bump of InitProducerId after a refused record; the same one would fail once more).
     const again = make();
     await again.connect();
-    await again.commitAll([{ key: Buffer.from('ok'), value: Buffer.from('second') }], { n: 1, text: 'kept' });
+    await commitAll(again, [{ key: Buffer.from('ok'), value: Buffer.from('second') }], { n: 1, text: 'kept' });
     await again.disconnect();
     assert.deepEqual(await readCheckpoint(admin, textStore(topics.checkpoints, group)), { n: 1, text: 'kept' });
     const read = await readCommitted(topics.small, 1, 1);

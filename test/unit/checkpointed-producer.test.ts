@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CheckpointedProducer, CheckpointUnreadableError, checkpointText, readCheckpoint, type CheckpointStore, type OffsetAdmin } from '../../src/core/kafka/checkpointed-producer.js';
 import type { TransactionalClient } from '../../src/core/kafka/transactional-client.js';
+import { commitAll } from '../helpers/commit-all.js';
 
 /**
  * The producer's protocol against a recording stand-in for the transactional client (a
@@ -57,7 +58,7 @@ describe('checkpointed producer', () => {
     const { client, calls } = recordingClient();
     const producer = producerOn(client);
     await producer.connect();
-    await producer.commitAll([record(10), record(10), record(10)], { n: 3 });
+    await commitAll(producer, [record(10), record(10), record(10)], { n: 3 });
     assert.deepEqual(ops(calls), ['connect', 'begin', 'produce:changes', 'produce:changes', 'produce:changes', 'produce:cp', 'flush', 'sendOffsets:cp', 'commit']);
     const offsets = calls.find((c) => c.op === 'sendOffsets')!;
     assert.equal(offsets.metadata, '{"n":3}');
@@ -70,7 +71,7 @@ describe('checkpointed producer', () => {
     const { client, calls } = recordingClient({ failFlush: true });
     const producer = producerOn(client);
     await producer.connect();
-    await assert.rejects(producer.commitAll([record(10), record(10)], { n: 2 }), /too large/);
+    await assert.rejects(commitAll(producer, [record(10), record(10)], { n: 2 }), /too large/);
     assert.ok(!calls.some((c) => c.op === 'commit'), 'committed a transaction that lost records');
     assert.ok(!calls.some((c) => c.op === 'sendOffsets'), 'committed a checkpoint over lost records');
     assert.equal(calls.at(-1)!.op, 'abort');
@@ -104,7 +105,7 @@ describe('checkpointed producer', () => {
     const { client, calls } = recordingClient({ fenceOnCommit: true });
     const producer = producerOn(client);
     await producer.connect();
-    await assert.rejects(producer.commitAll([record(10)], { n: 1 }), /fenced/);
+    await assert.rejects(commitAll(producer, [record(10)], { n: 1 }), /fenced/);
     assert.equal(producer.state, 'fenced');
     assert.ok(!calls.some((c) => c.op === 'abort'));
     await assert.rejects(producer.begin(), /fenced/);
@@ -116,7 +117,7 @@ describe('checkpointed producer', () => {
     // Timeout 0: any transaction is past it by the time it commits.
     const timedOut = new CheckpointedProducer(past.client, { changesTopic: 'changes', store, transactionTimeoutMs: 0 });
     await timedOut.connect();
-    const err = await timedOut.commitAll([record(10)], { n: 1 }).then(() => null, (e: unknown) => e);
+    const err = await commitAll(timedOut, [record(10)], { n: 1 }).then(() => null, (e: unknown) => e);
     assert.ok(err instanceof TransactionTimedOutError, String(err));
     assert.equal(isFenced(err), false, 'the capturer and backfill must not take it for a takeover');
     assert.equal(timedOut.state, 'fenced', 'the producer is finished all the same: a new one is made');
@@ -124,7 +125,7 @@ describe('checkpointed producer', () => {
     const young = recordingClient({ fenceOnCommit: true });
     const fenced = new CheckpointedProducer(young.client, { changesTopic: 'changes', store, transactionTimeoutMs: 60_000 });
     await fenced.connect();
-    const err2 = await fenced.commitAll([record(10)], { n: 1 }).then(() => null, (e: unknown) => e);
+    const err2 = await commitAll(fenced, [record(10)], { n: 1 }).then(() => null, (e: unknown) => e);
     assert.equal(isFenced(err2), true);
     assert.ok(!(err2 instanceof TransactionTimedOutError));
   });
@@ -133,7 +134,7 @@ describe('checkpointed producer', () => {
     const { client } = recordingClient({ failFlush: true, fenceOnAbort: true });
     const producer = producerOn(client);
     await producer.connect();
-    await assert.rejects(producer.commitAll([record(10)], { n: 1 }), /fenced by a newer instance/);
+    await assert.rejects(commitAll(producer, [record(10)], { n: 1 }), /fenced by a newer instance/);
     assert.equal(producer.state, 'fenced');
     await assert.rejects(producer.begin(), /fenced/);
   });

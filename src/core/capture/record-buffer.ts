@@ -68,8 +68,8 @@ export class RecordBuffer {
   }
 
   /** The records as Kafka's client takes them: views on the buffers, valid as long as this batch is. */
-  records(): OutgoingRecord[] {
-    const out: OutgoingRecord[] = new Array(this.length);
+  records(): Array<OutgoingRecord & { key: Buffer; value: Buffer }> {
+    const out: Array<OutgoingRecord & { key: Buffer; value: Buffer }> = new Array(this.length);
     const spans = this.spans;
     for (let i = 0, r = 0; i < spans.length; i += 4, r++) {
       const chunk = this.chunks[spans[i]!]!;

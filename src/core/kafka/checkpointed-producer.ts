@@ -7,7 +7,7 @@ import { NativeTransactionalClient, type TransactionalClient } from './transacti
 /** Value already UTF-8 encoded, key as bytes or text: the client copies them into librdkafka's queue as they are. */
 export interface OutgoingRecord {
   key: Buffer | string;
-  value: Buffer;
+  value: Buffer | string;
   /** Kafka record headers (a backfill into some sinks only names them: event/targets.ts). */
   headers?: Record<string, string>;
 }
@@ -84,26 +84,6 @@ export class CheckpointedProducer<T> {
     }
     this.machine.transitionTo('open');
     return new CheckpointedTransaction(this.client, this.machine, this.options);
-  }
-
-  /**
-   * One whole transaction: the records, then the checkpoint, then the commit. `produced`
-   * runs once every record is in the client's queue (copied there), before the commit's
-   * round trips: the caller may write over the records' memory from then on.
-   */
-  async commitAll(records: readonly OutgoingRecord[], checkpoint: T, produced?: () => void): Promise<void> {
-    const tx = await this.begin();
-    try {
-      for (const record of records) {
-        const waiting = tx.add(record);
-        if (waiting) await waiting;
-      }
-    } catch (err) {
-      await tx.abort();
-      throw err;
-    }
-    produced?.();
-    await tx.commit(checkpoint);
   }
 }
 
